@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The bench's inputs must be the same bytes on every machine, or results are not comparable.
+func TestPluginContentIsDeterministic(t *testing.T) {
+	a, b := pluginFiles(1, 7, true), pluginFiles(1, 7, true)
+	if len(a) != len(b) {
+		t.Fatalf("same seed gave %d and %d files", len(a), len(b))
+	}
+	var size int
+	for p, data := range a {
+		if !bytes.Equal(data, b[p]) {
+			t.Fatalf("same seed gave different content for %s", p)
+		}
+		size += len(data)
+	}
+	if size < 256<<10 {
+		t.Errorf("a large plugin holds %d bytes; want at least its assets (256 KB)", size)
+	}
+	other := pluginFiles(2, 7, true)
+	if bytes.Equal(other["README.md"], a["README.md"]) {
+		t.Error("another seed gave the same README")
+	}
+	for p := range pluginFiles(1, 8, false) {
+		if strings.Contains(p, "assets/") || strings.HasPrefix(p, "db/") {
+			t.Errorf("a small plugin carries asset %s", p)
+		}
+	}
+}
+
+// Same content, author and dates give the same commit SHA in any folder.
+func TestRepositoriesAreReproducible(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("git is required under CI: %v", err)
+		}
+		t.Skipf("skipping: git not installed: %v", err)
+	}
+	ctx := context.Background()
+	var heads []string
+	for range 2 {
+		b := &bench{cfg: &config{seed: 1}, tmp: t.TempDir()}
+		r, err := b.ensureRepo(ctx, 3, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, err := r.head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads = append(heads, head)
+		if err := r.change(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		changed, err := r.head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if changed == head {
+			t.Fatal("change made no new commit")
+		}
+	}
+	if heads[0] != heads[1] || len(heads[0]) != 40 {
+		t.Fatalf("HEADs %q and %q: want the same full SHA", heads[0], heads[1])
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// A row whose subject is missing stays in the table and says why; pipes in cells are escaped
+// so the Markdown table keeps its columns.
+func TestTableKeepsWaitingRowsAndEscapesPipes(t *testing.T) {
+	rows := []*row{
+		{Scenario: "cold build", Graft: statusSide("graft build", "waiting: graft build"),
+			Peers: []*side{okSide("`tar | pigz`", unitSeconds, []float64{2, 1, 3})}},
+		{Scenario: "lock", Graft: okSide("graft lock", unitSeconds, []float64{0.5}),
+			Peers: []*side{statusSide("git", "peer missing: git")}, Met: boolPtr(false), Target: "≤ 1 s"},
+		{Scenario: "push", Graft: failedSide("graft build", errors.New("exit status 1")),
+			Peers: []*side{okSide("docker", unitSeconds, []float64{1})}},
+	}
+	table := formatTable(rows)
+	for _, want := range []string{"waiting: graft build", "peer missing: git", "failed: exit status 1",
+		"`tar \\| pigz`", "2.00 s", "500 ms", "**missed**"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(table), "\n") {
+		if n := strings.Count(strings.ReplaceAll(line, `\|`, ""), "|"); n != 8 {
+			t.Errorf("line has %d column separators, want 8: %s", n, line)
+		}
+	}
+}

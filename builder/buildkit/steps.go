@@ -1,0 +1,211 @@
+package buildkit
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/plugins/content/local"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/tonistiigi/fsutil"
+
+	"github.com/graft-build/graft/builder"
+)
+
+// Names inside one solve's session; they are fixed so the LLB of a plugin is the same on every
+// run and machine (BuildKit's cache matches on it).
+const (
+	filesName = "graft-plugin-files" // llb.Local of the plugin's files
+	baseStore = "graft-base"         // OCIStores key of an OCI layout base
+	shell     = "/bin/sh"
+)
+
+var _ builder.StepRunner = (*Engine)(nil)
+
+// RunSteps runs req.Plugin's [build] commands in the base image with the plugin's files in
+// place, and returns exactly what the files and the commands added or changed, as one layer.
+//
+// Each command runs as `/bin/sh -c CMD` (so the base needs /bin/sh; pipes, && and $VARS work as
+// in a Dockerfile RUN), as UID:GID, in the plugin's folder, with the base image's environment
+// plus the plugin's [build] env, and with each [build] secret mounted at /run/secrets/<id>.
+// Every plugin is its own solve starting from the base, so changing one plugin never re-runs
+// another's steps: BuildKit finds them in its cache because their LLB is unchanged.
+func (e *Engine) RunSteps(ctx context.Context, req builder.StepRequest) (v1.Layer, error) {
+	if len(req.Plugin.Build.Run) == 0 {
+		return nil, fmt.Errorf("plugin %s: no build steps to run", req.Plugin.Name)
+	}
+	if err := e.checkPlatform(ctx, req.Platform); err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", req.Plugin.Name, err)
+	}
+	secrets, err := readSecrets(req.Plugin)
+	if err != nil {
+		return nil, err
+	}
+	work, err := os.MkdirTemp(e.tmp, "plugin-")
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", req.Plugin.Name, err)
+	}
+	defer os.RemoveAll(work)
+	lay, err := e.runSteps(ctx, req, secrets, work)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", req.Plugin.Name, err)
+	}
+	return lay, nil
+}
+
+func (e *Engine) runSteps(ctx context.Context, req builder.StepRequest, secrets map[string][]byte, work string) (v1.Layer, error) {
+	filesDir := filepath.Join(work, "files")
+	if err := extractPlugin(req.PluginTar, req.PluginDir, filesDir); err != nil {
+		return nil, err
+	}
+	files, err := fsutil.NewFS(filesDir)
+	if err != nil {
+		return nil, fmt.Errorf("plugin files: %w", err)
+	}
+	base, stores, err := baseState(req.BaseRef, work)
+	if err != nil {
+		return nil, err
+	}
+	after, names, err := stepsState(base, req)
+	if err != nil {
+		return nil, err
+	}
+	def, err := llb.Diff(base, after).Marshal(ctx, llb.Platform(ociPlatform(req.Platform)))
+	if err != nil {
+		return nil, fmt.Errorf("build steps: %w", err)
+	}
+	auth, err := registryAuth()
+	if err != nil {
+		return nil, err
+	}
+	tarPath := filepath.Join(work, "diff-oci.tar")
+	opt := client.SolveOpt{
+		Exports:      []client.ExportEntry{{Type: client.ExporterOCI, Attrs: ociExportAttrs, Output: createFile(tarPath)}},
+		LocalMounts:  map[string]fsutil.FS{filesName: files},
+		OCIStores:    stores,
+		CacheImports: perPlugin(e.o.cacheImports, cacheKey(req)),
+		CacheExports: perPlugin(e.o.cacheExports, cacheKey(req)),
+		Session:      []session.Attachable{secretsprovider.FromMap(secrets), auth},
+	}
+	if err := e.solve(ctx, def, opt, req, names, secrets); err != nil {
+		return nil, err
+	}
+	return diffLayer(tarPath, work, req)
+}
+
+// baseState is the base image by its locked digest: from a registry, or from an OCI layout
+// folder handed to BuildKit through the session (the daemon may be on another machine).
+func baseState(ref, work string) (llb.State, map[string]content.Store, error) {
+	dir, ok := strings.CutPrefix(ref, "oci-layout://")
+	if !ok {
+		if !strings.Contains(ref, "@sha256:") {
+			return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", ref)
+		}
+		return llb.Image(ref), nil, nil
+	}
+	at := strings.LastIndex(dir, "@")
+	if at < 0 {
+		return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", ref)
+	}
+	dir, dgst := dir[:at], dir[at+1:]
+	store, err := layoutStore(dir, work)
+	if err != nil {
+		return llb.State{}, nil, err
+	}
+	st := llb.OCILayout("graft/base@"+dgst, llb.OCIStore("", baseStore))
+	return st, map[string]content.Store{baseStore: store}, nil
+}
+
+// layoutStore opens an OCI layout's blobs as a content store without writing into the user's
+// folder: containerd's local store creates an ingest/ folder in its root, so the root is a
+// scratch folder whose blobs/ is a symlink to the layout's.
+func layoutStore(dir, work string) (content.Store, error) {
+	blobs, err := filepath.Abs(filepath.Join(dir, "blobs"))
+	if err != nil {
+		return nil, fmt.Errorf("base layout %s: %w", dir, err)
+	}
+	if _, err := os.Stat(blobs); err != nil {
+		return nil, fmt.Errorf("base layout %s: %w", dir, err)
+	}
+	root := filepath.Join(work, "base-store")
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("base layout %s: %w", dir, err)
+	}
+	if err := os.Symlink(blobs, filepath.Join(root, "blobs")); err != nil {
+		return nil, fmt.Errorf("base layout %s: %w", dir, err)
+	}
+	store, err := local.NewStore(root)
+	if err != nil {
+		return nil, fmt.Errorf("base layout %s: %w", dir, err)
+	}
+	return store, nil
+}
+
+// stepsState puts the plugin's files on the base (owned by UID:GID) and runs each command on
+// the result. names maps each step's vertex name to its index, to find a failing step.
+func stepsState(base llb.State, req builder.StepRequest) (llb.State, map[string]int, error) {
+	cfg, err := req.Base.ConfigFile()
+	if err != nil {
+		return llb.State{}, nil, fmt.Errorf("base config: %w", err)
+	}
+	st := base
+	for _, kv := range cfg.Config.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		st = st.AddEnv(k, v)
+	}
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range req.Plugin.Build.Env {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	for _, k := range keys {
+		st = st.AddEnv(k, req.Plugin.Build.Env[k])
+	}
+	owner := &llb.ChownOpt{User: &llb.UserOpt{UID: req.UID}, Group: &llb.UserOpt{UID: req.GID}}
+	files := llb.Local(filesName, llb.SharedKeyHint("graft-plugin-"+req.Plugin.Name),
+		llb.WithCustomNamef("[%s] plugin files", req.Plugin.Name))
+	st = st.File(llb.Copy(files, "/", req.PluginDir, &llb.CopyInfo{
+		CopyDirContentsOnly: true, CreateDestPath: true, ChownOpt: owner,
+	}), llb.WithCustomNamef("[%s] copy plugin files to %s", req.Plugin.Name, req.PluginDir))
+	st = st.Dir(req.PluginDir).User(fmt.Sprintf("%d:%d", req.UID, req.GID))
+	names := map[string]int{}
+	run := req.Plugin.Build.Run
+	for i, cmd := range run {
+		name := fmt.Sprintf("[%s] build step %d/%d: %s", req.Plugin.Name, i+1, len(run), cmd)
+		names[name] = i
+		opts := []llb.RunOption{llb.Args([]string{shell, "-c", cmd}), llb.WithCustomName(name)}
+		opts = append(opts, secretMounts(req)...)
+		st = st.Run(opts...).Root()
+	}
+	return st, names, nil
+}
+
+func ociPlatform(p v1.Platform) ocispecs.Platform {
+	return ocispecs.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}
+}
+
+// cacheKey names the plugin and platform in a shared cache location.
+func cacheKey(req builder.StepRequest) string {
+	key := req.Plugin.Name + "-" + req.Platform.OS + "-" + req.Platform.Architecture
+	if req.Platform.Variant != "" {
+		key += "-" + req.Platform.Variant
+	}
+	return key
+}
+
+// createFile is an exporter output writing to path.
+func createFile(path string) func(map[string]string) (io.WriteCloser, error) {
+	return func(map[string]string) (io.WriteCloser, error) { return os.Create(path) }
+}

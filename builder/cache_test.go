@@ -1,0 +1,76 @@
+package builder_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/fetch"
+)
+
+// A no-op rebuild takes each plugin's layer from the layer cache by its commit, tree, path and
+// options, without reading the git cache: here the git cache is gone and replaced by a file,
+// which any read of it would fail on.
+func TestNoOpRebuildReadsNoGitObjects(t *testing.T) {
+	s := newSite(t)
+	gitDir, layerDir := filepath.Join(t.TempDir(), "git"), t.TempDir()
+	cold := build(t, s.Load(), gitDir, builder.WithLayerCache(layerDir))
+	if err := os.RemoveAll(gitDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gitDir, []byte("not a cache"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	warm := build(t, s.Load(), gitDir, builder.WithLayerCache(layerDir))
+	if warm.Digest != cold.Digest {
+		t.Fatalf("rebuild from the layer cache: %s, cold build %s", warm.Digest, cold.Digest)
+	}
+	// Another owner is another layer: it needs the files, so the broken git cache shows.
+	p := s.Load()
+	p.Site.Owner = "2000:2000"
+	if _, err := builder.Build(context.Background(), p, builder.WithCache(fetch.NewCache(gitDir)),
+		builder.WithLaunchers(buildtest.Launchers(t, "amd64")), builder.WithLayerCache(layerDir)); err == nil {
+		t.Fatal("a layer with another owner was built without reading the plugin's files")
+	}
+}
+
+// A cached layer changed in place (same size, other bytes) passes the cheap check at lookup but
+// fails when an output reads it, so no image referencing it is written.
+func TestTamperedLayerCacheFailsBeforeOutput(t *testing.T) {
+	s := newSite(t)
+	gitDir, layerDir := t.TempDir(), t.TempDir()
+	cold := build(t, s.Load(), gitDir, builder.WithLayerCache(layerDir))
+	blobs, _ := filepath.Glob(filepath.Join(layerDir, "*-gzip*"))
+	if len(blobs) == 0 {
+		t.Fatal("no cached layers")
+	}
+	for _, b := range blobs {
+		data, err := os.ReadFile(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0xff
+		if err := os.WriteFile(b, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warm := build(t, s.Load(), gitDir, builder.WithLayerCache(layerDir))
+	if warm.Digest != cold.Digest {
+		t.Fatalf("digest %s, want %s (descriptors come from the record)", warm.Digest, cold.Digest)
+	}
+	out, err := layout.Write(t.TempDir(), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = out.AppendImage(warm.Image)
+	if err == nil || !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), "delete") {
+		t.Fatalf("writing an image with a tampered cached layer: err = %v", err)
+	}
+}

@@ -1,0 +1,177 @@
+package fetch
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"github.com/graft-build/graft/internal/gittest"
+)
+
+func gitIn(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// newPlugin makes a repository with a plugin under sub/ and returns it with its source.
+func newPlugin(t *testing.T) (*gittest.Repo, Source) {
+	root := t.TempDir()
+	r := gittest.NewRepo(t, root, "p.git")
+	r.Write(map[string]string{"README": "top", "sub/a.txt": "a", "sub/bin/run.sh@x": "#!/bin/sh\n"})
+	r.Symlink("sub/link", "a.txt")
+	commit := r.Commit("first")
+	tree := strings.TrimSpace(r.Git("rev-parse", commit+":sub"))
+	return r, Source{Name: "p", URL: r.URL(), Ref: "main", Commit: commit, Path: "sub", Tree: tree}
+}
+
+func paths(files []File) string {
+	var s []string
+	for _, f := range files {
+		s = append(s, f.Path+":"+f.Mode.String())
+	}
+	return strings.Join(s, " ")
+}
+
+func TestGetFetchesOnceAndReadsTheTree(t *testing.T) {
+	_, src := newPlugin(t)
+	dir := t.TempDir()
+	res, err := NewCache(dir).Get(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "a.txt:0100644 bin:0040000 bin/run.sh:0100755 link:0120000"
+	if got := paths(res.Files); got != want || !res.Fetched {
+		t.Fatalf("files %s (fetched %v), want %s", got, res.Fetched, want)
+	}
+	if string(res.Files[3].Data) != "a.txt" || res.Files[3].Mode != filemode.Symlink {
+		t.Errorf("symlink: %+v", res.Files[3])
+	}
+	// A new cache over the same folder (a rebuild): nothing is fetched, even with the
+	// repository gone.
+	src.URL = "file:///nonexistent/p.git"
+	again, err := NewCache(dir).Get(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Fetched || paths(again.Files) != want {
+		t.Fatalf("rebuild fetched=%v files %s", again.Fetched, paths(again.Files))
+	}
+}
+
+func TestFallsBackToTheRefWhenTheServerRefusesCommits(t *testing.T) {
+	r, src := newPlugin(t)
+	gitIn(t, r.Bare, "config", "uploadpack.allowReachableSHA1InWant", "false")
+	// The branch moved on: the locked commit is in its history, not at its tip.
+	r.Write(map[string]string{"sub/a.txt": "changed"})
+	r.Commit("second")
+	res, err := NewCache(t.TempDir()).Get(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Files[0].Data) != "a" {
+		t.Fatalf("got %q from the wrong commit", res.Files[0].Data)
+	}
+}
+
+func TestWrongCommitIsAClearError(t *testing.T) {
+	r, src := newPlugin(t)
+	gitIn(t, r.Bare, "config", "uploadpack.allowReachableSHA1InWant", "false")
+	src.Commit = strings.Repeat("ab", 20)
+	_, err := NewCache(t.TempDir()).Get(context.Background(), src)
+	if err == nil || !strings.Contains(err.Error(), "is not in") || !strings.Contains(err.Error(), "run `graft lock`") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestTreeMismatchBlamesTheLock(t *testing.T) {
+	_, src := newPlugin(t)
+	src.Tree = strings.Repeat("0", 40)
+	_, err := NewCache(t.TempDir()).Get(context.Background(), src)
+	if err == nil || !strings.Contains(err.Error(), "graft.lock says") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestTamperedCacheIsDetected(t *testing.T) {
+	_, src := newPlugin(t)
+	dir := t.TempDir()
+	res, err := NewCache(dir).Get(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Turn the pack into loose objects, then put other content under a.txt's blob name.
+	entry := res.CacheDir
+	packs, _ := filepath.Glob(filepath.Join(entry, "objects", "pack", "*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("packs: %v", packs)
+	}
+	moved := filepath.Join(t.TempDir(), "p.pack")
+	if err := os.Rename(packs[0], moved); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(strings.TrimSuffix(packs[0], ".pack") + ".idx")
+	pack, _ := os.Open(moved)
+	cmd := exec.Command("git", "unpack-objects", "-q")
+	cmd.Dir, cmd.Stdin = entry, pack
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("unpack: %v %s", err, out)
+	}
+	pack.Close()
+	blob := gitIn(t, entry, "rev-parse", src.Commit+":sub/a.txt")
+	evil := filepath.Join(t.TempDir(), "evil")
+	os.WriteFile(evil, []byte("evil"), 0o644)
+	evilHash := gitIn(t, entry, "hash-object", "-w", evil)
+	loose := func(h string) string { return filepath.Join(entry, "objects", h[:2], h[2:]) }
+	data, err := os.ReadFile(loose(evilHash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(loose(blob), 0o644)
+	if err := os.WriteFile(loose(blob), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewCache(dir).Get(context.Background(), src)
+	if err == nil || !strings.Contains(err.Error(), "tampered") || !strings.Contains(err.Error(), "rm -rf "+entry) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCraftedTreeWithGitMetadataIsRefused(t *testing.T) {
+	r, src := newPlugin(t)
+	// git itself never makes such a tree; mktree does what it is told.
+	hook := filepath.Join(t.TempDir(), "hook")
+	os.WriteFile(hook, []byte("#!/bin/sh\n"), 0o644)
+	blob := strings.TrimSpace(r.Git("hash-object", "-w", hook))
+	inner := gitMktree(t, r, "100644 blob "+blob+"\tpost-checkout\n")
+	tree := gitMktree(t, r, "040000 tree "+inner+"\t.git\n100644 blob "+blob+"\tok.txt\n")
+	commit := strings.TrimSpace(r.Git("commit-tree", tree, "-m", "crafted"))
+	r.Git("push", "--quiet", "origin", commit+":refs/heads/crafted")
+	src.Commit, src.Path, src.Tree, src.Ref = commit, "", tree, "crafted"
+	_, err := NewCache(t.TempDir()).Get(context.Background(), src)
+	if err == nil || !strings.Contains(err.Error(), `entry named ".git"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func gitMktree(t *testing.T, r *gittest.Repo, listing string) string {
+	t.Helper()
+	dir := strings.TrimSpace(r.Git("rev-parse", "--show-toplevel"))
+	cmd := exec.Command("git", "mktree")
+	cmd.Dir, cmd.Stdin = dir, strings.NewReader(listing)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mktree: %v %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,125 @@
+package builder
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"fmt"
+	"path"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/graft-build/graft/builder/layer"
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/launcher/config"
+	"github.com/graft-build/graft/lockfile"
+)
+
+// LauncherPath is where the image carries graft-launcher (its ENTRYPOINT).
+const LauncherPath = "/usr/local/bin/graft-launcher"
+
+// LauncherSource gives the graft-launcher binary for a target platform. graft embeds one per
+// supported platform (see cmd/graft/launchers); tests pass a freshly built binary.
+type LauncherSource interface {
+	Launcher(platform v1.Platform) (content []byte, version string, err error)
+}
+
+// MergeLauncherConfig is graft.toml's [launcher] with every plugin's contributions appended in
+// lock order: its settings, one [[hook]] per hook (named after the plugin, run from the
+// plugin's folder in the image), one [[template]] per template (its src in the plugin's
+// folder in the image) and its config snippet. Two templates writing one dest are refused.
+func MergeLauncherConfig(p *lockfile.Project) (*config.Config, error) {
+	merged := p.Site.Launcher
+	merged.Settings = append([]config.Setting(nil), merged.Settings...)
+	merged.Hooks = append([]config.Hook(nil), merged.Hooks...)
+	merged.Snippets = append([]config.Snippet(nil), merged.Snippets...)
+	merged.Templates = append([]config.Template(nil), merged.Templates...)
+	declared := map[string]string{} // setting name -> where it was declared
+	for _, st := range merged.Settings {
+		declared[st.Name] = lockfile.SiteFile
+	}
+	rendered := map[string]string{} // template dest -> where it was declared
+	for _, t := range merged.Templates {
+		rendered[t.Dest] = lockfile.SiteFile
+	}
+	for _, pk := range p.Lock.Plugins {
+		pl := p.Plugin(pk.Name)
+		if pl == nil {
+			return nil, usererr.New("graft.lock: plugin %s has no plugins/%s/plugin.toml; run `graft lock`", pk.Name, pk.Name)
+		}
+		file := "plugins/" + pl.Name + "/" + lockfile.PluginFile
+		for _, st := range pl.Launcher.Settings {
+			if where, dup := declared[st.Name]; dup {
+				return nil, p.PluginError(pl.Name, "launcher.settings", -1,
+					"setting %q is also declared in %s; the launcher takes one value per name: rename one", st.Name, where)
+			}
+			declared[st.Name] = file
+		}
+		merged.Settings = append(merged.Settings, pl.Launcher.Settings...)
+		for _, h := range pl.Launcher.Hooks {
+			merged.Hooks = append(merged.Hooks, config.Hook{Name: pl.Name,
+				Run: []string{path.Join(p.Site.PluginsDir, pl.Name, h)}})
+		}
+		for j, t := range pl.Launcher.Templates {
+			if where, dup := rendered[t.Dest]; dup {
+				return nil, p.PluginError(pl.Name, "launcher.template.dest", j,
+					"%q is also the dest of a template in %s; one file can come from one template only: change one dest", t.Dest, where)
+			}
+			rendered[t.Dest] = file
+			merged.Templates = append(merged.Templates, config.Template{
+				Src: path.Join(p.Site.PluginsDir, pl.Name, t.Src), Dest: t.Dest})
+		}
+		if pl.Config.Snippet != "" {
+			merged.Snippets = append(merged.Snippets, config.Snippet{Plugin: pl.Name, Text: pl.Config.Snippet})
+		}
+	}
+	// Two plugins declaring one setting name only conflict once merged: say so before the
+	// image carries a configuration the launcher would refuse at start.
+	if err := merged.Validate("launcher.toml merged from graft.toml and plugins", nil); err != nil {
+		return nil, usererr.Wrap(err)
+	}
+	return &merged, nil
+}
+
+// launcherLayers are the launcher binary and its configuration, owned by root, as two layers:
+// the binary (megabytes) changes only with the launcher, so a plugin's change re-sends the
+// small configuration layer, not the binary. binEpoch and confEpoch are their mtimes.
+// The configuration's layer also holds the port folder, owned by the app's uid:gid: the
+// launcher runs as that user and could not create it under a root-owned /run itself.
+func launcherLayers(bin, conf []byte, portDir string, uid, gid int, mt types.MediaType, binEpoch, confEpoch time.Time, o *options) (*layer.Layer, *layer.Layer, error) {
+	// The binary's layer holds no directory: /usr/local/bin belongs to the base (a runtime
+	// creates a missing one as root 0755). The configuration's layer owns /etc/graft.
+	bl, err := binaryLayer(bin, mt, binEpoch, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	if portDir == "" {
+		portDir = config.DefaultPortDir
+	}
+	confEntries := []layer.Entry{{Name: config.DefaultPath, Type: tar.TypeReg, Mode: 0o644, Data: conf},
+		{Name: portDir, Type: tar.TypeDir, Mode: 0o755, UID: uid, GID: gid}}
+	cl, err := layer.New(confEntries,
+		o.layerOpts(layer.WithRoot(path.Dir(config.DefaultPath)), layer.WithEpoch(confEpoch), layer.WithMediaType(mt))...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("launcher configuration layer: %w", err)
+	}
+	return bl, cl, nil
+}
+
+// binaryLayer is the launcher binary's layer, found in the layer cache by the binary's hash
+// when it was made before (hashing the binary costs less than hashing and checking its tar).
+func binaryLayer(bin []byte, mt types.MediaType, epoch time.Time, o *options) (*layer.Layer, error) {
+	opts := o.layerOpts(layer.WithRoot(LauncherPath), layer.WithEpoch(epoch), layer.WithMediaType(mt))
+	sum := sha256.Sum256(bin)
+	key := fmt.Sprintf("launcher\x00%s\x00%x", LauncherPath, sum)
+	if l := layer.Lookup(key, opts...); l != nil {
+		return l, nil
+	}
+	l, err := layer.New([]layer.Entry{{Name: LauncherPath, Type: tar.TypeReg, Mode: 0o755, Data: bin}},
+		append(opts, layer.WithKey(key))...)
+	if err != nil {
+		return nil, fmt.Errorf("launcher layer: %w", err)
+	}
+	return l, nil
+}

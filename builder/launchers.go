@@ -1,0 +1,108 @@
+package builder
+
+import (
+	"bytes"
+	"debug/buildinfo"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// LauncherFile is the file name of the launcher binary for a platform:
+// graft-launcher-linux-amd64, graft-launcher-linux-arm64-v8 (variant only when given).
+func LauncherFile(p v1.Platform) string {
+	name := "graft-launcher-" + p.OS + "-" + p.Architecture
+	if p.Variant != "" {
+		name += "-" + p.Variant
+	}
+	return name
+}
+
+// Launchers finds launcher binaries in each of Override (an explicit choice, e.g.
+// $GRAFT_LAUNCHER_DIR), then in FS (graft's embedded set; may be nil), then in each of Dirs.
+// A binary without variant serves every variant of its architecture.
+type Launchers struct {
+	Override []string
+	FS       fs.FS
+	Dirs     []string
+}
+
+// Launcher implements LauncherSource.
+func (l Launchers) Launcher(p v1.Platform) ([]byte, string, error) {
+	names := []string{LauncherFile(p)}
+	if p.Variant != "" {
+		names = append(names, LauncherFile(v1.Platform{OS: p.OS, Architecture: p.Architecture}))
+	}
+	for _, name := range names {
+		if data, err := l.find(name); err == nil {
+			return data, binaryVersion(data), nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("launcher for %s: %w", platformString(p), err)
+		}
+	}
+	where := append(append(append([]string{}, l.Override...), "graft's embedded set"), l.Dirs...)
+	return nil, "", fmt.Errorf("no graft-launcher for %s (looked for %s in %s); build it with "+
+		"`CGO_ENABLED=0 GOOS=%s GOARCH=%s go build -trimpath -ldflags='-s -w' -o %s ./cmd/graft-launcher` "+
+		"and put it in $GRAFT_LAUNCHER_DIR or beside the graft executable, or build graft after `go generate ./cmd/graft`",
+		platformString(p), names[0], strings.Join(where, ", "), p.OS, p.Architecture, names[0])
+}
+
+func (l Launchers) find(name string) ([]byte, error) {
+	if data, err := findIn(l.Override, name); !errors.Is(err, fs.ErrNotExist) {
+		return data, err
+	}
+	if l.FS != nil {
+		data, err := fs.ReadFile(l.FS, name)
+		if err == nil && len(data) > 0 {
+			return data, nil
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return findIn(l.Dirs, name)
+}
+
+func findIn(dirs []string, name string) ([]byte, error) {
+	for _, dir := range dirs {
+		if dir == "" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err == nil {
+			return data, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return nil, fs.ErrNotExist
+}
+
+// binaryVersion reads the module version and VCS revision Go stamped into the binary, without
+// running it (it may be for another architecture).
+func binaryVersion(data []byte) string {
+	bi, err := buildinfo.Read(bytes.NewReader(data))
+	if err != nil {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	// A release sets the version with -ldflags -X (internal/version); prefer it.
+	const x = "github.com/graft-build/graft/internal/version.Version="
+	for _, s := range bi.Settings {
+		if _, after, ok := strings.Cut(s.Value, x); ok && s.Key == "-ldflags" {
+			if f := strings.Fields(strings.Trim(after, `'"`)); len(f) > 0 {
+				return strings.Trim(f[0], `'"`)
+			}
+		}
+	}
+	return v
+}

@@ -1,0 +1,41 @@
+package builder_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildtest"
+)
+
+func TestLaunchersLookupOrderAndMissingPlatform(t *testing.T) {
+	built := buildtest.LauncherDir(t, "amd64")
+	real, err := os.ReadFile(filepath.Join(built, "graft-launcher-linux-amd64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	override := t.TempDir()
+	os.WriteFile(filepath.Join(override, "graft-launcher-linux-arm64"), []byte("override"), 0o755)
+	l := builder.Launchers{
+		Override: []string{override},
+		FS:       fstest.MapFS{"graft-launcher-linux-arm64": {Data: []byte("embedded")}, "graft-launcher-linux-amd64": {Data: real}},
+		Dirs:     []string{t.TempDir()},
+	}
+	data, _, err := l.Launcher(v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"})
+	if err != nil || string(data) != "override" {
+		t.Fatalf("arm64/v8: %q %v; want the override, found without the variant", data, err)
+	}
+	data, ver, err := l.Launcher(v1.Platform{OS: "linux", Architecture: "amd64"})
+	if err != nil || len(data) != len(real) || ver == "" || ver == "unknown" {
+		t.Fatalf("amd64 from the embedded set: %d bytes, version %q, %v", len(data), ver, err)
+	}
+	_, _, err = l.Launcher(v1.Platform{OS: "linux", Architecture: "s390x"})
+	if err == nil || !strings.Contains(err.Error(), "GOARCH=s390x go build") || !strings.Contains(err.Error(), "GRAFT_LAUNCHER_DIR") {
+		t.Fatalf("missing platform: %v", err)
+	}
+}

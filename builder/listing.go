@@ -1,0 +1,106 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"github.com/graft-build/graft/builder/fetch"
+	"github.com/graft-build/graft/internal/atomicfile"
+)
+
+// A listing is what a rebuild needs of a plugin it has built before, kept in the layer cache
+// beside the layers: the commit time (the layer's mtime) and the files' names, modes and
+// symlink targets (for the checks of symlinks, hooks and templates), without their contents.
+// With it and a keyed layer (layer.Lookup), a no-op rebuild reads no git objects and hashes no
+// tar; a miss on either falls back to reading the commit from the git cache.
+type listing struct {
+	CommitTime time.Time    `json:"commit_time"`
+	Files      []listedFile `json:"files"`
+}
+
+type listedFile struct {
+	Path string `json:"path"`
+	Mode uint32 `json:"mode"`
+	Link string `json:"link,omitempty"`
+}
+
+// listingKey names everything the listing depends on: the commit and the path in it (the tree
+// is its hash; kept too so a hand-edited lock never matches).
+func listingKey(src fetch.Source) string {
+	return fmt.Sprintf("%s\x00%s\x00%s", src.Commit, src.Tree, src.Path)
+}
+
+func (o *options) listingPath(src fetch.Source) string {
+	sum := sha256.Sum256([]byte("graft listing 1\x00" + listingKey(src)))
+	return filepath.Join(o.layerDir, "listings", hex.EncodeToString(sum[:]))
+}
+
+// loadListing returns the plugin's files (without contents) and commit time, or false.
+func (o *options) loadListing(src fetch.Source) ([]fetch.File, time.Time, bool) {
+	if o.layerDir == "" || src.Tree == "" {
+		return nil, time.Time{}, false
+	}
+	data, err := os.ReadFile(o.listingPath(src))
+	if err != nil {
+		return nil, time.Time{}, false
+	}
+	var l listing
+	if json.Unmarshal(data, &l) != nil || l.CommitTime.IsZero() {
+		return nil, time.Time{}, false
+	}
+	files := make([]fetch.File, len(l.Files))
+	for i, f := range l.Files {
+		files[i] = fetch.File{Path: f.Path, Mode: filemode.FileMode(f.Mode)}
+		if files[i].Mode == filemode.Symlink {
+			files[i].Data = []byte(f.Link)
+		}
+	}
+	return files, l.CommitTime, true
+}
+
+// saveListing records res for src; failing to is not an error (the next build reads git).
+func (o *options) saveListing(src fetch.Source, res *fetch.Result) {
+	if o.layerDir == "" || src.Tree == "" {
+		return
+	}
+	l := listing{CommitTime: res.CommitTime, Files: make([]listedFile, len(res.Files))}
+	for i, f := range res.Files {
+		l.Files[i] = listedFile{Path: f.Path, Mode: uint32(f.Mode)}
+		if f.Mode == filemode.Symlink {
+			l.Files[i].Link = string(f.Data)
+		}
+	}
+	data, err := json.Marshal(l)
+	if err != nil {
+		return
+	}
+	p := o.listingPath(src)
+	if os.MkdirAll(filepath.Dir(p), 0o755) != nil {
+		return
+	}
+	_ = atomicfile.Write(p, data, 0o644) // failing to cache is not an error
+}
+
+// contents returns the plugin's files with their contents, reading the commit from the git
+// cache when only its listing was loaded.
+func (pl *plugin) contents(ctx context.Context, o *options) ([]fetch.File, error) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if !pl.listed {
+		return pl.files, nil
+	}
+	res, err := o.cache.Get(ctx, pl.src)
+	if err != nil {
+		return nil, err
+	}
+	pl.files, pl.listed = res.Files, false
+	return pl.files, nil
+}

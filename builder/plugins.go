@@ -1,0 +1,224 @@
+package builder
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/graft-build/graft/builder/fetch"
+	"github.com/graft-build/graft/builder/layer"
+	"github.com/graft-build/graft/builder/progress"
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile"
+)
+
+// plugin is one locked plugin with its verified files.
+type plugin struct {
+	lock       lockfile.PluginLock
+	def        *lockfile.Plugin
+	files      []fetch.File
+	commitTime time.Time
+	dir        string // plugins_dir/<name> in the image
+	src        fetch.Source
+
+	mu     sync.Mutex // guards files and listed
+	listed bool       // files hold no contents yet (see contents)
+}
+
+func (pl *plugin) short() string { return pl.lock.Commit[:min(12, len(pl.lock.Commit))] }
+
+// fetchAll fetches every plugin of the lock (bounded parallelism), in lock order.
+func fetchAll(ctx context.Context, p *lockfile.Project, o *options) ([]*plugin, error) {
+	out := make([]*plugin, len(p.Lock.Plugins))
+	for _, pk := range p.Lock.Plugins {
+		if p.Plugin(pk.Name) == nil {
+			return nil, usererr.New("graft.lock: plugin %s has no plugins/%s/plugin.toml; run `graft lock`", pk.Name, pk.Name)
+		}
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.jobs)
+	for i, pk := range p.Lock.Plugins {
+		def := p.Plugin(pk.Name)
+		g.Go(func() error {
+			pl, err := fetchOne(ctx, p, o, pk, def)
+			out[i] = pl
+			return err
+		})
+	}
+	return out, g.Wait()
+}
+
+func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.PluginLock, def *lockfile.Plugin) (*plugin, error) {
+	src := fetch.Source{Name: pk.Name, URL: p.SourceURL(*def), Ref: pk.Ref, Commit: pk.Commit, Path: pk.Path, Tree: pk.Tree}
+	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetching, Detail: pk.Commit[:min(12, len(pk.Commit))]})
+	pl := &plugin{lock: pk, def: def, dir: path.Join(p.Site.PluginsDir, pk.Name), src: src}
+	how := "cached"
+	if files, t, ok := o.loadListing(src); ok {
+		pl.files, pl.commitTime, pl.listed = files, t, true
+	} else {
+		res, err := o.cache.Get(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		pl.files, pl.commitTime = res.Files, res.CommitTime
+		o.saveListing(src, res)
+		if res.Fetched {
+			how = "fetched"
+		}
+	}
+	detail := fmt.Sprintf("%s (%s, %d files)", pl.short(), how, len(pl.files))
+	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetched, Detail: detail, Plain: "fetch  " + pk.Name + " " + detail})
+	if err := pl.check(p); err != nil {
+		return nil, err
+	}
+	return pl, nil
+}
+
+// check refuses symlinks leaving the plugin's folder (they would expose or shadow the base's
+// files) and hooks or templates the plugin does not hold.
+func (pl *plugin) check(p *lockfile.Project) error {
+	have := map[string]bool{}
+	links := map[string]string{} // absolute path in the image -> target
+	for _, f := range pl.files {
+		have[f.Path] = true
+		if f.Mode == filemode.Symlink {
+			links[path.Join(pl.dir, f.Path)] = string(f.Data)
+		}
+	}
+	for _, f := range pl.files {
+		if f.Mode == filemode.Symlink && !pl.staysInside(links, path.Join(pl.dir, f.Path)) {
+			return usererr.New("plugin %s: symlink %s -> %s points outside the plugin's folder %s (commit %s); "+
+				"graft installs only the plugin's own files: make the link relative and inside the plugin, or remove it",
+				pl.lock.Name, f.Path, f.Data, pl.dir, pl.lock.Commit)
+		}
+	}
+	for _, h := range pl.def.Launcher.Hooks {
+		if !have[path.Clean(h)] {
+			return p.PluginError(pl.lock.Name, "launcher.hooks", -1,
+				"%q is not a file of the plugin at commit %s; fix the path or add the file to the plugin", h, pl.short())
+		}
+	}
+	for j, t := range pl.def.Launcher.Templates {
+		if !have[path.Clean(t.Src)] {
+			return p.PluginError(pl.lock.Name, "launcher.template.src", j,
+				"%q is not a file of the plugin at commit %s; fix the path or add the file to the plugin", t.Src, pl.short())
+		}
+	}
+	return nil
+}
+
+// maxLinks bounds symlink expansions while resolving one link, as the kernel's ELOOP does.
+const maxLinks = 40
+
+// staysInside resolves the symlink at link the way the kernel would, following the plugin's
+// own symlinks on the way, and reports whether every step stays in the plugin's folder. A
+// lexical check is not enough: with y -> "." the link x -> "y/.." looks like the folder itself
+// but is its parent.
+func (pl *plugin) staysInside(links map[string]string, link string) bool {
+	cur, todo, ok := pl.start(path.Dir(link), links[link])
+	if !ok {
+		return false
+	}
+	for expansions := 0; len(todo) > 0; {
+		comp := todo[0]
+		todo = todo[1:]
+		switch comp {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+		default:
+			next := path.Join(cur, comp)
+			target, isLink := links[next]
+			if !isLink {
+				cur = next
+				break
+			}
+			if expansions++; expansions > maxLinks {
+				return false
+			}
+			var more []string
+			if cur, more, ok = pl.start(cur, target); !ok {
+				return false
+			}
+			todo = append(more, todo...)
+			continue
+		}
+		if cur != pl.dir && !within(cur, pl.dir) {
+			return false
+		}
+	}
+	return cur == pl.dir || within(cur, pl.dir)
+}
+
+// start is where resolving target from folder dir begins: dir for a relative target; for an
+// absolute one, the plugin's folder when the target names it literally (the folders above it
+// belong to the base, which graft cannot see), else not ok.
+func (pl *plugin) start(dir, target string) (string, []string, bool) {
+	if !path.IsAbs(target) {
+		return dir, strings.Split(target, "/"), true
+	}
+	if target == pl.dir {
+		return pl.dir, nil, true
+	}
+	if rest, ok := strings.CutPrefix(target, pl.dir+"/"); ok {
+		return pl.dir, strings.Split(rest, "/"), true
+	}
+	return "", nil, false
+}
+
+func within(p, dir string) bool {
+	return len(p) > len(dir) && p[:len(dir)] == dir && p[len(dir)] == '/'
+}
+
+// entries are the plugin's files as layer entries under its folder in the image.
+func (pl *plugin) entries(files []fetch.File) []layer.Entry {
+	out := make([]layer.Entry, 0, len(files)+1)
+	out = append(out, layer.Entry{Name: pl.dir, Type: tar.TypeDir, Mode: 0o755})
+	for _, f := range files {
+		e := layer.Entry{Name: path.Join(pl.dir, f.Path)}
+		switch f.Mode {
+		case filemode.Dir:
+			e.Type, e.Mode = tar.TypeDir, 0o755
+		case filemode.Executable:
+			e.Type, e.Mode, e.Data = tar.TypeReg, 0o755, f.Data
+		case filemode.Symlink:
+			e.Type, e.Mode, e.Linkname = tar.TypeSymlink, 0o777, string(f.Data)
+		default:
+			e.Type, e.Mode, e.Data = tar.TypeReg, 0o644, f.Data
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// fileLayer is the plugin's own files as a layer. A layer made before from the same commit,
+// tree and path into the same folder (with the same owner, mtime and compression, which
+// layer.Lookup adds to the key) is taken from the cache without reading the files.
+func (pl *plugin) fileLayer(ctx context.Context, bp *basePlatform, epoch time.Time, o *options) (*layer.Layer, error) {
+	opts := o.layerOpts(layer.WithRoot(pl.dir), layer.WithOwner(bp.uid, bp.gid),
+		layer.WithEpoch(epoch), layer.WithMediaType(bp.layerMT))
+	key := ""
+	if pl.lock.Tree != "" {
+		key = fmt.Sprintf("plugin\x00%s\x00%s\x00%s\x00%s", pl.lock.Commit, pl.lock.Tree, pl.lock.Path, pl.dir)
+		if l := layer.Lookup(key, opts...); l != nil {
+			return l, nil
+		}
+	}
+	files, err := pl.contents(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	l, err := layer.New(pl.entries(files), append(opts, layer.WithKey(key))...)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: layer: %w", pl.lock.Name, err)
+	}
+	return l, nil
+}

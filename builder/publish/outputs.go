@@ -1,0 +1,365 @@
+package publish
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/daemon"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/usererr"
+)
+
+// RemoteOption configures registry access (tests pass a transport; graft uses the defaults).
+type RemoteOption = remote.Option
+
+// ---- type=oci
+
+type layoutOut struct {
+	dest, tag string
+}
+
+func newLayout(kv map[string]string, o Options, spec string) (Publisher, error) {
+	if err := only(kv, spec, "dest", "name", "tar"); err != nil {
+		return nil, err
+	}
+	if kv["tar"] != "" && kv["tar"] != "false" {
+		return nil, usererr.New("--output %q: graft writes an OCI layout folder; drop tar=%s", spec, kv["tar"])
+	}
+	if kv["dest"] == "" {
+		return nil, usererr.New("--output %q: type=oci needs dest=DIR", spec)
+	}
+	tag := "latest"
+	if n := firstNonEmpty(kv["name"], o.DefaultName); n != "" {
+		t, err := tagOf(n, spec)
+		if err != nil {
+			return nil, err
+		}
+		tag = t.TagStr()
+	}
+	return &layoutOut{dest: absDest(kv["dest"], o.BaseDir), tag: tag}, nil
+}
+
+func (l *layoutOut) String() string { return "oci-layout://" + l.dest + ":" + l.tag }
+
+// Publish writes a fresh layout beside dest and swaps it in, so dest is never half-written.
+func (l *layoutOut) Publish(_ context.Context, a Artifact, _ io.Writer) (string, error) {
+	if err := refuseNonLayout(l.dest); err != nil {
+		return "", err
+	}
+	parent := filepath.Dir(l.dest)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("output %s: %w", l.dest, err)
+	}
+	tmp, err := os.MkdirTemp(parent, ".graft-oci-")
+	if err != nil {
+		return "", fmt.Errorf("output %s: %w", l.dest, err)
+	}
+	defer os.RemoveAll(tmp)
+	p, err := layout.Write(tmp, empty.Index)
+	if err != nil {
+		return "", fmt.Errorf("output %s: %w", l.dest, err)
+	}
+	ann := layout.WithAnnotations(map[string]string{imageref.RefNameAnnotation: l.tag})
+	if a.Index != nil {
+		err = p.AppendIndex(a.Index, ann)
+	} else {
+		err = p.AppendImage(a.Image, ann)
+	}
+	if err != nil {
+		return "", fmt.Errorf("output %s: %w", l.dest, err)
+	}
+	// MkdirTemp makes the folder 0700; the layout is an artifact others read (CI jobs, crane, skopeo).
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", fmt.Errorf("output %s: %w", l.dest, err)
+	}
+	if err := swap(tmp, l.dest); err != nil {
+		return "", fmt.Errorf("output %s: %w", l.dest, err)
+	}
+	return l.String(), nil
+}
+
+// refuseNonLayout protects a folder that is not an earlier output (dest=. would be the site).
+func refuseNonLayout(dest string) error {
+	entries, err := os.ReadDir(dest)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0) {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dest, "oci-layout")); err == nil {
+		return nil
+	}
+	return usererr.New("output %s exists and is not an OCI layout; give dest a new or empty folder", dest)
+}
+
+func swap(tmp, dest string) error {
+	old := ""
+	if _, err := os.Stat(dest); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dest, old); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return err
+	}
+	if old != "" {
+		return os.RemoveAll(old)
+	}
+	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// ---- type=docker
+
+type tarballOut struct {
+	dest string
+	tag  name.Tag
+}
+
+func newTarball(kv map[string]string, o Options, spec string) (Publisher, error) {
+	if err := only(kv, spec, "dest", "name"); err != nil {
+		return nil, err
+	}
+	if kv["dest"] == "" {
+		return nil, usererr.New("--output %q: type=docker needs dest=FILE", spec)
+	}
+	n := firstNonEmpty(kv["name"], o.DefaultName)
+	if n == "" {
+		return nil, usererr.New("--output %q: type=docker needs name=REF (or name in graft.toml)", spec)
+	}
+	t, err := tagOf(n, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &tarballOut{dest: absDest(kv["dest"], o.BaseDir), tag: t}, nil
+}
+
+func (t *tarballOut) String() string { return t.dest + " (" + t.tag.String() + ")" }
+
+// Publish writes a `docker load` tar through a temporary file in the same folder.
+func (t *tarballOut) Publish(_ context.Context, a Artifact, progress io.Writer) (string, error) {
+	img, plat, err := platformImage(a)
+	if err != nil {
+		return "", fmt.Errorf("output %s: %w", t.dest, err)
+	}
+	if plat != "" {
+		fmt.Fprintf(progress, "output %s holds one platform: %s\n", t.dest, plat)
+	}
+	if err := os.MkdirAll(filepath.Dir(t.dest), 0o755); err != nil {
+		return "", fmt.Errorf("output %s: %w", t.dest, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(t.dest), ".graft-docker-*.tar")
+	if err != nil {
+		return "", fmt.Errorf("output %s: %w", t.dest, err)
+	}
+	defer os.Remove(f.Name())
+	if err := tarball.Write(t.tag, img, f); err != nil {
+		f.Close()
+		return "", fmt.Errorf("output %s: %w", t.dest, err)
+	}
+	// CreateTemp makes the file 0600; the tar is an artifact others load (CI jobs, other users).
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return "", fmt.Errorf("output %s: %w", t.dest, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("output %s: %w", t.dest, err)
+	}
+	if err := os.Rename(f.Name(), t.dest); err != nil {
+		return "", fmt.Errorf("output %s: %w", t.dest, err)
+	}
+	return t.String(), nil
+}
+
+// ---- type=registry
+
+type registryOut struct {
+	tag  name.Tag
+	opts []remote.Option
+}
+
+func newRegistry(kv map[string]string, o Options, spec string) (Publisher, error) {
+	if err := only(kv, spec, "name", "push"); err != nil {
+		return nil, err
+	}
+	n := firstNonEmpty(kv["name"], o.DefaultName)
+	if n == "" {
+		return nil, usererr.New("--output %q: type=registry needs name=REF (or name in graft.toml)", spec)
+	}
+	t, err := tagOf(n, spec)
+	if err != nil {
+		return nil, err
+	}
+	jobs := o.Jobs
+	if jobs <= 0 {
+		jobs = 4
+	}
+	opts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithJobs(jobs)}
+	return &registryOut{tag: t, opts: append(opts, o.Remote...)}, nil
+}
+
+func (r *registryOut) String() string { return r.tag.String() }
+
+// Publish uploads in parallel; remote.Write asks the registry for each blob first and sends
+// only those it lacks.
+func (r *registryOut) Publish(ctx context.Context, a Artifact, progress io.Writer) (string, error) {
+	sent := &countingTransport{base: remote.DefaultTransport}
+	opts := append([]remote.Option{remote.WithContext(ctx), remote.WithTransport(sent)}, r.opts...)
+	var err error
+	if a.Index != nil {
+		err = remote.WriteIndex(r.tag, a.Index, opts...)
+	} else {
+		err = remote.Write(r.tag, a.Image, opts...)
+	}
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", r.tag, err)
+	}
+	d, err := a.Digest()
+	if err != nil {
+		return "", err
+	}
+	for _, line := range sent.report(a.Names) {
+		fmt.Fprintf(progress, "push   %s\n", line)
+	}
+	fmt.Fprintf(progress, "push   %s: sent %d bytes (blobs the registry had were skipped)\n", r.tag, sent.n.Load())
+	return r.tag.Context().Digest(d.String()).String(), nil
+}
+
+// countingTransport counts the request body bytes sent (uploads) and notes which blobs were
+// uploaded (the final PUT of a blob upload names its digest), for the progress lines.
+type countingTransport struct {
+	base http.RoundTripper
+	n    atomic.Int64
+	mu   sync.Mutex
+	put  map[string]bool
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		req.Body = &countingBody{ReadCloser: req.Body, n: &c.n}
+	}
+	if d := req.URL.Query().Get("digest"); req.Method == http.MethodPut && d != "" {
+		c.mu.Lock()
+		if c.put == nil {
+			c.put = map[string]bool{}
+		}
+		c.put[d] = true
+		c.mu.Unlock()
+	}
+	return c.base.RoundTrip(req)
+}
+
+// report says for each named layer whether it was sent, sorted by name.
+func (c *countingTransport) report(names map[v1.Hash]string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var lines []string
+	for d, name := range names {
+		how := "already in the registry"
+		if c.put[d.String()] {
+			how = "sent"
+		}
+		lines = append(lines, fmt.Sprintf("%s %s: %s", name, d.Hex[:12], how))
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+// ---- type=daemon
+
+type daemonOut struct {
+	tag  name.Tag
+	opts []daemon.Option
+}
+
+func newDaemon(kv map[string]string, o Options, spec string) (Publisher, error) {
+	if err := only(kv, spec, "name"); err != nil {
+		return nil, err
+	}
+	n := firstNonEmpty(kv["name"], o.DefaultName)
+	if n == "" {
+		return nil, usererr.New("--output %q: type=daemon needs name=REF (or name in graft.toml)", spec)
+	}
+	t, err := tagOf(n, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &daemonOut{tag: t}, nil
+}
+
+func (d *daemonOut) String() string { return "docker-daemon:" + d.tag.String() }
+
+// Publish loads the image into the Docker Engine named by DOCKER_HOST (API version negotiated,
+// so a 20.10 engine works) and fails when the engine reports an error in its load stream.
+func (d *daemonOut) Publish(ctx context.Context, a Artifact, progress io.Writer) (string, error) {
+	img, plat, err := platformImage(a)
+	if err != nil {
+		return "", fmt.Errorf("load into Docker: %w", err)
+	}
+	if plat != "" {
+		fmt.Fprintf(progress, "load into Docker: platform %s\n", plat)
+	}
+	resp, err := daemon.Write(d.tag, img, append([]daemon.Option{daemon.WithContext(ctx)}, d.opts...)...)
+	if err != nil {
+		return "", fmt.Errorf("load %s into Docker: %w", d.tag, err)
+	}
+	if msg := loadError(resp); msg != "" {
+		return "", fmt.Errorf("load %s into Docker: %s", d.tag, msg)
+	}
+	id, err := img.ConfigName()
+	if err != nil {
+		return "", err
+	}
+	return d.String() + " (image ID " + id.String() + ")", nil
+}
+
+// loadError finds an error in the engine's JSON message stream.
+func loadError(resp string) string {
+	sc := bufio.NewScanner(strings.NewReader(resp))
+	for sc.Scan() {
+		var m struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m.Error != "" {
+			return m.Error
+		}
+	}
+	return ""
+}

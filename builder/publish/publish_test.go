@@ -1,0 +1,292 @@
+package publish_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/fetch"
+	"github.com/graft-build/graft/builder/publish"
+	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/lockfile"
+)
+
+func site(t *testing.T, platforms ...string) *buildtest.Site {
+	s := buildtest.NewSite(t, "oci-layout://base", "[launcher]\ntmp_dir = \"/app/tmp\"")
+	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), platforms...)
+	s.Plugin("alpha", map[string]string{"a.txt": strings.Repeat("alpha ", 1000)}, "")
+	s.Plugin("beta", map[string]string{"b.txt": "beta"},
+		"[launcher]\nsettings = [{ name = \"beta_key\", env = \"BETA_KEY\", secret = true }]")
+	s.Lock()
+	return s
+}
+
+func build(t *testing.T, p *lockfile.Project, archs ...string) *builder.Result {
+	t.Helper()
+	res, err := builder.Build(context.Background(), p, builder.WithCache(fetch.NewCache(t.TempDir())),
+		builder.WithLaunchers(buildtest.Launchers(t, archs...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func artifact(r *builder.Result) publish.Artifact {
+	return publish.Artifact{Image: r.Image, Index: r.Index, Names: r.Layers}
+}
+
+func publishTo(t *testing.T, spec string, o publish.Options, a publish.Artifact) string {
+	t.Helper()
+	p, err := publish.Parse(spec, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	where, err := p.Publish(context.Background(), a, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return where
+}
+
+func TestLayoutReadBackValidates(t *testing.T) {
+	s := site(t, "linux/amd64")
+	res := build(t, s.Load(), "amd64")
+	publishTo(t, "type=oci,dest=out/image", publish.Options{BaseDir: s.Dir, DefaultName: "registry.test/lib/app:v1"}, artifact(res))
+	// The tag from the name is the ref.name annotation; a second build replaces the folder.
+	publishTo(t, "type=oci,dest=out/image", publish.Options{BaseDir: s.Dir, DefaultName: "registry.test/lib/app:v1"}, artifact(res))
+	if st, err := os.Stat(filepath.Join(s.Dir, "out/image")); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("layout folder mode: %v %v, want 0755 like any folder graft makes", st.Mode(), err)
+	}
+	ref, _ := imageref.Parse("oci-layout://out/image:v1", s.Dir)
+	got, err := ref.Resolve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest != res.Digest {
+		t.Fatalf("layout holds %s, built %s", got.Digest, res.Digest)
+	}
+	if err := validate.Image(got.Image); err != nil {
+		t.Fatalf("image read back from the layout: %v", err)
+	}
+}
+
+func TestMultiPlatformLayoutValidates(t *testing.T) {
+	s := site(t, "linux/amd64", "linux/arm64")
+	res := build(t, s.Load(), "amd64", "arm64")
+	dest := filepath.Join(t.TempDir(), "img")
+	publishTo(t, "type=oci,dest="+dest, publish.Options{}, artifact(res))
+	ref, _ := imageref.Parse("oci-layout://"+dest+":latest", "/")
+	got, err := ref.Resolve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Index == nil || got.Digest != res.Digest {
+		t.Fatalf("read back %s (index %v), built %s", got.Digest, got.Index != nil, res.Digest)
+	}
+	if err := validate.Index(got.Index); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLayoutRefusesAFolderThatIsNotALayout(t *testing.T) {
+	s := site(t, "linux/amd64")
+	p, err := publish.Parse("type=oci,dest=.", publish.Options{BaseDir: s.Dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Publish(context.Background(), artifact(build(t, s.Load(), "amd64")), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "is not an OCI layout") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, "graft.toml")); err != nil {
+		t.Fatal("the site repository was touched")
+	}
+}
+
+func TestDockerTarLoadsBack(t *testing.T) {
+	s := site(t, "linux/amd64")
+	res := build(t, s.Load(), "amd64")
+	dest := filepath.Join(t.TempDir(), "img.tar")
+	publishTo(t, "type=docker,dest="+dest+",name=registry.test/lib/app:v2", publish.Options{}, artifact(res))
+	if st, err := os.Stat(dest); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("docker tar mode: %v %v, want 0644 like any file graft writes", st.Mode(), err)
+	}
+	tag, _ := name.NewTag("registry.test/lib/app:v2")
+	img, err := tarball.ImageFromPath(dest, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := res.Image.ConfigName()
+	if got, _ := img.ConfigName(); got != want {
+		t.Fatalf("config %s, built %s", got, want)
+	}
+}
+
+// countingRegistry is ggcr's in-memory registry on 127.0.0.1, counting the bytes of request
+// bodies (blob and manifest uploads).
+func countingRegistry(t *testing.T) (host string, uploaded *atomic.Int64) {
+	uploaded = &atomic.Int64{}
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = &countingBody{r.Body, uploaded}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), uploaded
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func size(t *testing.T, f func() (int64, error)) int64 {
+	n, err := f()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestRegistryPushSendsOnlyTheChangedLayer(t *testing.T) {
+	host, uploaded := countingRegistry(t)
+	s := site(t, "linux/amd64")
+	ref := host + "/lib/app:latest"
+	first := build(t, s.Load(), "amd64")
+	where := publishTo(t, "type=registry,name="+ref, publish.Options{}, artifact(first))
+	if !strings.HasSuffix(where, "@"+first.Digest.String()) {
+		t.Errorf("published at %s", where)
+	}
+	firstBytes := uploaded.Load()
+
+	time.Sleep(1100 * time.Millisecond)
+	s.Plugin("beta", map[string]string{"b.txt": "beta, changed"}, "")
+	second := build(t, s.Lock(), "amd64")
+	uploaded.Store(0)
+	pub, err := publish.Parse("type=registry,name="+ref, publish.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress strings.Builder
+	if _, err := pub.Publish(context.Background(), artifact(second), &progress); err != nil {
+		t.Fatal(err)
+	}
+	got := uploaded.Load()
+	t.Logf("progress of the second push:\n%s", progress.String())
+	if !strings.Contains(progress.String(), fmt.Sprintf("sent %d bytes", got)) {
+		t.Errorf("progress %q does not report the %d bytes sent", progress.String(), got)
+	}
+	for _, want := range []string{"plugin beta " + s.Repos["beta"].Head() + " ", "launcher configuration"} {
+		if !regexp.MustCompile(regexp.QuoteMeta(want) + `.*: sent`).MatchString(progress.String()) {
+			t.Errorf("progress does not say %q was sent:\n%s", want, progress.String())
+		}
+	}
+	if !strings.Contains(progress.String(), "plugin alpha") || strings.Contains(progress.String(), "plugin alpha sent") ||
+		!regexp.MustCompile(`plugin alpha .*: already in the registry`).MatchString(progress.String()) {
+		t.Errorf("progress does not say alpha's layer was already there:\n%s", progress.String())
+	}
+
+	ls, _ := second.Image.Layers()
+	beta, conf := ls[2], ls[4] // base, alpha, beta, launcher, launcher.toml
+	raw, _ := second.Image.RawManifest()
+	cfg, _ := second.Image.RawConfigFile()
+	want := size(t, beta.Size) + size(t, conf.Size) + int64(len(raw)+len(cfg))
+	t.Logf("first push %d bytes; after one plugin changed %d bytes (beta layer %d, launcher.toml layer %d, config %d, manifest %d)",
+		firstBytes, got, size(t, beta.Size), size(t, conf.Size), len(cfg), len(raw))
+	if got != want {
+		t.Fatalf("uploaded %d bytes, want exactly the changed layers + config + manifest = %d", got, want)
+	}
+	// The registry serves what was built.
+	nref, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(nref)
+	if err != nil || desc.Digest != second.Digest {
+		t.Fatalf("registry has %v (%v), built %s", desc, err, second.Digest)
+	}
+	img, _ := desc.Image()
+	if err := validate.Image(img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseRejectsBadSpecs(t *testing.T) {
+	for spec, want := range map[string]string{
+		"dest=x":                             "no type",
+		"type=tarball,dest=x":                "unknown type",
+		"type=oci":                           "needs dest",
+		"type=oci,dest=x,colour=red":         "unknown key colour",
+		"type=registry":                      "needs name",
+		"type=docker,dest=x,name=UPPER/case": "name",
+		"type=oci,dest=a,dest=b":             "given twice",
+	} {
+		_, err := publish.Parse(spec, publish.Options{})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", spec, err, want)
+		}
+	}
+}
+
+// TestDaemonLoadsAndRuns loads an image into this machine's Docker Engine and runs its
+// launcher. The base is made here from scratch: a static busybox when the machine has one.
+func TestDaemonLoadsAndRuns(t *testing.T) {
+	if _, err := exec.LookPath("docker"); err != nil || exec.Command("docker", "version").Run() != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true but no working Docker Engine")
+		}
+		t.Skip("no working Docker Engine (docker version failed)")
+	}
+	s := site(t, "linux/amd64")
+	res := build(t, s.Load(), "amd64")
+	tag := "graft-test/daemon:" + res.Digest.Hex[:12]
+	where := publishTo(t, "type=daemon,name="+tag, publish.Options{}, artifact(res))
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+	t.Logf("loaded: %s", where)
+	out, err := exec.Command("docker", "run", "--rm", "-e", "BETA_KEY=s3cret-value", "--entrypoint", builder.LauncherPath,
+		tag, "config").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `tmp_dir = "/app/tmp"`) || !strings.Contains(string(out), "beta_key") ||
+		strings.Contains(string(out), "s3cret-value") {
+		t.Fatalf("graft-launcher config printed:\n%s", out)
+	}
+	insp, err := exec.Command("docker", "image", "inspect", "--format", "{{json .Config.Labels}}", tag).CombinedOutput()
+	if err != nil || !strings.Contains(string(insp), "org.graft.plugins") {
+		t.Fatalf("labels %s %v", insp, err)
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

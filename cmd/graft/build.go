@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildkit"
+	"github.com/graft-build/graft/builder/fetch"
+	graftprogress "github.com/graft-build/graft/builder/progress"
+	"github.com/graft-build/graft/builder/publish"
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile"
+)
+
+// EnvBuildkitHost is BuildKit's address when --buildkit is not given (as buildctl reads it).
+const EnvBuildkitHost = "BUILDKIT_HOST"
+
+type buildOpts struct {
+	outputs   []string
+	platforms []string
+	buildkit  string
+	progress  string
+	cacheTo   []string
+	cacheFrom []string
+	tlsCA     string
+	tlsCert   string
+	tlsKey    string
+	json      bool
+	jobs      int
+}
+
+func newBuildCmd(g *globalOpts) *cobra.Command {
+	o := &buildOpts{}
+	cmd := &cobra.Command{
+		Use:   "build [--output SPEC]... [--platform os/arch[,...]] [--buildkit ADDR]",
+		Short: "Build the image from graft.lock: base + one layer per plugin + the launcher",
+		Long: `build makes the image graft.lock describes, without a Docker daemon: the base image by its
+locked digest, one deterministic layer per plugin at its locked commit, then graft-launcher and
+its launcher.toml. The same lock gives the same digest anywhere. Progress goes to stderr; the
+last line of stdout is the image digest.
+
+  --output type=oci,dest=DIR         OCI layout folder (default: out/image in the site repository)
+           type=docker,dest=FILE     a docker load tar
+           type=registry,name=REF    push (only blobs the registry lacks; Docker credentials)
+           type=daemon[,name=REF]    load into the local Docker Engine
+  --buildkit ADDR (or BUILDKIT_HOST) runs plugins' [build] steps: unix://, tcp://,
+           docker-container://NAME, kube-pod://NAME, docker:// (the Docker Engine's BuildKit)
+  SOURCE_DATE_EPOCH                  fixes every timestamp; else they come from the commits`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBuild(cmd.Context(), g, o) },
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.outputs, "output", "o", nil, "where the image goes (repeatable; default "+publish.DefaultSpec+")")
+	f.StringSliceVar(&o.platforms, "platform", nil, "platforms of a multi-platform base to build (default: graft.toml platforms, else all)")
+	f.StringVar(&o.buildkit, "buildkit", "", "BuildKit address for plugins with build steps (default $"+EnvBuildkitHost+")")
+	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, plain, tty or quiet")
+	f.StringArrayVar(&o.cacheTo, "cache-to", nil, "export BuildKit's step cache: type=local,dest=DIR | type=registry,ref=REF[,mode=max]")
+	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import BuildKit's step cache: type=local,src=DIR | type=registry,ref=REF")
+	f.StringVar(&o.tlsCA, "tlscacert", "", "CA certificate of a tcp:// BuildKit daemon (PEM)")
+	f.StringVar(&o.tlsCert, "tlscert", "", "client certificate for a tcp:// BuildKit daemon (PEM)")
+	f.StringVar(&o.tlsKey, "tlskey", "", "client key for a tcp:// BuildKit daemon (PEM)")
+	f.BoolVar(&o.json, "json", false, "print one JSON document on stdout")
+	f.IntVar(&o.jobs, "jobs", 0, "plugins fetched and compressed, and blobs uploaded, in parallel (default: CPUs)")
+	return cmd
+}
+
+// buildReport is `graft build --json`.
+type buildReport struct {
+	Digest    string               `json:"digest"`
+	MediaType string               `json:"media_type"`
+	Base      string               `json:"base"`
+	BaseRef   string               `json:"base_ref"`
+	Created   string               `json:"created"`
+	Platforms []string             `json:"platforms"`
+	Plugins   []builder.PluginInfo `json:"plugins"`
+	Outputs   []string             `json:"outputs"`
+}
+
+func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
+	switch o.progress {
+	case "auto", "plain", "tty", "quiet":
+	default:
+		return usererr.New("--progress %q: use auto, plain, tty or quiet", o.progress)
+	}
+	if err := checkPlatforms(o.platforms); err != nil {
+		return err
+	}
+	p, err := lockfile.Load(g.dir)
+	if err != nil {
+		return err
+	}
+	if err := p.CheckFresh(); err != nil {
+		return err
+	}
+	pubs, err := parseOutputs(p, o)
+	if err != nil {
+		return err
+	}
+	progress, rep, closeReporter := reporter(g, o, p)
+	defer closeReporter() // before main prints an error, so the error follows the display
+	opts, closeEngine, err := builderOptions(ctx, p, o, progress)
+	if err != nil {
+		return err
+	}
+	defer closeEngine()
+	start := time.Now()
+	res, err := builder.Build(ctx, p, append(opts, builder.WithReporter(rep))...)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start).Round(time.Millisecond)
+	rep.Event(graftprogress.Event{Subject: "image", Phase: graftprogress.Done, Detail: res.Digest.String(),
+		Plain: fmt.Sprintf("built  %s (%d platform(s), %d plugin(s)) in %s", res.Digest, len(res.Platforms), len(res.Plugins), took)})
+	where, err := publishAll(ctx, pubs, res, rep)
+	closeReporter()
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return writeJSON(g.stdout, report(res, where))
+	}
+	fmt.Fprintln(g.stdout, res.Digest)
+	return nil
+}
+
+// checkPlatforms insists on os/arch[/variant]: a bare "linux" would match whichever Linux
+// image of a multi-platform base comes first, silently building one architecture.
+func checkPlatforms(ps []string) error {
+	for _, pl := range ps {
+		parts := strings.Split(pl, "/")
+		if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
+			return usererr.New("--platform %q: write os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8", pl)
+		}
+	}
+	return nil
+}
+
+func parseOutputs(p *lockfile.Project, o *buildOpts) ([]publish.Publisher, error) {
+	specs := o.outputs
+	if len(specs) == 0 {
+		specs = []string{publish.DefaultSpec}
+	}
+	popts := publish.Options{BaseDir: p.Dir, DefaultName: p.Site.Name, Jobs: o.jobs}
+	var pubs []publish.Publisher
+	for _, s := range specs {
+		pub, err := publish.Parse(s, popts)
+		if err != nil {
+			return nil, err
+		}
+		pubs = append(pubs, pub)
+	}
+	return pubs, nil
+}
+
+// builderOptions gathers the build's options; BuildKit is contacted only when a plugin has
+// build steps, so a CI that exports BUILDKIT_HOST everywhere still builds daemonless images
+// when nothing needs it.
+func builderOptions(ctx context.Context, p *lockfile.Project, o *buildOpts, progress io.Writer) ([]builder.Option, func(), error) {
+	cacheDir, err := builder.DefaultCacheDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []builder.Option{builder.WithLaunchers(launchers(os.Getenv)), builder.WithProgress(progress),
+		builder.WithCache(fetch.NewCache(filepath.Join(cacheDir, "git"))),
+		builder.WithLayerCache(filepath.Join(cacheDir, "layers"))}
+	if o.jobs > 0 {
+		opts = append(opts, builder.WithJobs(o.jobs))
+	}
+	if len(o.platforms) > 0 {
+		opts = append(opts, builder.WithPlatforms(o.platforms...))
+	}
+	epoch, ok, err := builder.ParseSourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if ok {
+		opts = append(opts, builder.WithSourceDateEpoch(epoch))
+	}
+	addr := buildkitAddr(o)
+	if addr == "" && (len(o.cacheTo) > 0 || len(o.cacheFrom) > 0) {
+		return nil, nil, usererr.New("--cache-to and --cache-from are BuildKit's cache of build steps; give --buildkit ADDR or set %s", EnvBuildkitHost)
+	}
+	if addr == "" || !hasSteps(p) {
+		return opts, func() {}, nil
+	}
+	engine, err := buildkit.New(ctx, addr, engineOptions(o, progress)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("BuildKit at %s: %w", addr, err)
+	}
+	return append(opts, builder.WithStepRunner(engine)), func() { engine.Close() }, nil
+}
+
+func engineOptions(o *buildOpts, progress io.Writer) []buildkit.Option {
+	var eopts []buildkit.Option
+	if len(o.cacheFrom) > 0 {
+		eopts = append(eopts, buildkit.WithCacheImports(o.cacheFrom...))
+	}
+	if len(o.cacheTo) > 0 {
+		eopts = append(eopts, buildkit.WithCacheExports(o.cacheTo...))
+	}
+	if o.tlsCA != "" || o.tlsCert != "" || o.tlsKey != "" {
+		eopts = append(eopts, buildkit.WithTLS(o.tlsCA, o.tlsCert, o.tlsKey))
+	}
+	return append(eopts, buildkit.WithProgress(o.progress, progress))
+}
+
+func hasSteps(p *lockfile.Project) bool {
+	for _, pl := range p.Plugins {
+		if len(pl.Build.Run) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func publishAll(ctx context.Context, pubs []publish.Publisher, res *builder.Result, rep graftprogress.Reporter) ([]string, error) {
+	a := publish.Artifact{Image: res.Image, Index: res.Index, Names: res.Layers}
+	for _, pub := range pubs {
+		rep.Event(graftprogress.Event{Subject: "output " + fmt.Sprint(pub), Phase: graftprogress.Waiting})
+	}
+	var where []string
+	for _, pub := range pubs {
+		w, err := publishOne(ctx, pub, a, rep)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, w)
+	}
+	return where, nil
+}
+
+// publishOne runs one output; the publisher's own lines ("push   ...") become its line's detail
+// on a terminal and stay lines of their own in plain mode.
+func publishOne(ctx context.Context, pub publish.Publisher, a publish.Artifact, rep graftprogress.Reporter) (string, error) {
+	start := time.Now()
+	subject := "output " + fmt.Sprint(pub)
+	rep.Event(graftprogress.Event{Subject: subject, Phase: graftprogress.Pushing, Plain: subject + " ..."})
+	lines := graftprogress.Lines(rep, subject, graftprogress.Pushing)
+	w, err := pub.Publish(ctx, a, lines)
+	lines.Close()
+	if err != nil {
+		return "", err
+	}
+	took := time.Since(start).Round(time.Millisecond)
+	detail := w // a registry's name@digest says more than the spec
+	if detail == fmt.Sprint(pub) {
+		detail = ""
+	}
+	rep.Event(graftprogress.Event{Subject: subject, Phase: graftprogress.Done, Detail: detail,
+		Plain: fmt.Sprintf("output %s done in %s", w, took)})
+	return w, nil
+}
+
+// reporter picks graft's progress display for --progress: the writer a StepRunner's output
+// goes to, the reporter of graft's own events, and what ends the display (safe to call twice).
+// On a terminal, a build that runs BuildKit steps keeps plain lines: BuildKit's own tty
+// display then owns the terminal, and two displays redrawing one screen would garble both.
+func reporter(g *globalOpts, o *buildOpts, p *lockfile.Project) (io.Writer, graftprogress.Reporter, func()) {
+	mode := o.progress
+	if mode == "auto" {
+		mode = "plain"
+		if f, ok := g.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			mode = "tty"
+		}
+	}
+	switch {
+	case mode == "quiet":
+		return io.Discard, graftprogress.Discard, func() {}
+	case mode == "tty" && !(buildkitAddr(o) != "" && hasSteps(p)):
+		t := graftprogress.NewTTY(g.stderr)
+		return g.stderr, t, func() { t.Close() }
+	default:
+		return g.stderr, graftprogress.NewPlain(g.stderr), func() {}
+	}
+}
+
+// buildkitAddr is --buildkit, else $BUILDKIT_HOST.
+func buildkitAddr(o *buildOpts) string {
+	if o.buildkit != "" {
+		return o.buildkit
+	}
+	return os.Getenv(EnvBuildkitHost)
+}
+
+func report(res *builder.Result, where []string) buildReport {
+	r := buildReport{Digest: res.Digest.String(), Base: res.Base, BaseRef: res.BaseRef,
+		Created: res.Created.Format(time.RFC3339), Platforms: res.Platforms, Plugins: res.Plugins, Outputs: where}
+	if res.Index != nil {
+		mt, _ := res.Index.MediaType()
+		r.MediaType = string(mt)
+	} else {
+		mt, _ := res.Image.MediaType()
+		r.MediaType = string(mt)
+	}
+	if r.Plugins == nil {
+		r.Plugins = []builder.PluginInfo{}
+	}
+	return r
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/internal/buildkittest"
+	"github.com/graft-build/graft/internal/imageref"
+)
+
+// TestBuildRunsStepsWithBuildKit: a plugin with [build] run goes through a real buildkitd
+// (address from BUILDKIT_HOST), its generated file lands in its layer, the other plugin's
+// layer is the daemonless one.
+func TestBuildRunsStepsWithBuildKit(t *testing.T) {
+	buildEnv(t)
+	d := buildkittest.Start(t)
+	s := buildtest.NewSite(t, "oci-layout://base", "")
+	buildtest.WriteBusyboxBaseLayout(t, filepath.Join(s.Dir, "base"))
+	s.Plugin("alpha", map[string]string{"a.txt": "alpha"}, "")
+	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"echo built-by-$(id -u) > generated.txt\"]")
+	s.Lock()
+	t.Setenv(EnvBuildkitHost, d.Addr)
+	code, out, errOut := graft(t, "build", "-C", s.Dir, "--progress", "plain")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	ref, _ := imageref.Parse("oci-layout://out/image", s.Dir)
+	res, err := ref.Resolve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest.String() != lastLine(out) {
+		t.Fatalf("layout %s, printed %s", res.Digest, lastLine(out))
+	}
+	ls, _ := res.Image.Layers()
+	if len(ls) != 5 {
+		t.Fatalf("%d layers", len(ls))
+	}
+	got := tarFile(t, ls[2], "app/plugins/gamma/generated.txt")
+	if got != "built-by-1000\n" {
+		t.Fatalf("generated.txt = %q", got)
+	}
+	if tarFile(t, ls[2], "app/plugins/gamma/src.txt") != "gamma" {
+		t.Fatal("gamma's own files are not in its layer")
+	}
+}
+
+func tarFile(t *testing.T, l interface{ Uncompressed() (io.ReadCloser, error) }, name string) string {
+	t.Helper()
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			t.Fatalf("%s not in layer (has %s)", name, strings.Join(names, " "))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		if h.Name == name {
+			b, _ := io.ReadAll(tr)
+			return string(b)
+		}
+	}
+}

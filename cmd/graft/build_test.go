@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/graft-build/graft/builder/buildtest"
+)
+
+// buildEnv isolates graft build from this machine: its own plugin cache, freshly built
+// launchers, no BuildKit, no SOURCE_DATE_EPOCH.
+func buildEnv(t *testing.T) {
+	t.Setenv("GRAFT_CACHE_DIR", t.TempDir())
+	t.Setenv(EnvLauncherDir, buildtest.LauncherDir(t, "amd64"))
+	t.Setenv(EnvBuildkitHost, "")
+	t.Setenv("SOURCE_DATE_EPOCH", "")
+}
+
+func graftSite(t *testing.T) *buildtest.Site {
+	s := buildtest.NewSite(t, "oci-layout://base", "")
+	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64")
+	s.Plugin("alpha", map[string]string{"a.txt": "alpha"}, "")
+	s.Plugin("beta", map[string]string{"lib/b.rb": "beta"}, "")
+	s.Lock()
+	return s
+}
+
+func graft(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func TestBuildPrintsTheDigestLastAndIsReproducible(t *testing.T) {
+	buildEnv(t)
+	s := graftSite(t)
+	code, out, errOut := graft(t, "build", "-C", s.Dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	digest := lastLine(out)
+	if !strings.HasPrefix(digest, "sha256:") || len(digest) != 71 {
+		t.Fatalf("last stdout line %q", digest)
+	}
+	for _, want := range []string{"fetch  alpha", "layer  beta", "output oci-layout://" + filepath.Join(s.Dir, "out/image")} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("progress lacks %q:\n%s", want, errOut)
+		}
+	}
+	// Elsewhere, with a cold cache: the same digest.
+	other := t.TempDir()
+	s.CopyTo(other)
+	t.Setenv("GRAFT_CACHE_DIR", t.TempDir())
+	code, out2, errOut := graft(t, "build", "-C", other, "--progress", "quiet", "--output", "type=oci,dest="+filepath.Join(t.TempDir(), "img"))
+	if code != 0 || lastLine(out2) != digest || errOut != "" {
+		t.Fatalf("exit %d, digest %q (want %s), stderr %q", code, lastLine(out2), digest, errOut)
+	}
+
+	// inspect reads it back from the layout.
+	code, out, errOut = graft(t, "inspect", "oci-layout://"+filepath.Join(s.Dir, "out/image")+":latest")
+	if code != 0 || !strings.Contains(out, digest) || !strings.Contains(out, s.Repos["alpha"].Head()) ||
+		!strings.Contains(out, "base      oci-layout://base @ sha256:") {
+		t.Fatalf("inspect exit %d:\n%s%s", code, out, errOut)
+	}
+}
+
+func TestBuildJSONAndSeveralOutputs(t *testing.T) {
+	buildEnv(t)
+	s := graftSite(t)
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/lib/app:v1"
+	tarPath := filepath.Join(t.TempDir(), "img.tar")
+	code, out, errOut := graft(t, "build", "-C", s.Dir, "--json", "-o", "type=registry,name="+ref,
+		"-o", "type=docker,dest="+tarPath, "-o", "type=oci,dest=out/x")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r buildReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
+	}
+	if len(r.Outputs) != 3 || len(r.Plugins) != 2 || r.Plugins[1].Name != "beta" || r.Platforms[0] != "linux/amd64" {
+		t.Fatalf("report %+v", r)
+	}
+	for _, img := range []string{ref, tarPath} {
+		code, out, errOut = graft(t, "inspect", "--json", img)
+		var ir inspectReport
+		if code != 0 || json.Unmarshal([]byte(out), &ir) != nil || len(ir.Platforms) != 1 || len(ir.Platforms[0].Plugins) != 2 {
+			t.Fatalf("inspect %s: exit %d\n%s%s", img, code, out, errOut)
+		}
+		if img == ref && ir.Digest != r.Digest {
+			t.Errorf("registry holds %s, built %s", ir.Digest, r.Digest)
+		}
+		if ir.Platforms[0].LauncherVersion == "" {
+			t.Errorf("no launcher version: %+v", ir.Platforms[0])
+		}
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, "out/x/index.json")); err != nil {
+		t.Errorf("relative dest is not under the site repository: %v", err)
+	}
+}
+
+func TestBuildBadInputExits2(t *testing.T) {
+	buildEnv(t)
+	cases := map[string]struct {
+		edit func(s *buildtest.Site)
+		args []string
+		want string
+	}{
+		"missing lock": {edit: func(s *buildtest.Site) { os.Remove(filepath.Join(s.Dir, "graft.lock")) },
+			want: "graft.lock: not found; run `graft lock`"},
+		"stale lock": {edit: func(s *buildtest.Site) { s.Plugin("beta", nil, "[config]\nsnippet = \"x\"") },
+			want: "stale"},
+		"build steps without BuildKit": {edit: func(s *buildtest.Site) {
+			s.Plugin("beta", nil, "[build]\nrun = [\"make\"]")
+			s.Lock()
+		}, want: "plugin beta has [build] run steps, which need BuildKit"},
+		"bad output":             {args: []string{"--output", "type=floppy"}, want: `unknown type "floppy"`},
+		"bad progress":           {args: []string{"--progress", "loud"}, want: "--progress"},
+		"cache without buildkit": {args: []string{"--cache-to", "type=local,dest=x"}, want: "give --buildkit"},
+		"unknown platform":       {args: []string{"--platform", "linux/s390x"}, want: "linux/s390x is not in the base image"},
+		"platform without arch":  {args: []string{"--platform", "linux/amd64,linux"}, want: `--platform "linux": write os/arch[/variant]`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := graftSite(t)
+			if c.edit != nil {
+				c.edit(s)
+			}
+			code, out, errOut := graft(t, append([]string{"build", "-C", s.Dir}, c.args...)...)
+			if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+				t.Fatalf("exit %d, stderr %q (want exit 2 and one line with %q), stdout %q", code, errOut, c.want, out)
+			}
+		})
+	}
+}
+
+func TestInspectRejectsImagesGraftDidNotBuild(t *testing.T) {
+	dir := t.TempDir()
+	buildtest.WriteBaseLayout(t, dir, "linux/amd64")
+	code, _, errOut := graft(t, "inspect", "oci-layout://"+dir)
+	if code != 1 || !strings.Contains(errOut, "was not built by graft") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, _, errOut = graft(t, "inspect")
+	if code != 2 {
+		t.Fatalf("inspect without IMAGE: exit %d %s", code, errOut)
+	}
+}
+
+// An IMAGE that names nothing is a usage error (exit 2) saying what IMAGE may be.
+func TestInspectMissingImageExits2(t *testing.T) {
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(reg.Close)
+	dir := t.TempDir()
+	for _, img := range []string{
+		"oci-layout://" + filepath.Join(dir, "nope"),
+		filepath.Join(dir, "nope.tar"),
+		strings.TrimPrefix(reg.URL, "http://") + "/nope:1",
+	} {
+		code, _, errOut := graft(t, "inspect", img)
+		if code != 2 || !strings.Contains(errOut, "check IMAGE (a registry reference,") || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+			t.Errorf("inspect %s: exit %d, stderr %q", img, code, errOut)
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile"
+)
+
+func newInspectCmd(g *globalOpts) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "inspect IMAGE",
+		Short: "Show what graft put in an image: base, plugins with commits, launcher version",
+		Long: `inspect reads the labels graft build set. IMAGE is a registry reference
+(host/repo:tag or host/repo@sha256:...), oci-layout://DIR[:tag|@digest], or a docker save tar.
+Relative paths are taken from the current directory.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInspect(cmd.Context(), g, args[0], asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document on stdout")
+	return cmd
+}
+
+// inspectReport is `graft inspect --json`.
+type inspectReport struct {
+	Image     string            `json:"image"`
+	Digest    string            `json:"digest"`
+	MediaType string            `json:"media_type"`
+	Platforms []platformReport  `json:"platforms"`
+	Index     map[string]string `json:"annotations,omitempty"`
+}
+
+type platformReport struct {
+	Platform        string               `json:"platform"`
+	Digest          string               `json:"digest"`
+	BaseName        string               `json:"base_name"`
+	BaseDigest      string               `json:"base_digest"`
+	Created         string               `json:"created"`
+	LauncherVersion string               `json:"launcher_version"`
+	GraftVersion    string               `json:"graft_version"`
+	Plugins         []builder.PluginInfo `json:"plugins"`
+}
+
+func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) error {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	ref, err := imageref.Parse(arg, cwd)
+	if err != nil {
+		return usererr.Wrap(err)
+	}
+	res, err := ref.Resolve(ctx)
+	if err != nil {
+		if lockfile.ImageNotFound(ref, err) {
+			// IMAGE names nothing: a usage error (exit 2), not a failure to reach it.
+			return usererr.New("%v; check IMAGE (a registry reference, oci-layout://DIR[:tag|@digest] or a docker-archive tar)", err)
+		}
+		return err
+	}
+	r := inspectReport{Image: ref.String(), Digest: res.Digest.String(), MediaType: string(res.MediaType)}
+	if res.Index != nil {
+		if r.Platforms, err = indexPlatforms(res.Index); err != nil {
+			return err
+		}
+		if m, err := res.Index.IndexManifest(); err == nil {
+			r.Index = m.Annotations
+		}
+	} else {
+		pr, err := imagePlatform(res.Image, res.Digest)
+		if err != nil {
+			return err
+		}
+		r.Platforms = []platformReport{pr}
+	}
+	if asJSON {
+		return writeJSON(g.stdout, r)
+	}
+	printInspect(g.stdout, r)
+	return nil
+}
+
+func indexPlatforms(idx v1.ImageIndex) ([]platformReport, error) {
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []platformReport
+	for _, d := range m.Manifests {
+		if !d.MediaType.IsImage() {
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		pr, err := imagePlatform(img, d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pr)
+	}
+	return out, nil
+}
+
+// imagePlatform reads graft's labels from one image's config.
+func imagePlatform(img v1.Image, digest v1.Hash) (platformReport, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return platformReport{}, err
+	}
+	l := cf.Config.Labels
+	pr := platformReport{Platform: cf.OS + "/" + cf.Architecture, Digest: digest.String(),
+		BaseName: l[builder.LabelBaseName], BaseDigest: l[builder.LabelBaseDigest], Created: l[builder.LabelCreated],
+		LauncherVersion: l[builder.LabelLauncherVersion], GraftVersion: l[builder.LabelGraftVersion]}
+	if cf.Variant != "" {
+		pr.Platform += "/" + cf.Variant
+	}
+	raw, ok := l[builder.LabelPlugins]
+	if !ok {
+		return pr, fmt.Errorf("image %s (%s) was not built by graft: it has no %s label", digest, pr.Platform, builder.LabelPlugins)
+	}
+	if err := json.Unmarshal([]byte(raw), &pr.Plugins); err != nil {
+		return pr, fmt.Errorf("image %s: label %s: %w", digest, builder.LabelPlugins, err)
+	}
+	return pr, nil
+}
+
+func printInspect(w io.Writer, r inspectReport) {
+	fmt.Fprintf(w, "image     %s\ndigest    %s\n", r.Image, r.Digest)
+	for _, p := range r.Platforms {
+		fmt.Fprintf(w, "\nplatform  %s  %s\n", p.Platform, p.Digest)
+		fmt.Fprintf(w, "base      %s @ %s\n", p.BaseName, p.BaseDigest)
+		fmt.Fprintf(w, "created   %s\nlauncher  %s\ngraft     %s\n", p.Created, p.LauncherVersion, p.GraftVersion)
+		fmt.Fprintf(w, "plugins   %d\n", len(p.Plugins))
+		for _, pl := range p.Plugins {
+			extra := []string{}
+			if pl.Ref != "" {
+				extra = append(extra, "ref "+pl.Ref)
+			}
+			if pl.Path != "" {
+				extra = append(extra, "path "+pl.Path)
+			}
+			fmt.Fprintf(w, "  %-24s %s  %s\n", pl.Name, pl.Commit, strings.Join(extra, ", "))
+		}
+	}
+}

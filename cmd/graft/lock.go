@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile"
+	"github.com/graft-build/graft/lockfile/gitremote"
+)
+
+type lockOpts struct {
+	check   bool
+	update  []string
+	json    bool
+	jobs    int
+	timeout time.Duration
+}
+
+func newLockCmd(g *globalOpts) *cobra.Command {
+	o := &lockOpts{}
+	cmd := &cobra.Command{
+		Use:   "lock [--check] [--update NAME...]",
+		Short: "Pin every plugin to a commit and the base image to a digest in graft.lock",
+		Long: `lock resolves each plugins/<name>/plugin.toml source ref (branch, tag or full SHA) to a
+commit, and graft.toml's base to a digest, and writes graft.lock. It never clones: it lists each
+repository's refs and fetches the one commit, in parallel.
+
+  --check          compare graft.lock with the definitions and the remotes; exit 1 on drift
+  --update NAME... re-resolve only these plugins; the others keep their locked commit`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && !cmd.Flags().Changed("update") {
+				return usererr.New("unexpected arguments %q; did you mean --update %s?", args, args[0])
+			}
+			o.update = append(o.update, args...)
+			if o.check && len(o.update) > 0 {
+				return usererr.New("--check and --update cannot be combined")
+			}
+			if o.check {
+				return runLockCheck(cmd, g, o)
+			}
+			return runLock(cmd, g, o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.check, "check", false, "exit 1 when graft.lock is stale or a locked branch or tag moved; writes nothing")
+	cmd.Flags().StringSliceVar(&o.update, "update", nil, "re-resolve only these plugins (repeat, comma-separate, or list after the flag)")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON document on stdout")
+	cmd.Flags().IntVar(&o.jobs, "jobs", lockfile.DefaultJobs, "repositories contacted in parallel")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", lockfile.DefaultTimeout, "time allowed per repository")
+	return cmd
+}
+
+func runLock(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
+	p, err := lockfile.Load(g.dir)
+	if err != nil {
+		return err
+	}
+	opts := []lockfile.ResolveOption{lockfile.WithJobs(o.jobs), lockfile.WithTimeout(o.timeout)}
+	if len(o.update) > 0 {
+		opts = append(opts, lockfile.WithUpdate(o.update...))
+	}
+	lock, err := p.Resolve(cmd.Context(), opts...)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(p.Dir, lockfile.LockFile)
+	written, err := writeIfChanged(path, lock)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return writeJSON(g.stdout, lockReport(p, lock, path, written))
+	}
+	printLock(g.stdout, p, lock, written)
+	return nil
+}
+
+// writeIfChanged writes graft.lock only when its bytes differ, so an unchanged lock keeps its
+// file untouched.
+func writeIfChanged(path string, lock *lockfile.Lock) (bool, error) {
+	data, err := lockfile.Marshal(lock)
+	if err != nil {
+		return false, err
+	}
+	old, err := os.ReadFile(path)
+	if err == nil && bytes.Equal(old, data) {
+		return false, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	return true, lockfile.WriteLock(path, lock)
+}
+
+func printLock(w io.Writer, p *lockfile.Project, lock *lockfile.Lock, written bool) {
+	for _, pk := range lock.Plugins {
+		fmt.Fprintf(w, "%s: %s %s -> %s %q%s%s\n", pk.Name, pk.Kind, pk.Ref, short(pk.Commit), pk.Title,
+			tagList(pk.Tags), change(p.PluginLock(pk.Name), pk.Commit))
+	}
+	fmt.Fprintf(w, "base: %s -> %s\n", lock.Base.Ref, lock.Base.Digest)
+	if written {
+		fmt.Fprintf(w, "wrote %s\n", lockfile.LockFile)
+	} else {
+		fmt.Fprintf(w, "%s unchanged\n", lockfile.LockFile)
+	}
+}
+
+func tagList(tags []string) string {
+	if len(tags) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (tags: %s)", strings.Join(tags, ", "))
+}
+
+func change(old *lockfile.PluginLock, commit string) string {
+	switch {
+	case old == nil:
+		return " [new]"
+	case old.Commit != commit:
+		return fmt.Sprintf(" [was %s]", short(old.Commit))
+	}
+	return ""
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// jsonPlugin is one plugin in `graft lock --json` (credentials stripped from git).
+type jsonPlugin struct {
+	Name     string   `json:"name"`
+	Git      string   `json:"git"`
+	Ref      string   `json:"ref"`
+	Kind     string   `json:"kind"`
+	Commit   string   `json:"commit"`
+	Title    string   `json:"title"`
+	Tags     []string `json:"tags"`
+	Path     string   `json:"path"`
+	Tree     string   `json:"tree"`
+	Previous string   `json:"previous,omitempty"` // commit in the lock before this run
+}
+
+type jsonLock struct {
+	Lock        string            `json:"lock"`
+	Written     bool              `json:"written"`
+	Definitions string            `json:"definitions"`
+	Base        lockfile.BaseLock `json:"base"`
+	Plugins     []jsonPlugin      `json:"plugins"`
+}
+
+func lockReport(p *lockfile.Project, lock *lockfile.Lock, path string, written bool) jsonLock {
+	r := jsonLock{Lock: path, Written: written, Definitions: lock.Definitions, Base: lock.Base, Plugins: []jsonPlugin{}}
+	for _, pk := range lock.Plugins {
+		jp := jsonPlugin{Name: pk.Name, Git: gitremote.Redact(pk.Git), Ref: pk.Ref, Kind: pk.Kind, Commit: pk.Commit,
+			Title: pk.Title, Tags: pk.Tags, Path: pk.Path, Tree: pk.Tree}
+		if jp.Tags == nil {
+			jp.Tags = []string{}
+		}
+		if old := p.PluginLock(pk.Name); old != nil {
+			jp.Previous = old.Commit
+		}
+		r.Plugins = append(r.Plugins, jp)
+	}
+	return r
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func runLockCheck(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
+	p, err := lockfile.Load(g.dir)
+	if err != nil {
+		return err
+	}
+	drifts, err := p.Check(cmd.Context(), lockfile.WithJobs(o.jobs), lockfile.WithTimeout(o.timeout))
+	if err != nil {
+		return err
+	}
+	if o.json {
+		if drifts == nil {
+			drifts = []lockfile.Drift{}
+		}
+		if err := writeJSON(g.stdout, map[string]any{"ok": len(drifts) == 0, "drift": drifts}); err != nil {
+			return err
+		}
+	} else {
+		for _, d := range drifts {
+			fmt.Fprintln(g.stdout, d.String())
+		}
+		if len(drifts) == 0 {
+			fmt.Fprintf(g.stdout, "%s is up to date\n", lockfile.LockFile)
+		}
+	}
+	if len(drifts) > 0 {
+		return errCheckFailed
+	}
+	return nil
+}

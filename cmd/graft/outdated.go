@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graft-build/graft/lockfile"
+)
+
+func newOutdatedCmd(g *globalOpts) *cobra.Command {
+	var asJSON bool
+	jobs, timeout := lockfile.DefaultJobs, lockfile.DefaultTimeout
+	cmd := &cobra.Command{
+		Use:   "outdated",
+		Short: "Show newer version tags and moved branch heads for the locked plugins",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := lockfile.Load(g.dir)
+			if err != nil {
+				return err
+			}
+			list, err := p.Outdated(cmd.Context(), lockfile.WithJobs(jobs), lockfile.WithTimeout(timeout))
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g.stdout, map[string]any{"plugins": list})
+			}
+			for _, o := range list {
+				fmt.Fprintln(g.stdout, outdatedLine(o))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document on stdout")
+	cmd.Flags().IntVar(&jobs, "jobs", lockfile.DefaultJobs, "repositories contacted in parallel")
+	cmd.Flags().DurationVar(&timeout, "timeout", lockfile.DefaultTimeout, "time allowed per repository")
+	return cmd
+}
+
+func outdatedLine(o lockfile.Outdated) string {
+	if o.NotLocked {
+		return fmt.Sprintf("%s: not locked yet; run `graft lock`", o.Plugin)
+	}
+	if o.Removed {
+		return fmt.Sprintf("%s: in graft.lock but plugins/%s/plugin.toml is gone; run `graft lock` to drop it", o.Plugin, o.Plugin)
+	}
+	var parts []string
+	if len(o.NewerTags) > 0 {
+		parts = append(parts, fmt.Sprintf("newer tags: %s (to bump, set ref in plugins/%s/plugin.toml)",
+			strings.Join(o.NewerTags, ", "), o.Plugin))
+	}
+	if o.Head != "" {
+		parts = append(parts, fmt.Sprintf("branch head now %s (to bump: graft lock --update %s)", short(o.Head), o.Plugin))
+	}
+	status := "up to date"
+	if len(parts) > 0 {
+		status = strings.Join(parts, "; ")
+	}
+	return fmt.Sprintf("%s: %s %s at %s: %s", o.Plugin, o.Kind, o.Ref, short(o.Locked), status)
+}

@@ -1,0 +1,131 @@
+// Package render turns launcher.toml's templates into the application's config files. Each file
+// is written atomically (temporary file in the destination folder, then rename) so the app never
+// reads a half-written config, even when `exec` renders while the app is running.
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+
+	"github.com/graft-build/graft/launcher/config"
+)
+
+// Data is what templates see.
+type Data struct {
+	Settings   map[string]string // setting name -> resolved value
+	Components []string          // selected component names
+	Snippets   []config.Snippet  // plugin config snippets in lock order (.Plugin, .Text)
+}
+
+// Funcs are the helpers templates may call; they quote values for common config languages so a
+// value containing quotes cannot break (or inject into) the rendered file.
+var funcs = template.FuncMap{
+	"json":    jsonString,
+	"squote":  singleQuote,
+	"shquote": shellQuote,
+	"has":     func(list []string, s string) bool { return contains(list, s) },
+}
+
+// File renders one template. secrets are the values whose presence makes the file private
+// (mode 0600 when it is created); an existing destination keeps its mode.
+func File(t config.Template, data Data, secrets []string) error {
+	src, err := os.ReadFile(t.Src)
+	if err != nil {
+		return fmt.Errorf("template %s: %w", t.Src, err)
+	}
+	tmpl, err := template.New(filepath.Base(t.Src)).Funcs(funcs).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		return fmt.Errorf("template %s: %w", t.Src, err)
+	}
+	var out bytes.Buffer
+	if err := tmpl.Execute(&out, data); err != nil {
+		return fmt.Errorf("template %s: %w", t.Src, err)
+	}
+	mode := os.FileMode(0o644)
+	for _, s := range secrets {
+		if bytes.Contains(out.Bytes(), []byte(s)) {
+			mode = 0o600
+			break
+		}
+	}
+	if err := WriteAtomic(t.Dest, out.Bytes(), mode); err != nil {
+		return fmt.Errorf("template %s: %w", t.Src, err)
+	}
+	return nil
+}
+
+// WriteAtomic writes data to path through a temporary file in the same folder and a rename.
+// mode applies when path does not exist yet; an existing file keeps its mode and owner.
+func WriteAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	uid, gid := -1, -1
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+		uid, gid = ownerOf(fi)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	err = writeSync(f, data, mode, uid, gid)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeSync(f *os.File, data []byte, mode os.FileMode, uid, gid int) error {
+	_, err := f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil && uid >= 0 && os.Geteuid() == 0 {
+		err = f.Chown(uid, gid)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func jsonString(s string) (string, error) {
+	b, err := json.Marshal(s)
+	return string(b), err
+}
+
+// singleQuote gives a single-quoted literal for Ruby, Python or YAML-ish configs: backslash and
+// quote escaped, no interpolation.
+func singleQuote(s string) string {
+	s = strings.ReplaceAll(s, `\`, `\\`)
+	return "'" + strings.ReplaceAll(s, `'`, `\'`) + "'"
+}
+
+// shellQuote gives a POSIX shell single-quoted word.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, `'`, `'\''`) + "'"
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,80 @@
+package launcher
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/graft-build/graft/launcher/config"
+	"github.com/graft-build/graft/launcher/settings"
+)
+
+// showConfig is `graft-launcher config`: the resolved configuration on stdout.
+func (l *launcher) showConfig(args []string) int {
+	if len(args) > 0 {
+		return l.exitWith(exitUsage, fmt.Errorf("config takes no arguments (got %q)", args[0]))
+	}
+	if err := l.setup(); err != nil {
+		return l.exitWith(exitUsage, err)
+	}
+	comps, err := selectComponents(l.cfg, nil, l.opts.Components)
+	if err != nil {
+		return l.exitWith(exitUsage, err)
+	}
+	if err := l.resolve(); err != nil {
+		return l.exitWith(exitUsage, err)
+	}
+	l.writeConfig(l.stdout, comps)
+	return 0
+}
+
+// writeConfig prints the resolved configuration as TOML-like text. Secret values are shown as
+// settings.Redacted; the whole text also passes through the redactor, so a secret value that
+// happens to appear elsewhere (a default, a command argument) is hidden too.
+func (l *launcher) writeConfig(w io.Writer, comps []config.Component) {
+	var b strings.Builder
+	q := strconv.Quote
+	fmt.Fprintf(&b, "# graft-launcher resolved configuration (secrets shown as %s)\n", settings.Redacted)
+	fmt.Fprintf(&b, "launcher_config = %s\n", q(l.opts.ConfigPath))
+	fmt.Fprintf(&b, "components = [%s]\n", quoteList(componentNames(comps)))
+	fmt.Fprintf(&b, "tmp_dir = %s\nport_dir = %s\n", q(l.cfg.TmpDir), q(l.cfg.PortDir))
+	fmt.Fprintf(&b, "health_addr = %s\n", q(l.opts.HealthAddr))
+	fmt.Fprintf(&b, "startup_timeout = %s\nstop_timeout = %s\n", q(l.opts.StartupTimeout.String()), q(l.opts.StopTimeout.String()))
+	b.WriteString("\n[settings]\n")
+	for _, v := range l.res.Values {
+		src := string(v.Source)
+		switch v.Source {
+		case settings.FromEnv:
+			src = "from " + v.Env
+		case settings.FromFile:
+			src = "from " + v.Env + "_FILE"
+		}
+		if v.Secret {
+			src += ", secret"
+		}
+		fmt.Fprintf(&b, "%s = %s  # %s\n", v.Name, q(v.Display()), src)
+	}
+	for _, t := range l.cfg.Templates {
+		fmt.Fprintf(&b, "\n[[template]]\nsrc = %s\ndest = %s\n", q(t.Src), q(t.Dest))
+	}
+	for _, h := range l.cfg.Hooks {
+		fmt.Fprintf(&b, "\n[[hook]]\nname = %s\nrun = [%s]\n", q(h.Name), quoteList(h.Run))
+	}
+	procs, _ := processesFor(l.cfg, comps)
+	for _, p := range procs {
+		fmt.Fprintf(&b, "\n[[process]]\nname = %s\ncommand = [%s]\ncomponents = [%s]\n", q(p.Name), quoteList(p.Command), quoteList(p.Components))
+	}
+	for _, c := range comps {
+		fmt.Fprintf(&b, "\n[[component]]\nname = %s\nport = %d\nhealth = %s\n", q(c.Name), c.Port, q(c.Health))
+	}
+	io.WriteString(w, l.res.Redact(b.String()))
+}
+
+func quoteList(list []string) string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = strconv.Quote(s)
+	}
+	return strings.Join(out, ", ")
+}

@@ -1,0 +1,139 @@
+package lockfile
+
+import (
+	"context"
+	"fmt"
+)
+
+// Drift is one way graft.lock no longer matches the definitions or the remotes.
+type Drift struct {
+	Plugin string `json:"plugin,omitempty"` // empty for the base image and graft.toml
+	What   string `json:"what"`             // definition-changed, added, removed, branch-moved, tag-moved, ref-deleted, base-moved, site-changed, no-lock
+	Ref    string `json:"ref,omitempty"`
+	Old    string `json:"old,omitempty"` // locked commit (or digest)
+	New    string `json:"new,omitempty"` // current commit (or digest); empty when gone
+}
+
+// String is the one-line report of d.
+func (d Drift) String() string {
+	subject := "plugin " + d.Plugin
+	switch d.What {
+	case "no-lock":
+		return "graft.lock: not found; run `graft lock`"
+	case "site-changed":
+		return "graft.toml: changed since graft.lock was written; run `graft lock`"
+	case "base-moved":
+		return fmt.Sprintf("base %s: moved: %s -> %s; run `graft lock`", d.Ref, d.Old, d.New)
+	case "added":
+		return fmt.Sprintf("%s: not in graft.lock (ref %s now at %s); run `graft lock`", subject, d.Ref, orNone(d.New))
+	case "removed":
+		return fmt.Sprintf("%s: in graft.lock (at %s) but plugins/%s/plugin.toml is gone; run `graft lock`", subject, d.Old, d.Plugin)
+	case "definition-changed":
+		return fmt.Sprintf("%s: plugin.toml changed since graft.lock was written (ref %s): %s -> %s; run `graft lock`", subject, d.Ref, d.Old, orNone(d.New))
+	case "ref-deleted":
+		return fmt.Sprintf("%s: %s no longer exists (locked at %s); pick another ref and run `graft lock`", subject, d.Ref, d.Old)
+	}
+	// branch-moved, tag-moved
+	kind := map[string]string{"branch-moved": "branch", "tag-moved": "tag"}[d.What]
+	return fmt.Sprintf("%s: %s %s moved: %s -> %s; run `graft lock --update %s`", subject, kind, d.Ref, d.Old, d.New, d.Plugin)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(unresolved)"
+	}
+	return s
+}
+
+// Check compares graft.lock with the definitions (offline) and with the remotes: a branch or
+// tag that moved or disappeared, a base tag that now names another digest. It writes nothing.
+// Plugins pinned to a full SHA cannot drift remotely. Drifts come sorted by plugin.
+func (p *Project) Check(ctx context.Context, opts ...ResolveOption) ([]Drift, error) {
+	if p.lockErr != nil {
+		return nil, p.lockErr
+	}
+	if p.Lock == nil {
+		return []Drift{{What: "no-lock"}}, nil
+	}
+	cfg := newResolveConfig(opts)
+	found := make([][]Drift, len(p.Plugins)+1)
+	err := forEach(ctx, cfg.jobs, len(p.Plugins)+1, func(ctx context.Context, i int) error {
+		var d []Drift
+		var err error
+		if i == len(p.Plugins) {
+			d, err = p.checkBase(ctx, cfg)
+		} else {
+			err = p.bounded(ctx, cfg, p.Plugins[i], func(ctx context.Context) (err error) {
+				d, err = p.checkPlugin(ctx, cfg, p.Plugins[i])
+				return err
+			})
+		}
+		found[i] = d // each goroutine owns its slot
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []Drift
+	for _, d := range found {
+		out = append(out, d...)
+	}
+	for _, name := range sortedNames(p.Lock) {
+		if p.Plugin(name) == nil {
+			out = append(out, Drift{Plugin: name, What: "removed", Old: p.PluginLock(name).Commit})
+		}
+	}
+	if len(out) == 0 && p.Lock.Definitions != p.DefinitionsDigest() {
+		out = append(out, Drift{What: "site-changed"})
+	}
+	return out, nil
+}
+
+func (p *Project) checkBase(ctx context.Context, cfg *resolveConfig) ([]Drift, error) {
+	if p.Lock.Base.Ref != p.Site.Base {
+		return []Drift{{What: "site-changed"}}, nil
+	}
+	digest, err := p.baseDigest(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if digest != p.Lock.Base.Digest {
+		return []Drift{{What: "base-moved", Ref: p.Site.Base, Old: p.Lock.Base.Digest, New: digest}}, nil
+	}
+	return nil, nil
+}
+
+func (p *Project) checkPlugin(ctx context.Context, cfg *resolveConfig, pl Plugin) ([]Drift, error) {
+	old := p.PluginLock(pl.Name)
+	if old != nil && old.Definition == p.PluginDigest(pl.Name) && old.Kind == KindCommit {
+		return nil, nil // a full SHA never moves; nothing to ask the server
+	}
+	r, err := p.open(ctx, cfg, pl)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	_, now, _ := Lookup(r, pl.Source.Ref)
+	switch {
+	case old == nil:
+		return []Drift{{Plugin: pl.Name, What: "added", Ref: pl.Source.Ref, New: now}}, nil
+	case old.Definition != p.PluginDigest(pl.Name):
+		return []Drift{{Plugin: pl.Name, What: "definition-changed", Ref: pl.Source.Ref, Old: old.Commit, New: now}}, nil
+	}
+	// Look the ref up as what it was when locked: a branch stays a branch.
+	var cur string
+	found := false
+	for _, c := range refCandidates(old.Ref, old.Kind) {
+		if x, has := r.Ref(c.name); has {
+			cur, found = x.Commit, true
+			break
+		}
+	}
+	switch {
+	case !found:
+		return []Drift{{Plugin: pl.Name, What: "ref-deleted", Ref: old.Kind + " " + old.Ref, Old: old.Commit}}, nil
+	case cur != old.Commit:
+		return []Drift{{Plugin: pl.Name, What: old.Kind + "-moved", Ref: old.Ref, Old: old.Commit, New: cur}}, nil
+	}
+	return nil, nil
+}

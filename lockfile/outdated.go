@@ -1,0 +1,211 @@
+package lockfile
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile/gitremote"
+)
+
+// Outdated is what could be bumped for one locked plugin.
+type Outdated struct {
+	Plugin    string   `json:"plugin"`
+	Ref       string   `json:"ref"`
+	Kind      string   `json:"kind"`
+	Locked    string   `json:"locked"`               // locked commit
+	NewerTags []string `json:"newer_tags,omitempty"` // semver tags above the locked version, ascending
+	Head      string   `json:"head,omitempty"`       // branch: its head now, when it moved
+	// NotLocked: the plugin has a plugin.toml but no entry in graft.lock yet (nothing else is
+	// set; its repository is not contacted).
+	NotLocked bool `json:"not_locked,omitempty"`
+	// Removed: graft.lock still pins the plugin but its plugins/NAME/plugin.toml is gone.
+	Removed bool `json:"removed,omitempty"`
+}
+
+// Current reports whether nothing newer was found.
+func (o Outdated) Current() bool {
+	return len(o.NewerTags) == 0 && o.Head == "" && !o.NotLocked && !o.Removed
+}
+
+// Outdated lists, per plugin in name order, the ones not locked yet, the locked ones whose
+// plugin.toml is gone and, per locked plugin, newer semver tags than the locked version (the ref itself
+// when it is a version, else the highest version tag at the locked commit) and, for branches,
+// the new head. Pre-releases are listed only when the locked version is one.
+func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdated, error) {
+	if p.lockErr != nil {
+		return nil, p.lockErr
+	}
+	if p.Lock == nil {
+		return nil, usererr.New("%s: not found; run `graft lock` first", p.shownPath(LockFile))
+	}
+	cfg := newResolveConfig(opts)
+	out := make([]Outdated, len(p.Plugins))
+	var locked []int // indexes into p.Plugins and out
+	for i, pl := range p.Plugins {
+		if p.PluginLock(pl.Name) == nil {
+			out[i] = Outdated{Plugin: pl.Name, Ref: pl.Source.Ref, NotLocked: true}
+			continue
+		}
+		locked = append(locked, i)
+	}
+	err := forEach(ctx, cfg.jobs, len(locked), func(ctx context.Context, j int) error {
+		i := locked[j]
+		return p.bounded(ctx, cfg, p.Plugins[i], func(ctx context.Context) error {
+			o, err := p.outdatedPlugin(ctx, cfg, p.Plugins[i])
+			if err == nil {
+				out[i] = *o
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, pk := range p.Lock.Plugins {
+		if p.Plugin(pk.Name) == nil {
+			out = append(out, Outdated{Plugin: pk.Name, Ref: pk.Ref, Kind: pk.Kind, Locked: pk.Commit, Removed: true})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Outdated) int { return strings.Compare(a.Plugin, b.Plugin) })
+	return out, nil
+}
+
+func (p *Project) outdatedPlugin(ctx context.Context, cfg *resolveConfig, pl Plugin) (*Outdated, error) {
+	old := p.PluginLock(pl.Name)
+	r, err := p.open(ctx, cfg, pl)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	o := &Outdated{Plugin: pl.Name, Ref: old.Ref, Kind: old.Kind, Locked: old.Commit}
+	if old.Kind == KindBranch {
+		for _, c := range refCandidates(old.Ref, KindBranch) {
+			if x, ok := r.Ref(c.name); ok && x.Commit != old.Commit {
+				o.Head = x.Commit
+			}
+		}
+	}
+	if base, ok := lockedVersion(old); ok {
+		o.NewerTags = newerTags(r, base)
+	}
+	return o, nil
+}
+
+// lockedVersion is the version a plugin is at: its tag ref, else its highest version tag.
+func lockedVersion(pk *PluginLock) (semver, bool) {
+	if pk.Kind == KindTag {
+		if v, ok := parseSemver(strings.TrimPrefix(pk.Ref, "refs/tags/")); ok {
+			return v, true
+		}
+	}
+	var best semver
+	found := false
+	for _, t := range pk.Tags {
+		if v, ok := parseSemver(t); ok && (!found || v.compare(best) > 0) {
+			best, found = v, true
+		}
+	}
+	return best, found
+}
+
+func newerTags(r *gitremote.Remote, base semver) []string {
+	type tv struct {
+		name string
+		v    semver
+	}
+	var found []tv
+	for _, ref := range r.Refs() {
+		name, ok := strings.CutPrefix(ref.Name, "refs/tags/")
+		if !ok {
+			continue
+		}
+		v, ok := parseSemver(name)
+		if !ok || v.compare(base) <= 0 || (v.pre != "" && base.pre == "") {
+			continue
+		}
+		found = append(found, tv{name, v})
+	}
+	slices.SortFunc(found, func(a, b tv) int {
+		if c := a.v.compare(b.v); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	names := make([]string, len(found))
+	for i, f := range found {
+		names[i] = f.name
+	}
+	return names
+}
+
+// semver is MAJOR.MINOR.PATCH[-PRE][+BUILD], with an optional leading "v".
+type semver struct {
+	nums [3]uint64
+	pre  string
+}
+
+func parseSemver(s string) (semver, bool) {
+	s = strings.TrimPrefix(s, "v")
+	s, _, _ = strings.Cut(s, "+")
+	core, pre, _ := strings.Cut(s, "-")
+	parts := strings.Split(core, ".")
+	if len(parts) != 3 {
+		return semver{}, false
+	}
+	var v semver
+	for i, p := range parts {
+		n, err := strconv.ParseUint(p, 10, 64)
+		if err != nil || p == "" || (len(p) > 1 && p[0] == '0') {
+			return semver{}, false
+		}
+		v.nums[i] = n
+	}
+	v.pre = pre
+	return v, true
+}
+
+// compare orders by semver precedence: numbers, then a release above its pre-releases, then
+// pre-release identifiers (numeric ones numerically and below alphanumeric ones).
+func (a semver) compare(b semver) int {
+	for i := range a.nums {
+		if a.nums[i] != b.nums[i] {
+			if a.nums[i] < b.nums[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case a.pre == b.pre:
+		return 0
+	case a.pre == "":
+		return 1
+	case b.pre == "":
+		return -1
+	}
+	return comparePre(strings.Split(a.pre, "."), strings.Split(b.pre, "."))
+}
+
+func comparePre(a, b []string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		an, aErr := strconv.ParseUint(a[i], 10, 64)
+		bn, bErr := strconv.ParseUint(b[i], 10, 64)
+		switch {
+		case aErr == nil && bErr == nil && an != bn:
+			if an < bn {
+				return -1
+			}
+			return 1
+		case aErr == nil && bErr != nil:
+			return -1
+		case aErr != nil && bErr == nil:
+			return 1
+		case a[i] != b[i]:
+			return strings.Compare(a[i], b[i])
+		}
+	}
+	return len(a) - len(b)
+}

@@ -1,0 +1,365 @@
+package lockfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	gittransport "github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/tomldecode"
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile/gitremote"
+)
+
+// DefaultJobs is how many repositories are contacted at once. Each costs about one round trip
+// to list refs and one to fetch a commit, so wall time is bounded by the slowest few.
+const DefaultJobs = 32
+
+// ResolveOption configures Resolve, Check and Outdated.
+type ResolveOption func(*resolveConfig)
+
+type resolveConfig struct {
+	jobs    int
+	timeout time.Duration
+	update  []string
+	git     []gitremote.Option
+	image   []imageref.Option
+	updates bool
+}
+
+// WithJobs bounds how many repositories are contacted in parallel (default DefaultJobs).
+func WithJobs(n int) ResolveOption {
+	return func(c *resolveConfig) {
+		if n > 0 {
+			c.jobs = n
+		}
+	}
+}
+
+// DefaultTimeout bounds the time spent on one repository (listing and fetching).
+const DefaultTimeout = 2 * time.Minute
+
+// WithTimeout bounds the time spent on each repository, so a server that accepts connections
+// but never answers fails the run with a message instead of hanging CI.
+func WithTimeout(d time.Duration) ResolveOption {
+	return func(c *resolveConfig) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// WithUpdate re-resolves only the named plugins; the others keep their locked commit (unless
+// their definition changed or they are new, which forces resolution). Unknown names are bad input.
+func WithUpdate(names ...string) ResolveOption {
+	return func(c *resolveConfig) { c.update, c.updates = append(c.update, names...), true }
+}
+
+// WithGitOptions passes options to every gitremote.Open (credentials, environment).
+func WithGitOptions(opts ...gitremote.Option) ResolveOption {
+	return func(c *resolveConfig) { c.git = append(c.git, opts...) }
+}
+
+// WithImageOptions passes options to the base image resolution (registry transport, auth).
+func WithImageOptions(opts ...imageref.Option) ResolveOption {
+	return func(c *resolveConfig) { c.image = append(c.image, opts...) }
+}
+
+func newResolveConfig(opts []ResolveOption) *resolveConfig {
+	c := &resolveConfig{jobs: DefaultJobs, timeout: DefaultTimeout}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Resolve pins every plugin to a commit and the base to a digest, returning the new lock.
+// It writes nothing; errors from several plugins are joined, one line each, sorted by plugin.
+func (p *Project) Resolve(ctx context.Context, opts ...ResolveOption) (*Lock, error) {
+	cfg := newResolveConfig(opts)
+	if cfg.updates && p.lockErr != nil {
+		return nil, p.lockErr // --update keeps locked commits: it needs a readable lock
+	}
+	if err := p.checkNames(cfg.update); err != nil {
+		return nil, err
+	}
+	lock := &Lock{Version: LockVersion, Definitions: p.DefinitionsDigest(), Plugins: make([]PluginLock, len(p.Plugins))}
+	errs := make([]error, len(p.Plugins)+1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cfg.jobs)
+	g.Go(func() error {
+		errs[0] = p.resolveBase(gctx, cfg, &lock.Base)
+		return nil
+	})
+	for i, pl := range p.Plugins {
+		if old := p.keep(cfg, pl); old != nil {
+			lock.Plugins[i] = *old
+			continue
+		}
+		g.Go(func() error {
+			var pk *PluginLock
+			err := p.bounded(gctx, cfg, pl, func(ctx context.Context) (err error) {
+				pk, err = p.resolvePlugin(ctx, cfg, pl)
+				return err
+			})
+			if err == nil {
+				lock.Plugins[i] = *pk
+			}
+			errs[i+1] = err
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return lock, nil
+}
+
+// checkNames rejects --update names that are not plugins.
+func (p *Project) checkNames(names []string) error {
+	var unknown []string
+	for _, n := range names {
+		if p.Plugin(n) == nil {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	known := make([]string, len(p.Plugins))
+	for i, pl := range p.Plugins {
+		known[i] = pl.Name
+	}
+	return usererr.New("unknown plugin %s: there is no %s; plugins are: %s",
+		strings.Join(unknown, ", "), filepath.Join(PluginsDir, unknown[0], PluginFile), strings.Join(known, ", "))
+}
+
+// keep returns the locked entry to reuse under --update, or nil when pl must be resolved.
+func (p *Project) keep(cfg *resolveConfig, pl Plugin) *PluginLock {
+	if !cfg.updates || slices.Contains(cfg.update, pl.Name) {
+		return nil
+	}
+	old := p.PluginLock(pl.Name)
+	if old == nil || old.Definition != p.PluginDigest(pl.Name) || old.Git != pl.Source.Git ||
+		old.Ref != pl.Source.Ref || old.Path != pl.Source.Path {
+		return nil
+	}
+	return old
+}
+
+func (p *Project) resolveBase(ctx context.Context, cfg *resolveConfig, out *BaseLock) error {
+	if cfg.updates && p.Lock != nil && p.Lock.Base.Ref == p.Site.Base && p.Lock.Base.Digest != "" {
+		*out = p.Lock.Base
+		return nil
+	}
+	digest, err := p.baseDigest(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	*out = BaseLock{Ref: p.Site.Base, Digest: digest}
+	return nil
+}
+
+func (p *Project) baseDigest(ctx context.Context, cfg *resolveConfig) (string, error) {
+	ref, err := p.BaseRef()
+	if err != nil {
+		return "", err
+	}
+	res, err := ref.Resolve(ctx, cfg.image...)
+	if err == nil {
+		return res.Digest.String(), nil
+	}
+	if ImageNotFound(ref, err) {
+		// The reference names nothing: bad input at graft.toml's base (exit 2), not an outage.
+		return "", &tomldecode.Error{File: p.shownPath(SiteFile), Line: tomldecode.LineOf(p.siteData, "base"), Key: "base",
+			Msg: fmt.Sprintf("%v; fix base or put the image there", err)}
+	}
+	return "", fmt.Errorf("%s:%d: base: %w", p.shownPath(SiteFile), tomldecode.LineOf(p.siteData, "base"), err)
+}
+
+// ImageNotFound reports whether err from ref.Resolve means the image does not exist (a
+// missing OCI layout or tar, or a registry answering that it has no such repository, tag or
+// digest), as opposed to a failure to reach it.
+func ImageNotFound(ref imageref.Ref, err error) bool {
+	switch ref.Kind {
+	case imageref.Layout:
+		_, serr := os.Stat(filepath.Join(ref.Dir, "index.json"))
+		return errors.Is(serr, fs.ErrNotExist) || strings.Contains(err.Error(), "is not in the layout")
+	case imageref.DockerArchive:
+		_, serr := os.Stat(ref.Path)
+		return errors.Is(serr, fs.ErrNotExist)
+	}
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return false
+	}
+	for _, d := range te.Errors {
+		if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
+			return true
+		}
+	}
+	return te.StatusCode == http.StatusNotFound
+}
+
+// resolvePlugin lists pl's repository, picks the commit its ref names, and fetches that one
+// commit for its title and the tree of source.path.
+func (p *Project) resolvePlugin(ctx context.Context, cfg *resolveConfig, pl Plugin) (*PluginLock, error) {
+	r, err := p.open(ctx, cfg, pl)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	kind, commit, err := p.pick(r, pl)
+	if err != nil {
+		return nil, err
+	}
+	if old := p.PluginLock(pl.Name); old != nil && kind != KindCommit && old.Commit == commit &&
+		old.Path == pl.Source.Path && old.Tree != "" {
+		// Same commit as locked, proven to exist by the listing: title and tree are functions
+		// of the commit and path, so re-locking an unchanged plugin costs one round trip.
+		return p.entry(pl, kind, commit, old.Title, old.Tree, r.TagsAt(commit)), nil
+	}
+	c, err := r.Fetch(ctx, commit, pl.Source.Path)
+	if errors.Is(err, gitremote.ErrPathNotFound) {
+		return nil, p.pluginErr(pl, "source.path", "plugin %s: %v; give a folder that exists at ref %s",
+			pl.Name, err, pl.Source.Ref)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s (ref %s): %w", pl.Name, pl.Source.Ref, err)
+	}
+	return p.entry(pl, kind, commit, c.Title, c.Tree, r.TagsAt(commit)), nil
+}
+
+func (p *Project) entry(pl Plugin, kind, commit, title, tree string, tags []string) *PluginLock {
+	return &PluginLock{
+		Name: pl.Name, Git: pl.Source.Git, Ref: pl.Source.Ref, Kind: kind, Commit: commit,
+		Title: title, Tags: tags, Path: pl.Source.Path, Tree: tree, Definition: p.PluginDigest(pl.Name),
+	}
+}
+
+func (p *Project) open(ctx context.Context, cfg *resolveConfig, pl Plugin) (*gitremote.Remote, error) {
+	r, err := gitremote.Open(ctx, p.SourceURL(pl), cfg.git...)
+	switch {
+	case errors.Is(err, gittransport.ErrRepositoryNotFound) || errors.Is(err, gittransport.ErrEmptyRemoteRepository):
+		// The URL names no (usable) repository: bad input at source.git (exit 2), not an outage.
+		return nil, p.pluginErr(pl, "source.git", "plugin %s: %v; fix git (or give credentials that can see it)", pl.Name, err)
+	case err != nil:
+		return nil, fmt.Errorf("plugin %s (ref %s): %w", pl.Name, pl.Source.Ref, err)
+	}
+	return r, nil
+}
+
+// pick finds what pl's ref names. Like git, a tag wins over a branch of the same name.
+func (p *Project) pick(r *gitremote.Remote, pl Plugin) (kind, commit string, err error) {
+	kind, commit, ok := Lookup(r, pl.Source.Ref)
+	if !ok {
+		return "", "", p.pluginErr(pl, "source.ref", "plugin %s: no branch or tag %q in %s; give an existing branch, tag or full 40-character commit SHA",
+			pl.Name, pl.Source.Ref, r.URL())
+	}
+	return kind, commit, nil
+}
+
+// Lookup resolves ref against a listing: a full SHA is taken as is; "refs/..." is exact;
+// otherwise refs/tags/<ref>, then refs/heads/<ref>. The commit of an annotated tag is peeled.
+func Lookup(r *gitremote.Remote, ref string) (kind, commit string, ok bool) {
+	if fullSHARE.MatchString(ref) {
+		return KindCommit, ref, true
+	}
+	for _, c := range refCandidates(ref, "") {
+		if x, found := r.Ref(c.name); found {
+			return c.kind, x.Commit, true
+		}
+	}
+	return "", "", false
+}
+
+type candidate struct{ name, kind string }
+
+// refCandidates lists the full ref names ref may mean; kind narrows them to what was locked.
+func refCandidates(ref, kind string) []candidate {
+	var out []candidate
+	switch {
+	case strings.HasPrefix(ref, "refs/tags/"):
+		out = []candidate{{ref, KindTag}}
+	case strings.HasPrefix(ref, "refs/"):
+		out = []candidate{{ref, KindBranch}}
+	case ref == "HEAD":
+		out = []candidate{{ref, KindBranch}}
+	default:
+		out = []candidate{{"refs/tags/" + ref, KindTag}, {"refs/heads/" + ref, KindBranch}}
+	}
+	if kind == "" {
+		return out
+	}
+	var only []candidate
+	for _, c := range out {
+		if c.kind == kind {
+			only = append(only, c)
+		}
+	}
+	return only
+}
+
+// pluginErr is bad input at a key of pl's plugin.toml (exit 2, names file, line and key).
+func (p *Project) pluginErr(pl Plugin, key, format string, args ...any) error {
+	data := p.pluginData[pl.Name]
+	line := tomldecode.LineOf(data, key)
+	if line == 0 {
+		line = tomldecode.LineOf(data, "source")
+	}
+	return &tomldecode.Error{File: p.pluginFile(pl.Name), Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *Project) pluginFile(name string) string {
+	return p.shownPath(filepath.Join(PluginsDir, name, PluginFile))
+}
+
+// bounded runs fn for pl under the per-repository timeout and says so when it ran out.
+func (p *Project) bounded(ctx context.Context, cfg *resolveConfig, pl Plugin, fn func(context.Context) error) error {
+	tctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	err := fn(tctx)
+	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("plugin %s (ref %s): %s: no answer within %v; check the network or mirror, or raise --timeout",
+			pl.Name, pl.Source.Ref, gitremote.Redact(p.SourceURL(pl)), cfg.timeout)
+	}
+	return err
+}
+
+// forEach runs fn for every index with at most jobs at once and joins the errors in index order.
+func forEach(ctx context.Context, jobs, n int, fn func(ctx context.Context, i int) error) error {
+	errs := make([]error, n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	for i := range n {
+		g.Go(func() error {
+			errs[i] = fn(gctx, i)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return errors.Join(errs...)
+}
+
+// sortedNames lists plugin names of a lock, sorted.
+func sortedNames(l *Lock) []string {
+	var out []string
+	for _, pk := range l.Plugins {
+		out = append(out, pk.Name)
+	}
+	sort.Strings(out)
+	return out
+}
