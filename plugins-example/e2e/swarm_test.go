@@ -194,7 +194,10 @@ func removeStack(stack string) {
 	docker(ctx, "volume", "rm", stack+"_data")
 }
 
-// waitConverged waits until every service runs all its replicas and Docker reports them healthy.
+// waitConverged waits until every service runs all its replicas, seen from both sides: the
+// engine reports each task container healthy, and the swarm manager counts each task running
+// (`docker service ls`). The manager learns of a task's health from the node's agent a moment
+// after the engine does, so checking only the containers races the manager's view.
 func waitConverged(t *testing.T, ctx context.Context, stack string) {
 	t.Helper()
 	api := newDockerAPI(t)
@@ -209,7 +212,7 @@ func waitConverged(t *testing.T, ctx context.Context, stack string) {
 				return false, nil
 			}
 		}
-		return true, nil
+		return managerConverged(ctx, stack)
 	})
 	if err != nil {
 		out, _ := docker(ctx, "stack", "ps", "--no-trunc", stack)
@@ -218,14 +221,36 @@ func waitConverged(t *testing.T, ctx context.Context, stack string) {
 	t.Logf("stack %s converged (10 healthy tasks) in %s", stack, time.Since(start).Round(time.Millisecond))
 }
 
-func checkReplicas(t *testing.T, ctx context.Context, stack string, api *dockerAPI) {
-	out := mustDocker(t, ctx, "service", "ls", "--filter", "label=com.docker.stack.namespace="+stack,
+// managerConverged: `docker service ls` shows n/n running tasks for every component.
+func managerConverged(ctx context.Context, stack string) (bool, error) {
+	out, err := serviceList(ctx, stack)
+	if err != nil {
+		return false, err
+	}
+	for comp, n := range replicas {
+		if !strings.Contains(out, fmt.Sprintf("%s_%s replicated %d/%d", stack, comp, n, n)) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func serviceList(ctx context.Context, stack string) (string, error) {
+	return docker(ctx, "service", "ls", "--filter", "label=com.docker.stack.namespace="+stack,
 		"--format", "{{.Name}} {{.Mode}} {{.Replicas}}")
+}
+
+func checkReplicas(t *testing.T, ctx context.Context, stack string, api *dockerAPI) {
+	out, err := serviceList(ctx, stack)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("services:\n%s", out)
 	for comp, n := range replicas {
 		want := fmt.Sprintf("%s_%s replicated %d/%d", stack, comp, n, n)
 		if !strings.Contains(out, want) {
-			t.Errorf("want %q in docker service ls", want)
+			ps, _ := docker(ctx, "stack", "ps", "--no-trunc", stack)
+			t.Errorf("want %q in docker service ls; tasks:\n%s", want, ps)
 		}
 		mode := mustDocker(t, ctx, "service", "inspect", "--format", "{{.Spec.EndpointSpec.Mode}} {{.Spec.UpdateConfig.Order}} {{.Spec.UpdateConfig.FailureAction}}", stack+"_"+comp)
 		if mode != "dnsrr start-first rollback" {
