@@ -67,6 +67,11 @@ func (d *dockerAPI) healthyTasks(ctx context.Context, service string) ([]string,
 	if err := d.get(ctx, "/containers/json?filters="+url.QueryEscape(string(filters)), &containers); err != nil {
 		return nil, err
 	}
+	if len(containers) == 0 {
+		// Nothing to address yet. Also: on an engine that has never run a swarm task,
+		// docker_gwbridge does not exist until the first task container is attached to it.
+		return nil, nil
+	}
 	var gw struct {
 		Containers map[string]struct{ IPv4Address string }
 	}
