@@ -26,6 +26,10 @@ type fixture struct {
 	secretsDir string            // app_secret_key, greeting_shared_secret
 	secrets    map[string]string // file name -> value
 	v1         string            // image tag
+
+	updates    sync.Once // TestSwarm's v2 and v3 images, built once per fixture
+	v2, v3     string
+	updatesErr error
 }
 
 var (

@@ -102,45 +102,53 @@ func TestSwarm(t *testing.T) {
 }
 
 // buildUpdates makes v2 (files plugin bumped on its branch, `graft lock --update files`) and
-// v3, broken: the greeting plugin now requires a secret the services do not provide.
+// v3, broken: the greeting plugin now requires a secret the services do not provide. Once per
+// fixture: it changes the shared demo tree, so `go test -count=N` reuses the first images.
 func buildUpdates(t *testing.T, ctx context.Context, f *fixture) (v2, v3 string) {
 	t.Helper()
+	f.updates.Do(func() { f.v2, f.v3, f.updatesErr = makeUpdates(ctx, f) })
+	if f.updatesErr != nil {
+		t.Fatal(f.updatesErr)
+	}
+	return f.v2, f.v3
+}
+
+func makeUpdates(ctx context.Context, f *fixture) (v2, v3 string, err error) {
 	when := repos.FirstCommit.Add(48 * time.Hour)
 	if _, err := repos.Commit(ctx, f.kit.Repo("files"), map[string]string{"VERSION": "2.0.0\n"},
 		"files 2.0.0", "v2.0.0", when); err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	if _, err := f.kit.Graft(ctx, f.site(), "lock", "--update", "files"); err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	lock, _ := os.ReadFile(filepath.Join(f.site(), "graft.lock"))
 	if !strings.Contains(string(lock), "title = 'files 2.0.0'") {
-		t.Fatalf("graft lock --update files did not pick files 2.0.0:\n%s", lock)
+		return "", "", fmt.Errorf("graft lock --update files did not pick files 2.0.0:\n%s", lock)
 	}
-	var err error
 	if v2, err = f.build(ctx, "v2"); err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	def := filepath.Join(f.site(), "plugins", "greeting", "plugin.toml")
 	data, err := os.ReadFile(def)
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	broken := strings.Replace(string(data), "settings = [\n",
 		"settings = [\n  { name = \"greeting_license\", env = \"GREETING_LICENSE\", secret = true, required = true },\n", 1)
 	if broken == string(data) {
-		t.Fatal("could not add a required setting to greeting/plugin.toml")
+		return "", "", fmt.Errorf("could not add a required setting to %s", def)
 	}
 	if err := os.WriteFile(def, []byte(broken), 0o644); err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	if _, err := f.kit.Graft(ctx, f.site(), "lock"); err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	if v3, err = f.build(ctx, "v3-broken"); err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
-	return v2, v3
+	return v2, v3, nil
 }
 
 // ensureSwarm initialises a single-node swarm when none is active, and leaves it at the end:
