@@ -120,7 +120,10 @@ func run(ctx context.Context, cfg *config) error {
 		return err
 	}
 	defer b.close()
-	load := loadAverage()
+	// The machine and graft's commit are read once, before the first row: every row saves
+	// the results file, which is tracked, so a later `git status` would call the tree dirty.
+	m := describeMachine(ctx, b.root)
+	m.LoadStart = loadAverage()
 	var rows []*row
 	for _, sc := range []struct {
 		name string
@@ -138,17 +141,17 @@ func run(ctx context.Context, cfg *config) error {
 		b.logf("== %s", sc.name)
 		rows = append(rows, sc.run(ctx, b)...)
 		// Saved after every scenario, so an interrupted run still leaves what it measured.
-		if _, err := newResults(ctx, b, rows, time.Since(start), load).write(b.root, cfg.out); err != nil {
+		if _, err := newResults(b, m, rows, time.Since(start)).write(b.root, cfg.out); err != nil {
 			return err
 		}
 	}
 	fmt.Print(formatTable(rows))
-	res := newResults(ctx, b, rows, time.Since(start), load)
+	res := newResults(b, m, rows, time.Since(start))
 	path, err := res.write(b.root, cfg.out)
 	if err != nil {
 		return err
 	}
-	m := res.Machine
+	m = res.Machine
 	fmt.Printf("\nmachine: %s, %d cores, %d MB, kernel %s, %s, docker %s; load average at start %s, at end %s\n",
 		m.CPU, m.Cores, m.MemoryMB, m.Kernel, m.GoVersion, m.DockerVersion, m.LoadStart, m.LoadEnd)
 	fmt.Printf("results: %s (%s total)\n", path, time.Since(start).Round(time.Second))

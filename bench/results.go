@@ -50,10 +50,9 @@ type flagsOut struct {
 	Seed        uint64 `json:"seed"`
 }
 
-func newResults(ctx context.Context, b *bench, rows []*row, took time.Duration, loadStart string) *results {
+func newResults(b *bench, m machine, rows []*row, took time.Duration) *results {
 	c := b.cfg
-	m := describeMachine(ctx, b.root)
-	m.LoadStart, m.LoadEnd = loadStart, loadAverage()
+	m.LoadEnd = loadAverage()
 	return &results{
 		Date:     time.Now().UTC().Format(time.RFC3339),
 		Duration: took.Round(time.Second).String(),
