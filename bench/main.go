@@ -151,9 +151,9 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	m = res.Machine
+	rm := res.Machine // m with the load average at the end
 	fmt.Printf("\nmachine: %s, %d cores, %d MB, kernel %s, %s, docker %s; load average at start %s, at end %s\n",
-		m.CPU, m.Cores, m.MemoryMB, m.Kernel, m.GoVersion, m.DockerVersion, m.LoadStart, m.LoadEnd)
+		rm.CPU, rm.Cores, rm.MemoryMB, rm.Kernel, rm.GoVersion, rm.DockerVersion, rm.LoadStart, rm.LoadEnd)
 	fmt.Printf("results: %s (%s total)\n", path, time.Since(start).Round(time.Second))
 	return ctx.Err()
 }

@@ -39,7 +39,7 @@ func TestSwarm(t *testing.T) {
 	api := newDockerAPI(t)
 
 	t.Run("three replicas per component behind a load balancer", func(t *testing.T) {
-		checkReplicas(t, ctx, stack, api)
+		checkReplicas(t, ctx, stack)
 	})
 	lbFrontend := startLoadBalancer(stack+"_frontend", 8080, api)
 	defer lbFrontend.Close()
@@ -226,7 +226,11 @@ func waitConverged(t *testing.T, ctx context.Context, stack string) {
 		out, _ := docker(ctx, "stack", "ps", "--no-trunc", stack)
 		t.Fatalf("%v\n%s", err, out)
 	}
-	t.Logf("stack %s converged (10 healthy tasks) in %s", stack, time.Since(start).Round(time.Millisecond))
+	tasks := 0
+	for _, n := range replicas {
+		tasks += n
+	}
+	t.Logf("stack %s converged (%d healthy tasks) in %s", stack, tasks, time.Since(start).Round(time.Millisecond))
 }
 
 // managerConverged: `docker service ls` shows n/n running tasks for every component.
@@ -236,11 +240,16 @@ func managerConverged(ctx context.Context, stack string) (bool, error) {
 		return false, err
 	}
 	for comp, n := range replicas {
-		if !strings.Contains(out, fmt.Sprintf("%s_%s replicated %d/%d", stack, comp, n, n)) {
+		if !strings.Contains(out, replicaLine(stack, comp, n)) {
 			return false, nil
 		}
 	}
 	return true, nil
+}
+
+// replicaLine is serviceList's line for a component running all n of its replicas.
+func replicaLine(stack, comp string, n int) string {
+	return fmt.Sprintf("%s_%s replicated %d/%d", stack, comp, n, n)
 }
 
 func serviceList(ctx context.Context, stack string) (string, error) {
@@ -248,22 +257,26 @@ func serviceList(ctx context.Context, stack string) (string, error) {
 		"--format", "{{.Name}} {{.Mode}} {{.Replicas}}")
 }
 
-func checkReplicas(t *testing.T, ctx context.Context, stack string, api *dockerAPI) {
+func checkReplicas(t *testing.T, ctx context.Context, stack string) {
 	out, err := serviceList(ctx, stack)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("services:\n%s", out)
+	missing := false
 	for comp, n := range replicas {
-		want := fmt.Sprintf("%s_%s replicated %d/%d", stack, comp, n, n)
-		if !strings.Contains(out, want) {
-			ps, _ := docker(ctx, "stack", "ps", "--no-trunc", stack)
-			t.Errorf("want %q in docker service ls; tasks:\n%s", want, ps)
+		if want := replicaLine(stack, comp, n); !strings.Contains(out, want) {
+			missing = true
+			t.Errorf("want %q in docker service ls", want)
 		}
 		mode := mustDocker(t, ctx, "service", "inspect", "--format", "{{.Spec.EndpointSpec.Mode}} {{.Spec.UpdateConfig.Order}} {{.Spec.UpdateConfig.FailureAction}}", stack+"_"+comp)
 		if mode != "dnsrr start-first rollback" {
 			t.Errorf("%s: endpoint mode, update order, failure action = %q", comp, mode)
 		}
+	}
+	if missing {
+		ps, _ := docker(ctx, "stack", "ps", "--no-trunc", stack)
+		t.Logf("tasks:\n%s", ps)
 	}
 }
 
