@@ -31,6 +31,8 @@ type LauncherSource interface {
 // folder in the image) and its config snippet. Two templates writing one dest are refused.
 func MergeLauncherConfig(p *lockfile.Project) (*config.Config, error) {
 	merged := p.Site.Launcher
+	// The launcher protects the plugins from tmp cleaning; it learns where they are from here.
+	merged.PluginsDir = p.Site.PluginsDir
 	merged.Settings = append([]config.Setting(nil), merged.Settings...)
 	merged.Hooks = append([]config.Hook(nil), merged.Hooks...)
 	merged.Snippets = append([]config.Snippet(nil), merged.Snippets...)

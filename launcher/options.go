@@ -93,15 +93,43 @@ func loadConfig(o Options) (*config.Config, error) {
 		return nil, err
 	}
 	if o.PortDir != "" {
+		if err := config.CheckDir("GRAFT_PORT_DIR", o.PortDir); err != nil {
+			return nil, err
+		}
 		cfg.PortDir = o.PortDir
 	}
 	if cfg.PortDir == "" {
 		cfg.PortDir = DefaultPortDir
 	}
 	if o.TmpDir != "" {
+		if err := config.CheckDir("GRAFT_TMP_DIR", o.TmpDir); err != nil {
+			return nil, err
+		}
 		cfg.TmpDir = o.TmpDir
 	}
 	return cfg, nil
+}
+
+// protectedPaths are the paths the launcher reads or writes besides tmp_dir: tmp_dir may be
+// none of them and hold none of them, or cleaning it would destroy them.
+func protectedPaths(configPath string, cfg *config.Config) []string {
+	out := []string{configPath, cfg.PortDir, cfg.PluginsDir}
+	for _, t := range cfg.Templates {
+		out = append(out, t.Src, t.Dest)
+	}
+	for _, h := range cfg.Hooks {
+		out = append(out, h.Dir)
+		if len(h.Run) > 0 {
+			out = append(out, h.Run[0])
+		}
+	}
+	for _, p := range cfg.Processes {
+		out = append(out, p.Dir)
+		if len(p.Command) > 0 {
+			out = append(out, p.Command[0])
+		}
+	}
+	return out
 }
 
 // selectComponents returns the components to start: args, else GRAFT_COMPONENTS, else all

@@ -143,6 +143,11 @@ func (l *launcher) plan(args []string) ([]config.Component, []config.Process, er
 	if err := l.resolve(); err != nil {
 		return nil, nil, err
 	}
+	if l.cfg.TmpDir != "" {
+		if err := tmpclean.Check(l.cfg.TmpDir, protectedPaths(l.opts.ConfigPath, l.cfg)); err != nil {
+			return nil, nil, err
+		}
+	}
 	if l.opts.ShowConfig {
 		l.writeConfig(l.stderr, comps)
 	}
@@ -170,7 +175,11 @@ func (l *launcher) prepare(s *session, comps []config.Component) (int, error) {
 		return exitFailure, fmt.Errorf("port_dir: %w", err)
 	}
 	if l.cfg.TmpDir != "" {
-		if err := tmpclean.Clean(l.cfg.TmpDir); err != nil {
+		skipped, err := tmpclean.Clean(l.cfg.TmpDir, protectedPaths(l.opts.ConfigPath, l.cfg))
+		for _, m := range skipped {
+			l.logf("tmp_dir: left %s alone: it is a mount point", m)
+		}
+		if err != nil {
 			return exitFailure, err
 		}
 	}
@@ -191,7 +200,7 @@ func (l *launcher) renderTemplates(comps []config.Component) error {
 		data.Snippets = []config.Snippet{}
 	}
 	for _, t := range l.cfg.Templates {
-		if err := render.File(t, data, l.res.Secrets()); err != nil {
+		if err := render.File(t, data, render.Secrets{Names: l.res.SecretNames(), Values: l.res.Secrets()}); err != nil {
 			return err
 		}
 	}

@@ -29,18 +29,27 @@ func (l *launcher) showConfig(args []string) int {
 	return 0
 }
 
-// writeConfig prints the resolved configuration as TOML-like text. Secret values are shown as
-// settings.Redacted; the whole text also passes through the redactor, so a secret value that
-// happens to appear elsewhere (a default, a command argument) is hidden too.
+// writeConfig prints the resolved configuration as TOML-like text. Values are redacted field by
+// field: a secret setting is shown as settings.Redacted, and every other value that came from
+// configuration (paths, commands) passes RedactField, so a secret that also appears there is
+// hidden without garbling the values around it.
 func (l *launcher) writeConfig(w io.Writer, comps []config.Component) {
 	var b strings.Builder
-	q := strconv.Quote
+	q := func(s string) string { return strconv.Quote(l.res.RedactField(s)) }
+	list := func(items []string) string {
+		out := make([]string, len(items))
+		for i, s := range items {
+			out[i] = q(s)
+		}
+		return strings.Join(out, ", ")
+	}
 	fmt.Fprintf(&b, "# graft-launcher resolved configuration (secrets shown as %s)\n", settings.Redacted)
 	fmt.Fprintf(&b, "launcher_config = %s\n", q(l.opts.ConfigPath))
-	fmt.Fprintf(&b, "components = [%s]\n", quoteList(componentNames(comps)))
+	fmt.Fprintf(&b, "components = [%s]\n", list(componentNames(comps)))
 	fmt.Fprintf(&b, "tmp_dir = %s\nport_dir = %s\n", q(l.cfg.TmpDir), q(l.cfg.PortDir))
 	fmt.Fprintf(&b, "health_addr = %s\n", q(l.opts.HealthAddr))
-	fmt.Fprintf(&b, "startup_timeout = %s\nstop_timeout = %s\n", q(l.opts.StartupTimeout.String()), q(l.opts.StopTimeout.String()))
+	// Durations are the launcher's own parse of GRAFT_* variables: never a setting's value.
+	fmt.Fprintf(&b, "startup_timeout = %s\nstop_timeout = %s\n", strconv.Quote(l.opts.StartupTimeout.String()), strconv.Quote(l.opts.StopTimeout.String()))
 	b.WriteString("\n[settings]\n")
 	for _, v := range l.res.Values {
 		src := string(v.Source)
@@ -53,28 +62,24 @@ func (l *launcher) writeConfig(w io.Writer, comps []config.Component) {
 		if v.Secret {
 			src += ", secret"
 		}
-		fmt.Fprintf(&b, "%s = %s  # %s\n", v.Name, q(v.Display()), src)
+		val := strconv.Quote(v.Display())
+		if !v.Secret {
+			val = q(v.Value)
+		}
+		fmt.Fprintf(&b, "%s = %s  # %s\n", v.Name, val, src)
 	}
 	for _, t := range l.cfg.Templates {
 		fmt.Fprintf(&b, "\n[[template]]\nsrc = %s\ndest = %s\n", q(t.Src), q(t.Dest))
 	}
 	for _, h := range l.cfg.Hooks {
-		fmt.Fprintf(&b, "\n[[hook]]\nname = %s\nrun = [%s]\n", q(h.Name), quoteList(h.Run))
+		fmt.Fprintf(&b, "\n[[hook]]\nname = %s\nrun = [%s]\n", q(h.Name), list(h.Run))
 	}
 	procs, _ := processesFor(l.cfg, comps)
 	for _, p := range procs {
-		fmt.Fprintf(&b, "\n[[process]]\nname = %s\ncommand = [%s]\ncomponents = [%s]\n", q(p.Name), quoteList(p.Command), quoteList(p.Components))
+		fmt.Fprintf(&b, "\n[[process]]\nname = %s\ncommand = [%s]\ncomponents = [%s]\n", q(p.Name), list(p.Command), list(p.Components))
 	}
 	for _, c := range comps {
 		fmt.Fprintf(&b, "\n[[component]]\nname = %s\nport = %d\nhealth = %s\n", q(c.Name), c.Port, q(c.Health))
 	}
-	io.WriteString(w, l.res.Redact(b.String()))
-}
-
-func quoteList(list []string) string {
-	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = strconv.Quote(s)
-	}
-	return strings.Join(out, ", ")
+	io.WriteString(w, b.String())
 }

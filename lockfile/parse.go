@@ -101,6 +101,9 @@ func validateSite(p *problems, s *Site) {
 	case path.Clean(s.PluginsDir) != s.PluginsDir:
 		p.add("plugins_dir", "", "%q is not a clean path; write %q", s.PluginsDir, path.Clean(s.PluginsDir))
 	}
+	if s.Launcher.PluginsDir != "" {
+		p.add("launcher.plugins_dir", "", "is set by graft build from graft.toml's top-level plugins_dir; remove it from [launcher]")
+	}
 	if s.Owner != "" && !validOwner(s.Owner) {
 		p.add("owner", "", `%q is not numeric uid:gid; write e.g. owner = "1000:1000"`, s.Owner)
 	}

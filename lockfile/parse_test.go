@@ -275,3 +275,20 @@ func FuzzParseSite(f *testing.F) {
 		}
 	})
 }
+
+// graft.toml's [launcher] tmp_dir and port_dir must be absolute folders other than the root:
+// a relative one resolved against the container's working directory emptied / once.
+func TestParseSiteLauncherDirs(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{"tmp_dir = \"..\"\n", `graft.toml:5: launcher.tmp_dir: tmp_dir ".." is not absolute`},
+		{"tmp_dir = \"/app/..\"\n", `graft.toml:5: launcher.tmp_dir: tmp_dir "/app/.." is the filesystem root`},
+		{"port_dir = \"run/ports\"\n", `graft.toml:5: launcher.port_dir: port_dir "run/ports" is not absolute`},
+		{"plugins_dir = \"/elsewhere\"\n", `graft.toml:5: launcher.plugins_dir: is set by graft build`},
+	} {
+		data := []byte("base = \"oci-layout://base\"\nplugins_dir = \"/app/plugins\"\n\n[launcher]\n" + c.body)
+		_, err := ParseSite("graft.toml", data)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err = %v, want %q", c.body, err, c.want)
+		}
+	}
+}

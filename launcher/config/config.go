@@ -7,6 +7,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -23,8 +24,11 @@ const DefaultPortDir = "/run/graft/ports"
 
 // Config is one launcher.toml.
 type Config struct {
-	TmpDir     string      `toml:"tmp_dir,omitempty"`
-	PortDir    string      `toml:"port_dir,omitempty"`
+	TmpDir  string `toml:"tmp_dir,omitempty"`
+	PortDir string `toml:"port_dir,omitempty"`
+	// PluginsDir is where graft build installed the plugins (graft.toml's plugins_dir); the
+	// launcher only protects it: tmp_dir may never be or hold it.
+	PluginsDir string      `toml:"plugins_dir,omitempty"`
 	Settings   []Setting   `toml:"setting,omitempty"`
 	Templates  []Template  `toml:"template,omitempty"`
 	Snippets   []Snippet   `toml:"snippet,omitempty"`
@@ -99,6 +103,14 @@ func (c *Config) Validate(file string, data []byte) error {
 		errs = append(errs, &tomldecode.Error{File: file, Line: tomldecode.LineOf(data, key), Key: key,
 			Msg: fmt.Sprintf(format, args...)})
 	}
+	for _, d := range []struct{ key, val string }{{"tmp_dir", c.TmpDir}, {"port_dir", c.PortDir}, {"plugins_dir", c.PluginsDir}} {
+		if d.val == "" {
+			continue
+		}
+		if err := CheckDir(d.key, d.val); err != nil {
+			add(d.key, "%v", err)
+		}
+	}
 	settings := map[string]bool{}
 	for i, s := range c.Settings {
 		if s.Name == "" {
@@ -162,6 +174,19 @@ func (c *Config) Validate(file string, data []byte) error {
 		}
 	}
 	return errs.Err()
+}
+
+// CheckDir checks a folder the launcher writes to or empties (tmp_dir, port_dir, or the
+// GRAFT_TMP_DIR / GRAFT_PORT_DIR overrides): absolute, so it does not depend on the working
+// directory, and not the filesystem root once cleaned. name is the key or variable shown.
+func CheckDir(name, dir string) error {
+	switch {
+	case !path.IsAbs(dir):
+		return fmt.Errorf("%s %q is not absolute; give the absolute path of a folder of the app's own", name, dir)
+	case path.Clean(dir) == "/":
+		return fmt.Errorf("%s %q is the filesystem root; give a folder of the app's own", name, dir)
+	}
+	return nil
 }
 
 // ParseUser reads a process's user field: "" (keep the launcher's), "uid" or "uid:gid", both

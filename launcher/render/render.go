@@ -31,9 +31,17 @@ var funcs = template.FuncMap{
 	"has":     func(list []string, s string) bool { return contains(list, s) },
 }
 
-// File renders one template. secrets are the values whose presence makes the file private
-// (mode 0600 when it is created); an existing destination keeps its mode.
-func File(t config.Template, data Data, secrets []string) error {
+// Secrets says which settings are secret and what their values are.
+type Secrets struct {
+	Names  map[string]bool // setting names whose value is secret (and non-empty)
+	Values []string        // the secret values themselves
+}
+
+// File renders one template. The file is private (mode 0600, whatever mode an existing
+// destination had) when the template reads a secret setting, however it then escapes or
+// transforms the value, or when the output holds a secret value verbatim. Otherwise a new file
+// is 0644 and an existing one keeps its mode.
+func File(t config.Template, data Data, secrets Secrets) error {
 	src, err := os.ReadFile(t.Src)
 	if err != nil {
 		return fmt.Errorf("template %s: %w", t.Src, err)
@@ -46,29 +54,67 @@ func File(t config.Template, data Data, secrets []string) error {
 	if err := tmpl.Execute(&out, data); err != nil {
 		return fmt.Errorf("template %s: %w", t.Src, err)
 	}
-	mode := os.FileMode(0o644)
-	for _, s := range secrets {
-		if bytes.Contains(out.Bytes(), []byte(s)) {
-			mode = 0o600
-			break
-		}
+	mode, force := os.FileMode(0o644), false
+	if readsSecret(tmpl, secrets.Names) || holdsSecret(out.Bytes(), secrets.Values) {
+		mode, force = 0o600, true
 	}
-	if err := WriteAtomic(t.Dest, out.Bytes(), mode); err != nil {
+	if err := writeFile(t.Dest, out.Bytes(), mode, force); err != nil {
 		return fmt.Errorf("template %s: %w", t.Src, err)
 	}
 	return nil
 }
 
+func holdsSecret(out []byte, values []string) bool {
+	for _, s := range values {
+		if s != "" && bytes.Contains(out, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// readsSecret reports whether any template of the set may read a secret setting.
+func readsSecret(tmpl *template.Template, secret map[string]bool) bool {
+	if len(secret) == 0 {
+		return false
+	}
+	r := settingReads{names: map[string]bool{}}
+	for _, t := range tmpl.Templates() {
+		if t.Tree != nil && t.Tree.Root != nil {
+			// In a define'd template dot is whatever the caller passed: assume the root data.
+			r.walk(t.Tree.Root, true)
+		}
+	}
+	if r.all {
+		return true
+	}
+	for name := range r.names {
+		if secret[name] {
+			return true
+		}
+	}
+	return false
+}
+
 // WriteAtomic writes data to path through a temporary file in the same folder and a rename.
 // mode applies when path does not exist yet; an existing file keeps its mode and owner.
 func WriteAtomic(path string, data []byte, mode os.FileMode) error {
+	return writeFile(path, data, mode, false)
+}
+
+// writeFile writes data to path through a temporary file in the same folder and a rename, so
+// a symlink at path is replaced, never followed. An existing regular file keeps its owner, and
+// its mode too unless force is set.
+func writeFile(path string, data []byte, mode os.FileMode, force bool) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	uid, gid := -1, -1
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+		if !force {
+			mode = fi.Mode().Perm()
+		}
 		uid, gid = ownerOf(fi)
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")

@@ -5,6 +5,7 @@ package settings
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -68,9 +69,9 @@ func resolveOne(d config.Setting, env map[string]string) (Value, error) {
 	case direct != "":
 		v.Value, v.Source = direct, FromEnv
 	case file != "":
-		data, err := os.ReadFile(file)
+		data, err := readBounded(file, MaxFileSize)
 		if err != nil {
-			return v, fmt.Errorf("setting %s: cannot read %s_FILE: %w", d.Name, d.Env, describeReadErr(err))
+			return v, fmt.Errorf("setting %s: cannot read %s_FILE: %w", d.Name, d.Env, err)
 		}
 		v.Value, v.Source, v.Secret = strings.TrimRight(string(data), "\n"), FromFile, true
 	case d.Default != "":
@@ -82,6 +83,28 @@ func resolveOne(d config.Setting, env map[string]string) (Value, error) {
 		return v, fmt.Errorf("setting %s is required: set %s or %s_FILE", d.Name, d.Env, d.Env)
 	}
 	return v, nil
+}
+
+// MaxFileSize bounds what a *_FILE variable may name: secrets are passwords, keys and
+// certificates, not data. Without a bound, X_FILE=/dev/zero is an out-of-memory kill with no
+// message.
+const MaxFileSize = 1 << 20
+
+// readBounded reads at most max bytes of file; a longer file is an error that says so.
+func readBounded(file string, max int64) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, describeReadErr(err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, describeReadErr(err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes (1 MiB), the limit for a secret file", file, max)
+	}
+	return data, nil
 }
 
 // describeReadErr keeps the path and the reason of a read failure (neither is secret) without
@@ -115,15 +138,51 @@ func (r *Resolved) Secrets() []string {
 	return out
 }
 
-// Redact replaces every secret value in s.
+// MinRedactLen is the shortest secret value searched for in free text. A shorter value (a
+// one-digit PIN, say) matches inside ordinary words and numbers: replacing it would garble the
+// line ("15s" → "***5s") and, by where the marks fall, give the value away. Such values are still
+// hidden wherever the launcher prints a setting's value as a field (see RedactField), and no
+// message of the launcher quotes a setting's value.
+const MinRedactLen = 4
+
+// Redact replaces, in free text, every occurrence of each secret value at least MinRedactLen
+// bytes long.
 func (r *Resolved) Redact(s string) string {
 	if r == nil {
 		return s
 	}
 	for _, secret := range r.Secrets() {
-		s = strings.ReplaceAll(s, secret, Redacted)
+		if len(secret) >= MinRedactLen {
+			s = strings.ReplaceAll(s, secret, Redacted)
+		}
 	}
 	return s
+}
+
+// RedactField is a structured value (a command argument, an environment entry's value, a
+// path) as it may be printed: Redacted as a whole when it is a secret value, whatever its
+// length, else the value with longer secrets inside it redacted.
+func (r *Resolved) RedactField(v string) string {
+	if r == nil || v == "" {
+		return v
+	}
+	for _, secret := range r.Secrets() {
+		if v == secret {
+			return Redacted
+		}
+	}
+	return r.Redact(v)
+}
+
+// SecretNames returns the names of the settings whose value is secret and non-empty.
+func (r *Resolved) SecretNames() map[string]bool {
+	out := map[string]bool{}
+	for _, v := range r.Values {
+		if v.Secret && v.Value != "" {
+			out[v.Name] = true
+		}
+	}
+	return out
 }
 
 // Display is the value as it may be printed: Redacted for secrets.

@@ -107,3 +107,45 @@ func TestEnviron(t *testing.T) {
 		t.Fatalf("Environ = %q, want %q", got, want)
 	}
 }
+
+// A one-character secret must not garble other text, nor show by where the marks fall.
+func TestRedactShortSecretsNeverGarble(t *testing.T) {
+	r, err := Resolve([]config.Setting{{Name: "pw", Env: "APP_PW", Secret: true}, {Name: "long", Env: "LONG", Secret: true}},
+		map[string]string{"APP_PW": "1", "LONG": "s3cr3t-value"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := `stop_timeout = "15s" port = 8081 url = "mysql://u:s3cr3t-value@db/x"`
+	want := `stop_timeout = "15s" port = 8081 url = "mysql://u:***@db/x"`
+	if got := r.Redact(line); got != want {
+		t.Fatalf("Redact = %q, want %q", got, want)
+	}
+	for in, want := range map[string]string{"1": Redacted, "15s": "15s", "s3cr3t-value": Redacted,
+		"--password=s3cr3t-value": "--password=***", "": ""} {
+		if got := r.RedactField(in); got != want {
+			t.Errorf("RedactField(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if names := r.SecretNames(); !names["pw"] || !names["long"] || len(names) != 2 {
+		t.Fatalf("SecretNames = %v", names)
+	}
+}
+
+// *_FILE is bounded: /dev/zero (endless) and a file over 1 MiB fail with the variable named;
+// exactly 1 MiB is accepted.
+func TestFileSizeLimit(t *testing.T) {
+	decl := []config.Setting{{Name: "key", Env: "APP_KEY"}}
+	for _, file := range []string{"/dev/zero", writeFile(t, strings.Repeat("k", MaxFileSize+1))} {
+		_, err := Resolve(decl, map[string]string{"APP_KEY_FILE": file})
+		if err == nil || !strings.Contains(err.Error(), "APP_KEY_FILE") || !strings.Contains(err.Error(), "1 MiB") {
+			t.Fatalf("%s: err = %v", file, err)
+		}
+		if strings.Contains(err.Error(), "kkkk") {
+			t.Fatalf("error shows content: %v", err)
+		}
+	}
+	r, err := Resolve(decl, map[string]string{"APP_KEY_FILE": writeFile(t, strings.Repeat("k", MaxFileSize))})
+	if err != nil || len(r.Values[0].Value) != MaxFileSize {
+		t.Fatalf("a 1 MiB file must be accepted: %v", err)
+	}
+}

@@ -78,7 +78,7 @@ func TestTemplatesRender(t *testing.T) {
 		}
 		dest := filepath.Join(t.TempDir(), "out")
 		err = render.File(config.Template{Src: filepath.Join(root, c.tmpl), Dest: dest},
-			render.Data{Settings: settings, Components: c.comps, Snippets: merged.Snippets}, nil)
+			render.Data{Settings: settings, Components: c.comps, Snippets: merged.Snippets}, render.Secrets{})
 		if err != nil {
 			t.Errorf("%s: %v", c.tmpl, err)
 			continue
