@@ -8,7 +8,8 @@ import (
 // Drift is one way graft.lock no longer matches the definitions or the remotes.
 type Drift struct {
 	Plugin string `json:"plugin,omitempty"` // empty for the base image and graft.toml
-	What   string `json:"what"`             // definition-changed, added, removed, branch-moved, tag-moved, ref-deleted, base-moved, site-changed, no-lock
+	What   string `json:"what"`             // definition-changed, added, removed, branch-moved, tag-moved, ref-deleted, base-moved, site-changed, no-lock, lock-edited
+	Key    string `json:"key,omitempty"`    // lock-edited: the locked value that differs (git, ref, kind, path)
 	Ref    string `json:"ref,omitempty"`
 	Old    string `json:"old,omitempty"` // locked commit (or digest)
 	New    string `json:"new,omitempty"` // current commit (or digest); empty when gone
@@ -30,6 +31,8 @@ func (d Drift) String() string {
 		return fmt.Sprintf("%s: in graft.lock (at %s) but plugins/%s/plugin.toml is gone; run `graft lock`", subject, d.Old, d.Plugin)
 	case "definition-changed":
 		return fmt.Sprintf("%s: plugin.toml changed since graft.lock was written (ref %s): %s -> %s; run `graft lock`", subject, d.Ref, d.Old, orNone(d.New))
+	case "lock-edited":
+		return Mismatch{Plugin: d.Plugin, Key: d.Key, Locked: d.Old, Want: d.New, Ref: d.Ref}.String()
 	case "ref-deleted":
 		return fmt.Sprintf("%s: %s no longer exists (locked at %s); pick another ref and run `graft lock`", subject, d.Ref, d.Old)
 	}
@@ -56,13 +59,20 @@ func (p *Project) Check(ctx context.Context, opts ...ResolveOption) ([]Drift, er
 		return []Drift{{What: "no-lock"}}, nil
 	}
 	cfg := newResolveConfig(opts)
+	edited := map[string][]Drift{}
+	for _, m := range p.Mismatches() {
+		edited[m.Plugin] = append(edited[m.Plugin], Drift{Plugin: m.Plugin, What: "lock-edited", Key: m.Key, Ref: m.Ref, Old: m.Locked, New: m.Want})
+	}
 	found := make([][]Drift, len(p.Plugins)+1)
 	err := forEach(ctx, cfg.jobs, len(p.Plugins)+1, func(ctx context.Context, i int) error {
 		var d []Drift
 		var err error
-		if i == len(p.Plugins) {
+		switch {
+		case i == len(p.Plugins):
 			d, err = p.checkBase(ctx, cfg)
-		} else {
+		case edited[p.Plugins[i].Name] != nil:
+			d = edited[p.Plugins[i].Name] // the locked ref is not what to ask the remote about
+		default:
 			err = p.bounded(ctx, cfg, p.Plugins[i], func(ctx context.Context) (err error) {
 				d, err = p.checkPlugin(ctx, cfg, p.Plugins[i])
 				return err
@@ -128,6 +138,11 @@ func (p *Project) checkPlugin(ctx context.Context, cfg *resolveConfig, pl Plugin
 			cur, found = x.Commit, true
 			break
 		}
+	}
+	if kind, _, ok := Lookup(r, old.Ref); !found && ok {
+		// The ref exists, as another kind than the lock says: a hand edit, or the branch
+		// (tag) was replaced by a tag (branch) of the same name.
+		return []Drift{{Plugin: pl.Name, What: "lock-edited", Key: "kind", Ref: old.Ref, Old: old.Kind, New: kind}}, nil
 	}
 	switch {
 	case !found:

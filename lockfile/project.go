@@ -26,6 +26,7 @@ type Project struct {
 
 	shown      string // dir as the user gave it, for messages
 	lockErr    error  // graft.lock exists but is unreadable (say, merge conflict markers)
+	lockData   []byte // graft.lock as read, for the lines of messages
 	siteData   []byte
 	pluginData map[string][]byte // plugin name -> plugin.toml content
 }
@@ -137,14 +138,19 @@ func isDir(path string) bool {
 }
 
 func (p *Project) loadLock(dir string) error {
-	l, err := ReadLock(filepath.Join(dir, LockFile))
+	path := filepath.Join(dir, LockFile)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return usererr.Wrap(err)
 	}
-	p.Lock = l
+	l, err := ParseLock(path, data)
+	if err != nil {
+		return usererr.Wrap(err)
+	}
+	p.Lock, p.lockData = l, data
 	return nil
 }
 
@@ -184,7 +190,9 @@ func (p *Project) CheckFresh() error {
 		return usererr.New("%s: stale: graft.toml or a plugin.toml changed since it was written (%s); run `graft lock`",
 			lockPath, p.describeDrift())
 	}
-	return nil
+	// The definitions match, so every locked value must be what plugin.toml says: a lock
+	// edited to fetch another repository, ref or folder is refused, not built.
+	return p.mismatchErrors(p.Mismatches())
 }
 
 // describeDrift names what differs between the definitions and the lock, for messages.

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/internal/gittest"
 )
 
 // buildEnv isolates graft build from this machine: its own plugin cache, freshly built
@@ -179,5 +180,42 @@ func TestInspectMissingImageExits2(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, "check IMAGE (a registry reference,") || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
 			t.Errorf("inspect %s: exit %d, stderr %q", img, code, errOut)
 		}
+	}
+}
+
+// A graft.lock edited to fetch another repository, ref or folder than plugin.toml says is
+// refused before anything is fetched: exit 2 at the edited line, both values named.
+func TestBuildRefusesEditedLock(t *testing.T) {
+	buildEnv(t)
+	s := graftSite(t)
+	evil := gittest.NewRepo(t, s.Git, "evil.git")
+	evil.Write(map[string]string{"a.txt": "evil"})
+	evil.Commit("evil")
+	lockPath := filepath.Join(s.Dir, "graft.lock")
+	locked, err := os.ReadFile(lockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alpha := s.Repos["alpha"].URL()
+	cases := map[string]struct{ old, new, want string }{
+		"git":  {"git = '" + alpha + "'", "git = '" + evil.URL() + "'", `plugin alpha: git is "` + evil.URL() + `" in graft.lock but "` + alpha + `" in plugins/alpha/plugin.toml`},
+		"ref":  {"ref = 'main'", "ref = 'evil'", `plugin alpha: ref is "evil" in graft.lock but "main" in plugins/alpha/plugin.toml`},
+		"kind": {"kind = 'branch'", "kind = 'commit'", `plugin alpha: kind is "commit" in graft.lock but ref "main" of plugins/alpha/plugin.toml names a branch or tag`},
+		"path": {"kind = 'branch'", "kind = 'branch'\npath = 'sub'", `plugin alpha: path is "sub" in graft.lock but "" in plugins/alpha/plugin.toml`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			edited := strings.Replace(string(locked), c.old, c.new, 1)
+			if edited == string(locked) {
+				t.Fatalf("graft.lock lacks %q", c.old)
+			}
+			if err := os.WriteFile(lockPath, []byte(edited), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := graft(t, "build", "-C", s.Dir)
+			if code != 2 || !strings.Contains(errOut, c.want) || !strings.Contains(errOut, "graft.lock:") {
+				t.Fatalf("exit %d, stderr %q (want exit 2 and %q), stdout %q", code, errOut, c.want, out)
+			}
+		})
 	}
 }

@@ -768,3 +768,69 @@ func TestRelockCostsOneRequestPerUnchangedPlugin(t *testing.T) {
 		t.Errorf("d = %+v", d)
 	}
 }
+
+// editLock replaces old with new in graft.lock, as a hand edit would.
+func (f *siteFixture) editLock(old, new string) {
+	f.t.Helper()
+	data := string(f.lockBytes())
+	if !strings.Contains(data, old) {
+		f.t.Fatalf("graft.lock lacks %q:\n%s", old, data)
+	}
+	f.write("graft.lock", strings.Replace(data, old, new, 1))
+}
+
+func TestLockCheckRefusesEditedGitRefKind(t *testing.T) {
+	f := newSiteFixture(t)
+	good, evil := f.repo("good.git"), f.repo("evil.git")
+	c1 := good.Commit("one")
+	good.Tag("v1")
+	evil.Commit("evil")
+	evil.Tag("v1")
+	f.plugin("p", good.URL(), "v1", "")
+	f.plugin("pinned", good.URL(), c1, "")
+	f.mustRun("lock")
+	locked := f.lockBytes()
+	cases := []struct {
+		name, old, new string
+		want           []string
+	}{
+		{"git", "git = '" + good.URL() + "'", "git = '" + evil.URL() + "'",
+			[]string{"plugin p: git is \"" + evil.URL() + "\" in graft.lock but \"" + good.URL() + "\" in plugins/p/plugin.toml"}},
+		{"ref", "ref = 'v1'", "ref = 'v2'", []string{`plugin p: ref is "v2" in graft.lock but "v1" in plugins/p/plugin.toml`}},
+		// Offline: a full SHA names a commit, never a tag.
+		{"kind of a SHA", "kind = 'commit'", "kind = 'tag'",
+			[]string{`plugin pinned: kind is "tag" in graft.lock but ref "` + c1 + `" of plugins/pinned/plugin.toml names a commit`}},
+		// Online: v1 could be a branch, but the repository has it as a tag.
+		{"kind of a name", "kind = 'tag'", "kind = 'branch'",
+			[]string{`plugin p: kind is "branch" in graft.lock but ref "v1" of plugins/p/plugin.toml names a tag`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f.write("graft.lock", string(locked))
+			f.editLock(c.old, c.new)
+			code, out, errs := f.run("lock", "--check")
+			if code != 1 {
+				t.Fatalf("exit %d, want 1\n%s%s", code, out, errs)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	// The JSON form names the key and both values.
+	f.write("graft.lock", string(locked))
+	f.editLock("git = '"+good.URL()+"'", "git = '"+evil.URL()+"'")
+	code, out, _ := f.run("lock", "--check", "--json")
+	var doc struct{ Drift []lockfile.Drift }
+	if err := json.Unmarshal([]byte(out), &doc); code != 1 || err != nil || len(doc.Drift) != 1 ||
+		doc.Drift[0] != (lockfile.Drift{Plugin: "p", What: "lock-edited", Key: "git", Ref: "v1", Old: evil.URL(), New: good.URL()}) {
+		t.Errorf("check --json: exit %d, %v, %+v", code, err, doc)
+	}
+	// graft lock itself repairs it.
+	f.mustRun("lock")
+	if !bytes.Equal(f.lockBytes(), locked) {
+		t.Errorf("graft lock did not restore the lock:\n%s", f.lockBytes())
+	}
+}

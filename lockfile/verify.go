@@ -1,0 +1,96 @@
+package lockfile
+
+import (
+	"fmt"
+
+	"github.com/graft-build/graft/internal/tomldecode"
+	"github.com/graft-build/graft/lockfile/gitremote"
+)
+
+// Mismatch is a value graft.lock records for a plugin that its plugin.toml contradicts while
+// the plugin.toml digest still matches: the lock was edited by hand (say, git pointed at
+// another repository). graft never builds or checks against such a lock.
+type Mismatch struct {
+	Plugin string
+	Key    string // git, ref, kind or path
+	Locked string // the value in graft.lock
+	Want   string // what plugin.toml says (for kind: what its ref names)
+	Ref    string // for kind: plugin.toml's ref
+	index  int    // the [[plugin]] entry in graft.lock
+}
+
+// String is the one-line report of m.
+func (m Mismatch) String() string {
+	want := fmt.Sprintf("%q in plugins/%s/plugin.toml", m.Want, m.Plugin)
+	if m.Key == "kind" {
+		want = fmt.Sprintf("ref %q of plugins/%s/plugin.toml names a %s", m.Ref, m.Plugin, m.Want)
+	}
+	return fmt.Sprintf("plugin %s: %s is %q in graft.lock but %s; %s", m.Plugin, m.Key, m.Locked, want, damaged)
+}
+
+// Mismatches compares each locked plugin whose plugin.toml is unchanged since locking with
+// that plugin.toml: git, ref and path must be equal, and kind must be one the ref can name
+// (a full SHA is a commit; refs/tags/... a tag; any other name a branch or a tag). It needs
+// no network. Entries of changed or removed plugins are staleness, reported elsewhere.
+func (p *Project) Mismatches() []Mismatch {
+	if p.Lock == nil {
+		return nil
+	}
+	var out []Mismatch
+	for i, pk := range p.Lock.Plugins {
+		pl := p.Plugin(pk.Name)
+		if pl == nil || pk.Definition != p.PluginDigest(pl.Name) {
+			continue
+		}
+		add := func(key, locked, want string) {
+			out = append(out, Mismatch{Plugin: pk.Name, Key: key, Locked: locked, Want: want, Ref: pl.Source.Ref, index: i})
+		}
+		if pk.Git != pl.Source.Git {
+			add("git", gitremote.Redact(pk.Git), gitremote.Redact(pl.Source.Git))
+		}
+		if pk.Ref != pl.Source.Ref {
+			add("ref", pk.Ref, pl.Source.Ref)
+		}
+		if pk.Path != pl.Source.Path {
+			add("path", pk.Path, pl.Source.Path)
+		}
+		if kinds := refKinds(pl.Source.Ref); !kinds[pk.Kind] {
+			add("kind", pk.Kind, kindList(kinds))
+		}
+	}
+	return out
+}
+
+// refKinds is what kinds of ref a plugin.toml ref can resolve to (see Lookup).
+func refKinds(ref string) map[string]bool {
+	if fullSHARE.MatchString(ref) {
+		return map[string]bool{KindCommit: true}
+	}
+	kinds := map[string]bool{}
+	for _, c := range refCandidates(ref, "") {
+		kinds[c.kind] = true
+	}
+	return kinds
+}
+
+func kindList(kinds map[string]bool) string {
+	switch {
+	case kinds[KindCommit]:
+		return KindCommit
+	case kinds[KindTag] && kinds[KindBranch]:
+		return "branch or tag"
+	case kinds[KindTag]:
+		return KindTag
+	}
+	return KindBranch
+}
+
+// mismatchErrors are ms as bad input at their lines of graft.lock.
+func (p *Project) mismatchErrors(ms []Mismatch) error {
+	var errs tomldecode.Errors
+	for _, m := range ms {
+		errs = append(errs, &tomldecode.Error{File: p.shownPath(LockFile), Line: entryLine(p.lockData, entryKey{"plugin", m.index, m.Key}),
+			Key: "plugin." + m.Key, Msg: m.String()})
+	}
+	return errs.Err()
+}
