@@ -29,6 +29,7 @@ import (
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/launcher/config"
+	"github.com/graft-build/graft/launcher/render"
 	"github.com/graft-build/graft/lockfile"
 )
 
@@ -510,4 +511,57 @@ retries = 2`)
 		h.Interval != 5*time.Second || h.Timeout != 2*time.Second || h.StartPeriod != time.Minute || h.Retries != 2 {
 		t.Fatalf("healthcheck %+v", h)
 	}
+}
+
+// Plugins contribute snippets to several targets; graft.toml's plugin_order puts plugins first
+// in every per-plugin list (snippets of each target, hooks) without renaming folders; templates
+// read one target's snippets with .Target.
+func TestSnippetTargetsAndPluginOrder(t *testing.T) {
+	s := buildtest.NewSite(t, "oci-layout://base", `plugin_order = ["gamma", "beta"]`)
+	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64")
+	s.Plugin("alpha", map[string]string{"h.sh": "#!/bin/sh\n"},
+		"[config]\nsnippet = \"alpha-config\"\n[config.targets]\n\"launcher_rc.rb\" = \"alpha-rc\"\n[launcher]\nhooks = [\"h.sh\"]")
+	s.Plugin("beta", map[string]string{"h.sh": "#!/bin/sh\n"}, "[config]\nsnippet = \"beta-config\"\n[launcher]\nhooks = [\"h.sh\"]")
+	s.Plugin("gamma", map[string]string{"x": ""}, "[config.targets]\n\"launcher_rc.rb\" = \"gamma-rc\"")
+	p := s.Lock()
+	merged, err := builder.MergeLauncherConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []config.Snippet{{Plugin: "gamma", Target: "launcher_rc.rb", Text: "gamma-rc"},
+		{Plugin: "beta", Text: "beta-config"},
+		{Plugin: "alpha", Text: "alpha-config"}, {Plugin: "alpha", Target: "launcher_rc.rb", Text: "alpha-rc"}}
+	if !reflect.DeepEqual(merged.Snippets, want) {
+		t.Errorf("snippets %+v\nwant %+v", merged.Snippets, want)
+	}
+	if len(merged.Hooks) != 2 || merged.Hooks[0].Name != "beta" || merged.Hooks[1].Name != "alpha" {
+		t.Errorf("hooks %+v, want beta then alpha", merged.Hooks)
+	}
+	// What the launcher's templates see, rendered with its own renderer.
+	dir := t.TempDir()
+	src := filepath.Join(dir, "rc.tmpl")
+	os.WriteFile(src, []byte(`{{ range .Target "launcher_rc.rb" }}{{ .Plugin }}:{{ .Text }};{{ end }}|{{ range .Snippets }}{{ .Text }};{{ end }}|{{ len (.Target "nope") }}`), 0o644)
+	dest := filepath.Join(dir, "out")
+	if err := render.File(config.Template{Src: src, Dest: dest}, render.NewData(nil, nil, merged.Snippets), render.Secrets{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readOS(t, dest); got != "gamma:gamma-rc;alpha:alpha-rc;|beta-config;alpha-config;|0" {
+		t.Errorf("rendered %q", got)
+	}
+
+	// A name that is not a plugin of the site is bad input at graft.toml's line.
+	s.WriteFile("graft.toml", strings.Replace(readOS(t, filepath.Join(s.Dir, "graft.toml")), `"gamma", "beta"`, `"gama"`, 1))
+	_, err = lockfile.Load(s.Dir)
+	if err == nil || !strings.Contains(err.Error(), `graft.toml:4: plugin_order: "gama" is not a plugin of this site`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func readOS(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"path"
+	"sort"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -26,9 +27,9 @@ type LauncherSource interface {
 }
 
 // MergeLauncherConfig is graft.toml's [launcher] with every plugin's contributions appended in
-// lock order: its settings, one [[hook]] per hook (named after the plugin, run from the
+// lock order (graft.toml's plugin_order first): its settings, one [[hook]] per hook (named after the plugin, run from the
 // plugin's folder in the image), one [[template]] per template (its src in the plugin's
-// folder in the image) and its config snippet. Two templates writing one dest are refused.
+// folder in the image) and its config snippets, default target then named targets. Two templates writing one dest are refused.
 func MergeLauncherConfig(p *lockfile.Project) (*config.Config, error) {
 	merged := p.Site.Launcher
 	// The launcher protects the plugins from tmp cleaning; it learns where they are from here.
@@ -45,7 +46,7 @@ func MergeLauncherConfig(p *lockfile.Project) (*config.Config, error) {
 	for _, t := range merged.Templates {
 		rendered[t.Dest] = lockfile.SiteFile
 	}
-	for _, pk := range p.Lock.Plugins {
+	for _, pk := range p.Ordered() {
 		pl := p.Plugin(pk.Name)
 		if pl == nil {
 			return nil, usererr.New("graft.lock: plugin %s has no plugins/%s/plugin.toml; run `graft lock`", pk.Name, pk.Name)
@@ -75,6 +76,9 @@ func MergeLauncherConfig(p *lockfile.Project) (*config.Config, error) {
 		if pl.Config.Snippet != "" {
 			merged.Snippets = append(merged.Snippets, config.Snippet{Plugin: pl.Name, Text: pl.Config.Snippet})
 		}
+		for _, target := range sortedTargets(pl.Config.Targets) {
+			merged.Snippets = append(merged.Snippets, config.Snippet{Plugin: pl.Name, Target: target, Text: pl.Config.Targets[target]})
+		}
 	}
 	// Two plugins declaring one setting name only conflict once merged: say so before the
 	// image carries a configuration the launcher would refuse at start.
@@ -82,6 +86,15 @@ func MergeLauncherConfig(p *lockfile.Project) (*config.Config, error) {
 		return nil, usererr.Wrap(err)
 	}
 	return &merged, nil
+}
+
+func sortedTargets(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // launcherLayers are the launcher binary and its configuration, owned by root, as two layers:

@@ -195,10 +195,7 @@ func (l *launcher) prepare(s *session, comps []config.Component) (int, error) {
 }
 
 func (l *launcher) renderTemplates(comps []config.Component) error {
-	data := render.Data{Settings: l.res.Map(), Components: componentNames(comps), Snippets: l.cfg.Snippets}
-	if data.Snippets == nil {
-		data.Snippets = []config.Snippet{}
-	}
+	data := render.NewData(l.res.Map(), componentNames(comps), l.cfg.Snippets)
 	for _, t := range l.cfg.Templates {
 		if err := render.File(t, data, render.Secrets{Names: l.res.SecretNames(), Values: l.res.Secrets()}); err != nil {
 			return err

@@ -113,6 +113,7 @@ func validateSite(p *problems, s *Site) {
 		}
 	}
 	validateHealthcheck(p, s.Healthcheck)
+	validatePluginOrder(p, s.PluginOrder)
 	dests := map[string]bool{}
 	for i, t := range s.Launcher.Templates {
 		if t.Dest != "" && dests[t.Dest] {
@@ -189,6 +190,7 @@ func ParsePlugin(file, name string, data []byte) (*Plugin, error) {
 	validateSource(p, &pl.Source)
 	validateBuild(p, &pl.Build)
 	validateLauncher(p, &pl.Launcher)
+	validateConfig(p, &pl.Config)
 	if err := p.errs.Err(); err != nil {
 		return nil, err
 	}

@@ -292,3 +292,18 @@ func TestParseSiteLauncherDirs(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePluginConfigTargets(t *testing.T) {
+	ok := "[source]\ngit = \"a\"\nref = \"b\"\n[config]\nsnippet = \"x\"\n[config.targets]\n\"launcher_rc.rb\" = \"y\"\n"
+	pl, err := ParsePlugin("f", "p", []byte(ok))
+	if err != nil || pl.Config.Targets["launcher_rc.rb"] != "y" {
+		t.Fatalf("%+v %v", pl, err)
+	}
+	bad := "[source]\ngit = \"a\"\nref = \"b\"\n[config.targets]\n\"../rc\" = \"y\"\n\"empty\" = \"\"\n"
+	_, err = ParsePlugin("f", "p", []byte(bad))
+	for _, w := range []string{`f:4: config.targets: target "../rc" is not a valid name`, `target "empty" has empty text`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("err = %v, want %q", err, w)
+		}
+	}
+}

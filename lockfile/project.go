@@ -64,6 +64,11 @@ func Load(dir string) (*Project, error) {
 	if err := p.loadPlugins(dir, collect); err != nil {
 		return nil, err
 	}
+	if len(errs) == 0 {
+		if err := p.checkPluginOrder(); err != nil {
+			collect(err)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}

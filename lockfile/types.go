@@ -23,6 +23,9 @@ type Site struct {
 	Platforms  []string      `toml:"platforms,omitempty"` // default: every platform of the base
 	Mirrors    []Mirror      `toml:"mirror,omitempty"`    // URL rewrites, like git's insteadOf
 	Launcher   config.Config `toml:"launcher,omitempty"`  // merged with plugin contributions
+	// PluginOrder puts these plugins first, in this order, in every per-plugin list of the
+	// launcher configuration (snippets of each target, hooks); the rest follow in lock order.
+	PluginOrder []string `toml:"plugin_order,omitempty"`
 	// Healthcheck times the image's HEALTHCHECK (graft-launcher healthcheck); unset fields keep
 	// the engine's defaults (Docker: every 30s, 30s timeout, 3 retries, no start period).
 	Healthcheck Healthcheck `toml:"healthcheck,omitempty"`
@@ -72,9 +75,12 @@ type BuildSecret struct {
 	File string `toml:"file,omitempty"` // or from this file on graft's machine
 }
 
-// PluginConfig is appended to the app config by the launcher template (.Snippets).
+// PluginConfig is what a plugin adds to the app's configuration files, rendered by the
+// launcher's templates: Snippet for the default target (.Snippets), Targets for named ones
+// (.Target "launcher_rc.rb"), such as code the app runs early at start.
 type PluginConfig struct {
-	Snippet string `toml:"snippet,omitempty"`
+	Snippet string            `toml:"snippet,omitempty"`
+	Targets map[string]string `toml:"targets,omitempty"` // target name -> text
 }
 
 // PluginLauncher is what a plugin adds to the launcher.

@@ -52,9 +52,12 @@ type Template struct {
 	Dest string `toml:"dest"`
 }
 
-// Snippet is a plugin's config snippet; graft build writes them in lock order.
+// Snippet is a plugin's config snippet; graft build writes them in lock order (or graft.toml's
+// plugin_order). Target names the file or hook point it is for; "" is the default target,
+// which templates see as .Snippets.
 type Snippet struct {
 	Plugin string `toml:"plugin"`
+	Target string `toml:"target,omitempty"`
 	Text   string `toml:"text"`
 }
 

@@ -19,7 +19,28 @@ import (
 type Data struct {
 	Settings   map[string]string // setting name -> resolved value
 	Components []string          // selected component names
-	Snippets   []config.Snippet  // plugin config snippets in lock order (.Plugin, .Text)
+	Snippets   []config.Snippet  // the default target's snippets in lock order (.Plugin, .Text)
+	All        []config.Snippet  // every snippet, every target, in lock order
+}
+
+// Target returns the snippets for one named target in lock order: {{ range .Target "launcher_rc.rb" }}.
+// An unknown target has none.
+func (d Data) Target(name string) []config.Snippet {
+	out := []config.Snippet{}
+	for _, s := range d.All {
+		if s.Target == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// NewData builds the template data from the resolved settings, the selected components and
+// every snippet of launcher.toml.
+func NewData(settings map[string]string, components []string, snippets []config.Snippet) Data {
+	d := Data{Settings: settings, Components: components, All: snippets}
+	d.Snippets = d.Target("")
+	return d
 }
 
 // Funcs are the helpers templates may call; they quote values for common config languages so a
