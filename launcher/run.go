@@ -28,11 +28,13 @@ func isStopSignal(s syscall.Signal) bool { return s == syscall.SIGTERM || s == s
 
 // session is one `run` or `exec`: the supervisor, the signal channel and what was started.
 type session struct {
-	l     *launcher
-	sup   *supervise.Supervisor
-	sigs  chan os.Signal
-	procs []*supervise.Proc
-	exits chan *supervise.Proc
+	l       *launcher
+	sup     *supervise.Supervisor
+	sigs    chan os.Signal
+	procs   []*supervise.Proc
+	exits   chan *supervise.Proc
+	watches []*outputWatch
+	fails   chan failMatch // one slot per watch: a relay never blocks on it
 }
 
 func (l *launcher) newSession() (*session, error) {
@@ -40,7 +42,8 @@ func (l *launcher) newSession() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{l: l, sup: sup, sigs: make(chan os.Signal, 16), exits: make(chan *supervise.Proc, 16)}
+	s := &session{l: l, sup: sup, sigs: make(chan os.Signal, 16), exits: make(chan *supervise.Proc, 16),
+		fails: make(chan failMatch, len(l.cfg.Processes))}
 	signal.Notify(s.sigs, forwarded...)
 	return s, nil
 }
@@ -48,6 +51,37 @@ func (l *launcher) newSession() (*session, error) {
 func (s *session) close() {
 	signal.Stop(s.sigs)
 	s.sup.Close()
+	// The last lines a process printed before it ended still reach the container log.
+	for _, w := range s.watches {
+		w.wait(2 * time.Second)
+	}
+}
+
+// startProcess starts one [[process]]: with its output relayed and watched when a component
+// it serves has fail_on patterns.
+func (s *session) startProcess(p config.Process, comps []config.Component) error {
+	spec := s.l.processSpec(p)
+	pats := failPatterns(p, comps)
+	if len(pats) == 0 {
+		_, err := s.start(spec)
+		return err
+	}
+	w, err := newOutputWatch(p.Name, pats, s.l.stdout, s.l.stderr, s.fails)
+	if err != nil {
+		return fmt.Errorf("%s: output pipes: %w", p.Name, err)
+	}
+	spec.Stdout, spec.Stderr = w.outW, w.errW
+	_, err = s.start(spec)
+	w.started()
+	s.watches = append(s.watches, w)
+	return err
+}
+
+// stopWatching ends fail_on matching: every component is ready.
+func (s *session) stopWatching() {
+	for _, w := range s.watches {
+		w.stopWatching()
+	}
 }
 
 // start launches one program and reports its end on s.exits.
@@ -119,7 +153,7 @@ func (l *launcher) run(args []string) int {
 		return 128 + int(sig)
 	}
 	for _, p := range procs {
-		if _, err := s.start(l.processSpec(p)); err != nil {
+		if err := s.startProcess(p, comps); err != nil {
 			return l.failStart(s, err)
 		}
 	}
@@ -269,8 +303,17 @@ func (l *launcher) supervise(ctx context.Context, s *session, comps []config.Com
 			delete(pending, r.comp.Name)
 			if len(pending) == 0 {
 				cancel()
+				s.stopWatching()
 				l.logf("ready: %s", strings.Join(componentNames(comps), ", "))
 			}
+		case m := <-s.fails:
+			if len(pending) == 0 {
+				continue // matched just before readiness was recorded: the component is up
+			}
+			status.SetStopping()
+			l.logf("startup failed: process %s printed %q, which matches fail_on of component %s", m.proc, m.line, m.comp)
+			s.stop(syscall.SIGTERM, exitFailure)
+			return exitFailure
 		case p := <-s.exits:
 			status.SetStopping()
 			l.removePortFiles()

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -84,6 +85,10 @@ type Component struct {
 	Name   string `toml:"name"`
 	Port   int    `toml:"port"`
 	Health string `toml:"health,omitempty"` // HTTP path; empty means TCP connect
+	// FailOn are regular expressions (RE2) matched against each line the serving process
+	// prints while the component starts: a match fails startup at once (an app that logs a
+	// fatal error but keeps running, such as Jetty after "Failed startup of context").
+	FailOn []string `toml:"fail_on,omitempty"`
 }
 
 // Parse decodes and validates launcher.toml content. file is used in messages only.
@@ -149,6 +154,11 @@ func (c *Config) Validate(file string, data []byte) error {
 		components[comp.Name] = true
 		if comp.Port < 1 || comp.Port > 65535 {
 			add("component", "component %q has port %d; give a port from 1 to 65535", comp.Name, comp.Port)
+		}
+		for _, pat := range comp.FailOn {
+			if _, err := regexp.Compile(pat); err != nil || pat == "" {
+				add("component", "component %q: fail_on %q is not a regular expression (RE2) that matches something; escape special characters, e.g. \"Failed startup\"", comp.Name, pat)
+			}
 		}
 	}
 	served := map[string]string{}

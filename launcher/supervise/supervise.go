@@ -29,6 +29,9 @@ type Spec struct {
 	// terminal), so an interactive `exec -- bash` can read the terminal instead of being
 	// stopped by SIGTTIN.
 	Foreground bool
+	// Stdout and Stderr replace the launcher's own (a pipe the launcher reads, say); nil keeps
+	// the launcher's.
+	Stdout, Stderr *os.File
 }
 
 // Proc is a started program, leader of its own process group (pgid == Pid).
@@ -186,7 +189,8 @@ func (s *Supervisor) Orphans() int {
 	return s.orphans
 }
 
-// Start runs spec in a new process group. Standard input, output and error are the launcher's.
+// Start runs spec in a new process group. Standard input is the launcher's; output and error
+// too unless spec gives others.
 func (s *Supervisor) Start(spec Spec) (*Proc, error) {
 	if len(spec.Argv) == 0 {
 		return nil, &StartError{Name: spec.Name, Code: 127, Err: errors.New("empty command")}
@@ -199,7 +203,14 @@ func (s *Supervisor) Start(spec Spec) (*Proc, error) {
 	if spec.SetUser {
 		sys.Credential = &syscall.Credential{Uid: spec.UID, Gid: spec.GID, NoSetGroups: false}
 	}
-	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: spec.Env, Files: []uintptr{0, 1, 2}, Sys: sys}
+	files := []uintptr{0, 1, 2}
+	if spec.Stdout != nil {
+		files[1] = spec.Stdout.Fd()
+	}
+	if spec.Stderr != nil {
+		files[2] = spec.Stderr.Fd()
+	}
+	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: spec.Env, Files: files, Sys: sys}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pid, err := syscall.ForkExec(path, spec.Argv, attr)

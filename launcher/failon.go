@@ -1,0 +1,172 @@
+package launcher
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/graft-build/graft/launcher/config"
+)
+
+// maxWatchedLine bounds the part of one output line kept for matching; a longer line is
+// matched on its first maxWatchedLine bytes (and relayed whole all the same).
+const maxWatchedLine = 16 << 10
+
+// failPattern is one fail_on expression of a component.
+type failPattern struct {
+	comp string
+	re   *regexp.Regexp
+}
+
+// failMatch is a line that matched a fail_on pattern while its component was starting.
+type failMatch struct {
+	proc, comp, line string
+}
+
+// failPatterns are the fail_on patterns of the selected components that p serves.
+func failPatterns(p config.Process, comps []config.Component) []failPattern {
+	serves := map[string]bool{}
+	for _, c := range p.Components {
+		serves[c] = true
+	}
+	var out []failPattern
+	for _, c := range comps {
+		if !serves[c.Name] {
+			continue
+		}
+		for _, pat := range c.FailOn {
+			out = append(out, failPattern{comp: c.Name, re: regexp.MustCompile(pat)}) // validated by config.Parse
+		}
+	}
+	return out
+}
+
+// outputWatch relays a process's standard output and error to the launcher's own, byte for
+// byte, through pipes, and while watching matches each line against fail_on patterns. Only
+// processes serving a component with fail_on get one: every other process writes to the
+// launcher's descriptors directly.
+type outputWatch struct {
+	proc     string
+	patterns []failPattern
+	matched  chan<- failMatch
+	watching atomic.Bool
+	once     sync.Once
+	outW     *os.File // write ends, given to the process
+	errW     *os.File
+	relays   sync.WaitGroup
+}
+
+func newOutputWatch(proc string, patterns []failPattern, stdout, stderr io.Writer, matched chan<- failMatch) (*outputWatch, error) {
+	w := &outputWatch{proc: proc, patterns: patterns, matched: matched}
+	w.watching.Store(true)
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	w.outW, w.errW = outW, errW
+	w.relays.Add(2)
+	go w.relay(outR, stdout)
+	go w.relay(errR, stderr)
+	return w, nil
+}
+
+// started closes the launcher's copies of the write ends, so the relays see end of file when
+// the process (and whatever inherited its output) is gone.
+func (w *outputWatch) started() {
+	w.outW.Close()
+	w.errW.Close()
+}
+
+// stopWatching ends matching; output is still relayed.
+func (w *outputWatch) stopWatching() { w.watching.Store(false) }
+
+// wait waits for both relays to reach end of file, at most d (a daemon the process left
+// behind may hold its output open).
+func (w *outputWatch) wait(d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		w.relays.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+func (w *outputWatch) relay(r *os.File, dst io.Writer) {
+	defer w.relays.Done()
+	defer r.Close()
+	buf := make([]byte, 32<<10)
+	var line []byte
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			dst.Write(buf[:n])
+			if w.watching.Load() {
+				line = w.scan(line, buf[:n])
+			}
+		}
+		if err != nil {
+			if len(line) > 0 && w.watching.Load() {
+				w.match(line)
+			}
+			return
+		}
+	}
+}
+
+// scan splits chunk into lines, matching each complete one; it returns the incomplete rest.
+func (w *outputWatch) scan(line, chunk []byte) []byte {
+	for len(chunk) > 0 {
+		i := bytes.IndexByte(chunk, '\n')
+		if i < 0 {
+			room := maxWatchedLine - len(line)
+			if room > 0 {
+				line = append(line, chunk[:min(room, len(chunk))]...)
+			}
+			return line
+		}
+		if room := maxWatchedLine - len(line); room > 0 {
+			line = append(line, chunk[:min(room, i)]...)
+		}
+		w.match(line)
+		line = line[:0]
+		chunk = chunk[i+1:]
+	}
+	return line
+}
+
+func (w *outputWatch) match(line []byte) {
+	for _, p := range w.patterns {
+		if p.re.Match(line) {
+			w.once.Do(func() {
+				w.matched <- failMatch{proc: w.proc, comp: p.comp, line: shorten(string(bytes.TrimRight(line, "\r")), 300)}
+			})
+			return
+		}
+	}
+}
+
+// shorten cuts s to at most n bytes on a rune boundary, marking the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
