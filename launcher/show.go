@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/graft-build/graft/launcher/config"
+	"github.com/graft-build/graft/launcher/render"
 	"github.com/graft-build/graft/launcher/settings"
 )
 
@@ -70,16 +71,67 @@ func (l *launcher) writeConfig(w io.Writer, comps []config.Component) {
 	}
 	for _, t := range l.cfg.Templates {
 		fmt.Fprintf(&b, "\n[[template]]\nsrc = %s\ndest = %s\n", q(t.Src), q(t.Dest))
+		switch private, err := render.Private(t.Src, l.res.SecretNames()); {
+		case err != nil:
+			fmt.Fprintf(&b, "# %s\n", l.res.Redact(strings.ReplaceAll(err.Error(), "\n", " ")))
+		case private:
+			b.WriteString("mode = \"0600\"  # reads a secret setting\n")
+		default:
+			b.WriteString("mode = \"0644\"  # 0600 if the output holds a secret; an existing file keeps its mode\n")
+		}
 	}
 	for _, h := range l.cfg.Hooks {
 		fmt.Fprintf(&b, "\n[[hook]]\nname = %s\nrun = [%s]\n", q(h.Name), list(h.Run))
+		l.writeEnv(&b, "hook", l.appEnviron(h.Env))
 	}
 	procs, _ := processesFor(l.cfg, comps)
 	for _, p := range procs {
 		fmt.Fprintf(&b, "\n[[process]]\nname = %s\ncommand = [%s]\ncomponents = [%s]\n", q(p.Name), list(p.Command), list(p.Components))
+		if p.Dir != "" {
+			fmt.Fprintf(&b, "dir = %s\n", q(p.Dir))
+		}
+		if p.User != "" {
+			fmt.Fprintf(&b, "user = %s\n", q(p.User))
+		}
+		l.writeEnv(&b, "process", l.appEnviron(p.Env))
 	}
 	for _, c := range comps {
 		fmt.Fprintf(&b, "\n[[component]]\nname = %s\nport = %d\nhealth = %s\n", q(c.Name), c.Port, q(c.Health))
 	}
 	io.WriteString(w, b.String())
+}
+
+// writeEnv prints the environment a hook or process gets, as the sub-table [table.env]: every
+// entry in the order the program sees them, a secret setting's variable as settings.Redacted,
+// any other value through RedactField.
+func (l *launcher) writeEnv(b *strings.Builder, table string, environ []string) {
+	secretEnv := map[string]bool{}
+	for _, v := range l.res.Values {
+		if v.Secret && v.Value != "" {
+			secretEnv[v.Env] = true
+		}
+	}
+	fmt.Fprintf(b, "[%s.env]  # as the launcher passes it\n", table)
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if secretEnv[k] {
+			v = settings.Redacted
+		} else {
+			v = l.res.RedactField(v)
+		}
+		fmt.Fprintf(b, "%s = %s\n", tomlKey(k), strconv.Quote(v))
+	}
+}
+
+// tomlKey quotes a key unless it is a bare TOML key.
+func tomlKey(k string) string {
+	for _, r := range k {
+		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return strconv.Quote(k)
+		}
+	}
+	if k == "" {
+		return `""`
+	}
+	return k
 }

@@ -192,3 +192,26 @@ func TestEscapedSecretTemplateIsPrivate(t *testing.T) {
 		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
 	}
 }
+
+// `config` shows each process's environment as the launcher passes it (the secret redacted,
+// X_FILE gone) and how each rendered file will be written.
+func TestConfigShowsProcessEnvironment(t *testing.T) {
+	s := newSecretSetup(t, "")
+	cmd := exec.Command(launcherBin, "config")
+	cmd.Env = env(s.cfg, "APP_DB_PASSWORD_FILE="+s.secretFile, "JAVA_OPTS=-Xmx1g")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	text := string(out)
+	assertNoSecret(t, "config output", text)
+	for _, want := range []string{"[process.env]  # as the launcher passes it\n", `APP_DB_PASSWORD = "***"`, `APP_TITLE = "Archives"`,
+		`JAVA_OPTS = "-Xmx1g"`, `GRAFT_TEST_CHILD = "serve"`, "dest = \"" + s.rendered + "\"\nmode = \"0600\"  # reads a secret setting"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("config output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "APP_DB_PASSWORD_FILE =") {
+		t.Errorf("the app never sees APP_DB_PASSWORD_FILE; config must not show it:\n%s", text)
+	}
+}

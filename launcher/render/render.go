@@ -85,6 +85,20 @@ func File(t config.Template, data Data, secrets Secrets) error {
 	return nil
 }
 
+// Private reports whether the template at src reads a secret setting, so its file will be
+// written 0600 (the output may make it private too, when it holds a secret verbatim).
+func Private(src string, secretNames map[string]bool) (bool, error) {
+	text, err := os.ReadFile(src)
+	if err != nil {
+		return false, fmt.Errorf("template %s: %w", src, err)
+	}
+	tmpl, err := template.New(filepath.Base(src)).Funcs(funcs).Parse(string(text))
+	if err != nil {
+		return false, fmt.Errorf("template %s: %w", src, err)
+	}
+	return readsSecret(tmpl, secretNames), nil
+}
+
 func holdsSecret(out []byte, values []string) bool {
 	for _, s := range values {
 		if s != "" && bytes.Contains(out, []byte(s)) {
