@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -564,4 +565,39 @@ func readOS(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// The launcher's configuration layer creates the folders the launcher writes, owned by the
+// app's user, so a non-root start never fails on "mkdir /app/tmp: permission denied"; a
+// shared system tmp keeps the base's owner and mode.
+func TestLauncherLayerCreatesAppFolders(t *testing.T) {
+	for _, c := range []struct {
+		tmp  string
+		want []string
+	}{
+		{"/app/data/tmp", []string{"app/data/tmp/", "run/graft/ports/"}},
+		{"/tmp", []string{"run/graft/ports/"}},
+	} {
+		s := buildtest.NewSite(t, "oci-layout://base", "owner = \"1000:1001\"\n[launcher]\ntmp_dir = \""+c.tmp+"\"")
+		buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64")
+		s.Plugin("alpha", map[string]string{"x": ""}, "")
+		ls, err := build(t, s.Lock(), t.TempDir()).Image.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := files(t, ls[len(ls)-1])
+		var dirs []string
+		for name, h := range hs {
+			if h.Typeflag == tar.TypeDir && !strings.HasPrefix(name, "etc/") {
+				dirs = append(dirs, name)
+				if h.Uid != 1000 || h.Gid != 1001 || h.Mode&0o7777 != 0o755 {
+					t.Errorf("tmp_dir %s: %s is %d:%d %o, want 1000:1001 0755", c.tmp, name, h.Uid, h.Gid, h.Mode)
+				}
+			}
+		}
+		sort.Strings(dirs)
+		if !reflect.DeepEqual(dirs, c.want) {
+			t.Errorf("tmp_dir %s: folders %v, want %v", c.tmp, dirs, c.want)
+		}
+	}
 }

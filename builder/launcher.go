@@ -100,26 +100,45 @@ func sortedTargets(m map[string]string) []string {
 // launcherLayers are the launcher binary and its configuration, owned by root, as two layers:
 // the binary (megabytes) changes only with the launcher, so a plugin's change re-sends the
 // small configuration layer, not the binary. binEpoch and confEpoch are their mtimes.
-// The configuration's layer also holds the port folder, owned by the app's uid:gid: the
-// launcher runs as that user and could not create it under a root-owned /run itself.
-func launcherLayers(bin, conf []byte, portDir string, uid, gid int, mt types.MediaType, binEpoch, confEpoch time.Time, o *options) (*layer.Layer, *layer.Layer, error) {
+// The configuration's layer also holds the folders the launcher writes, owned by the app's
+// uid:gid: the port folder and tmp_dir. The launcher runs as that user and could not create
+// them under a root-owned /run or app folder itself ("mkdir /archivesspace/tmp: permission
+// denied").
+func launcherLayers(bin, conf []byte, lc *config.Config, uid, gid int, mt types.MediaType, binEpoch, confEpoch time.Time, o *options) (*layer.Layer, *layer.Layer, error) {
 	// The binary's layer holds no directory: /usr/local/bin belongs to the base (a runtime
 	// creates a missing one as root 0755). The configuration's layer owns /etc/graft.
 	bl, err := binaryLayer(bin, mt, binEpoch, o)
 	if err != nil {
 		return nil, nil, err
 	}
-	if portDir == "" {
-		portDir = config.DefaultPortDir
+	confEntries := []layer.Entry{{Name: config.DefaultPath, Type: tar.TypeReg, Mode: 0o644, Data: conf}}
+	for _, dir := range appDirs(lc) {
+		confEntries = append(confEntries, layer.Entry{Name: dir, Type: tar.TypeDir, Mode: 0o755, UID: uid, GID: gid})
 	}
-	confEntries := []layer.Entry{{Name: config.DefaultPath, Type: tar.TypeReg, Mode: 0o644, Data: conf},
-		{Name: portDir, Type: tar.TypeDir, Mode: 0o755, UID: uid, GID: gid}}
 	cl, err := layer.New(confEntries,
 		o.layerOpts(layer.WithRoot(path.Dir(config.DefaultPath)), layer.WithEpoch(confEpoch), layer.WithMediaType(mt))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("launcher configuration layer: %w", err)
 	}
 	return bl, cl, nil
+}
+
+// sharedTmp are system tmp folders every base has with mode 1777: tmp_dir may be one of them,
+// but graft's layer must not replace their owner and mode.
+var sharedTmp = map[string]bool{"/tmp": true, "/var/tmp": true, "/dev/shm": true}
+
+// appDirs are the folders the launcher's layer creates for the app's user: port_dir (default
+// /run/graft/ports) and tmp_dir.
+func appDirs(lc *config.Config) []string {
+	portDir := lc.PortDir
+	if portDir == "" {
+		portDir = config.DefaultPortDir
+	}
+	dirs := []string{portDir}
+	if lc.TmpDir != "" && !sharedTmp[path.Clean(lc.TmpDir)] && path.Clean(lc.TmpDir) != path.Clean(portDir) {
+		dirs = append(dirs, path.Clean(lc.TmpDir))
+	}
+	return dirs
 }
 
 // binaryLayer is the launcher binary's layer, found in the layer cache by the binary's hash

@@ -206,6 +206,9 @@ func (l *launcher) prepare(s *session, comps []config.Component) (int, error) {
 	// First, so an unwritable port_dir fails before anything else happens; `healthcheck`
 	// reads this record to know which components to probe.
 	if err := healthcheck.WriteSelected(l.cfg.PortDir, componentNames(comps)); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return exitFailure, fmt.Errorf("port_dir %s: uid %d cannot write it (%v): graft build creates port_dir owned by graft.toml's owner; else create it in the image owned by uid %d or set GRAFT_PORT_DIR to a folder that user can write", l.cfg.PortDir, os.Geteuid(), err, os.Geteuid())
+		}
 		return exitFailure, fmt.Errorf("port_dir: %w", err)
 	}
 	if l.cfg.TmpDir != "" {

@@ -215,3 +215,41 @@ func TestConfigShowsProcessEnvironment(t *testing.T) {
 		t.Errorf("the app never sees APP_DB_PASSWORD_FILE; config must not show it:\n%s", text)
 	}
 }
+
+// A non-root launcher that cannot create tmp_dir or a template's folder says what to change.
+func TestNonRootStartSaysWhatToChange(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the launcher as another user")
+	}
+	// Everything the unprivileged launcher reads must be reachable by it.
+	dir, err := os.MkdirTemp("/tmp", "graft-nonroot-")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	must(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "graft-launcher")
+	data, err := os.ReadFile(launcherBin)
+	must(t, err)
+	must(t, os.WriteFile(bin, data, 0o755))
+	rootOwned := filepath.Join(dir, "app") // root's, 0755: the app user cannot create in it
+	must(t, os.Mkdir(rootOwned, 0o755))
+	ports := filepath.Join(dir, "ports")
+	must(t, os.Mkdir(ports, 0o755))
+	must(t, os.Chmod(ports, 0o777)) // Mkdir's mode passes the umask
+	tmpl := filepath.Join(dir, "t.tmpl")
+	must(t, os.WriteFile(tmpl, []byte("x"), 0o644))
+	for _, c := range []struct{ extra, want string }{
+		{fmt.Sprintf("tmp_dir = %q\n", filepath.Join(rootOwned, "tmp")), "does not exist and uid 65534 cannot create it"},
+		{fmt.Sprintf("[[template]]\nsrc = %q\ndest = %q\n", tmpl, filepath.Join(rootOwned, "conf", "x.rb")), "create it in the image owned by uid 65534"},
+	} {
+		cfg := filepath.Join(dir, "launcher.toml")
+		must(t, os.WriteFile(cfg, []byte(fmt.Sprintf("port_dir = %q\n%s\n[[process]]\nname = \"a\"\ncommand = [\"true\"]\n", ports, c.extra)), 0o644))
+		cmd := exec.Command(bin, "run")
+		cmd.Env = env("GRAFT_LAUNCHER_CONFIG=" + cfg)
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), c.want) || strings.Count(string(out), "\n") != 1 {
+			t.Errorf("exit %d (%v), output %q; want exit 1 and %q", code, err, out, c.want)
+		}
+	}
+}

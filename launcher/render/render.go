@@ -6,6 +6,7 @@ package render
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -143,6 +144,9 @@ func WriteAtomic(path string, data []byte, mode os.FileMode) error {
 func writeFile(path string, data []byte, mode os.FileMode, force bool) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("write %s: uid %d cannot create the folder %s (%v): create it in the image owned by uid %d, or choose a dest in a folder that user can write", path, os.Geteuid(), dir, err, os.Geteuid())
+		}
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	uid, gid := -1, -1

@@ -101,6 +101,9 @@ func openTmp(dir string) (int, error) {
 	fi, err := os.Lstat(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
+			if errors.Is(err, os.ErrPermission) {
+				return -1, fmt.Errorf("tmp_dir %s does not exist and uid %d cannot create it (%v): build the image with graft build, which creates tmp_dir owned by graft.toml's owner, or create it in the base image owned by uid %d", dir, os.Geteuid(), err, os.Geteuid())
+			}
 			return -1, fmt.Errorf("clean tmp %s: %w", dir, err)
 		}
 		fi, err = os.Lstat(dir)
