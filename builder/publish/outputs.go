@@ -63,8 +63,12 @@ func (l *layoutOut) String() string { return "oci-layout://" + l.dest + ":" + l.
 
 // Publish writes a fresh layout beside dest and swaps it in, so dest is never half-written.
 // Builds writing one dest at once take turns at the swap (a lock file beside dest), and
-// where the filesystem can exchange two folders atomically dest is never missing either.
+// where the filesystem can exchange two folders atomically dest is never missing either. The
+// context is checked up to the swap: a build interrupted before it leaves dest as it was.
 func (l *layoutOut) Publish(ctx context.Context, a Artifact, _ io.Writer) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	if err := refuseNonLayout(l.dest); err != nil {
 		return "", err
 	}
@@ -85,6 +89,9 @@ func (l *layoutOut) Publish(ctx context.Context, a Artifact, _ io.Writer) (strin
 		return "", fmt.Errorf("output %s: %w", l.dest, err)
 	}
 	defer unlock()
+	if err := ctx.Err(); err != nil {
+		return "", err // the last moment an interrupt can stop the output
+	}
 	if err := refuseNonLayout(l.dest); err != nil {
 		return "", err
 	}
@@ -199,8 +206,9 @@ func newTarball(kv map[string]string, o Options, spec string) (Publisher, error)
 func (t *tarballOut) String() string { return t.dest + " (" + t.tag.String() + ")" }
 
 // Publish writes a `docker load` tar through a temporary file in the same folder, renamed
-// over dest: concurrent builds to one dest each replace it whole (the last one wins).
-func (t *tarballOut) Publish(_ context.Context, a Artifact, progress io.Writer) (string, error) {
+// over dest: concurrent builds to one dest each replace it whole (the last one wins), and the
+// context is checked up to the rename.
+func (t *tarballOut) Publish(ctx context.Context, a Artifact, progress io.Writer) (string, error) {
 	img, plat, err := platformImage(a)
 	if err != nil {
 		return "", fmt.Errorf("output %s: %w", t.dest, err)
@@ -227,6 +235,9 @@ func (t *tarballOut) Publish(_ context.Context, a Artifact, progress io.Writer) 
 	}
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("output %s: %w", t.dest, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
 	}
 	if err := os.Rename(f.Name(), t.dest); err != nil {
 		return "", fmt.Errorf("output %s: %w", t.dest, err)

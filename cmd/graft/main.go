@@ -25,10 +25,31 @@ const (
 // checkFailed is returned by commands whose check found a problem they already printed.
 var errCheckFailed = errors.New("check failed")
 
+// signalled is the cause of a context cancelled by a signal.
+type signalled struct{ sig syscall.Signal }
+
+func (s signalled) Error() string {
+	switch s.sig {
+	case syscall.SIGINT:
+		return "interrupted (SIGINT)"
+	case syscall.SIGTERM:
+		return "interrupted (SIGTERM)"
+	}
+	return "interrupted (" + s.sig.String() + ")"
+}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if s, ok := (<-sigs).(syscall.Signal); ok {
+			cancel(signalled{s})
+		}
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
+	cancel(nil)
 	os.Exit(code)
 }
 
@@ -38,7 +59,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return 0
+		return 0 // the work was done (an output committed) before any interrupt
+	}
+	if ctx.Err() != nil {
+		// Interrupted: whatever the error, it is the interrupt's doing; outputs not committed
+		// yet were left as they were. 128+N as shells report a signal, 130 for SIGINT.
+		var s signalled
+		if !errors.As(context.Cause(ctx), &s) {
+			s = signalled{syscall.SIGINT}
+		}
+		fmt.Fprintf(stderr, "graft: %v; outputs not yet written were left untouched\n", s)
+		return 128 + int(s.sig)
 	}
 	if !errors.Is(err, errCheckFailed) {
 		fmt.Fprintf(stderr, "graft: %v\n", err)
