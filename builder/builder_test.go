@@ -274,6 +274,14 @@ func TestBuildFailuresAreClear(t *testing.T) {
 			s.Plugin("beta", nil, "")
 			s.Lock()
 		}, want: "symlink passwd -> ../../../etc/passwd points outside the plugin's folder", badInput: true},
+		// Names Linux cannot create (git can hold them): refused at build, not at docker load.
+		"file name over 255 bytes": {edit: func(t *testing.T, s *buildtest.Site) {
+			craftMain(t, s, "beta", "lib/"+strings.Repeat("n", 253)+".rb")
+		}, want: "plugin beta: lib/" + strings.Repeat("n", 44) + "…" + strings.Repeat("n", 21) + ".rb has a name of 256 bytes (" +
+			strings.Repeat("n", 48) + "…" + strings.Repeat("n", 21) + ".rb), over the 255 bytes a file name may have", badInput: true},
+		"path over 4095 bytes": {edit: func(t *testing.T, s *buildtest.Site) {
+			craftMain(t, s, "beta", strings.Repeat(strings.Repeat("d", 200)+"/", 26)+"f.rb")
+		}, want: "plugin beta: " + strings.Repeat("d", 48) + "…" + strings.Repeat("d", 24) + " is 4238 bytes long as /app/plugins/beta/…, over the 4095 bytes a path may have", badInput: true},
 		"wrong commit": {edit: func(t *testing.T, s *buildtest.Site) {
 			p := s.Load()
 			head := p.Lock.Plugins[1].Commit
@@ -510,4 +518,21 @@ retries = 2`)
 		h.Interval != 5*time.Second || h.Timeout != 2*time.Second || h.StartPeriod != time.Minute || h.Retries != 2 {
 		t.Fatalf("healthcheck %+v", h)
 	}
+}
+
+// craftMain adds a file at name (any length: through git's index, never the file system) to
+// plugin's repository as a new commit on main, and locks it.
+func craftMain(t *testing.T, s *buildtest.Site, plugin, name string) {
+	t.Helper()
+	r := s.Repos[plugin]
+	blob := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(blob, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.TrimSpace(r.Git("hash-object", "-w", blob))
+	r.Git("update-index", "--add", "--cacheinfo", "100644,"+hash+","+name)
+	tree := strings.TrimSpace(r.Git("write-tree"))
+	commit := strings.TrimSpace(r.Git("commit-tree", tree, "-p", "HEAD", "-m", "crafted"))
+	r.Git("push", "--quiet", "--force", "origin", commit+":refs/heads/main")
+	s.Lock()
 }

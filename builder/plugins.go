@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"golang.org/x/sync/errgroup"
@@ -87,6 +88,9 @@ func (pl *plugin) check(p *lockfile.Project) error {
 	have := map[string]bool{}
 	links := map[string]string{} // absolute path in the image -> target
 	for _, f := range pl.files {
+		if err := pl.checkLength(f); err != nil {
+			return err
+		}
 		have[f.Path] = true
 		if f.Mode == filemode.Symlink {
 			links[path.Join(pl.dir, f.Path)] = string(f.Data)
@@ -112,6 +116,56 @@ func (pl *plugin) check(p *lockfile.Project) error {
 		}
 	}
 	return nil
+}
+
+// Names Linux (so Docker, extracting a layer) cannot create: a name builds into a layer, then
+// `docker load` or the container start fails. NAME_MAX and PATH_MAX (which counts the NUL).
+const (
+	maxComponentBytes = 255
+	maxPathBytes      = 4095
+)
+
+// checkLength refuses a file whose path in the image, or one of its components, or a symlink
+// target, is longer than Linux allows.
+func (pl *plugin) checkLength(f fetch.File) error {
+	full := path.Join(pl.dir, f.Path)
+	bad := func(what string) error {
+		return usererr.New("plugin %s: %s %s (commit %s); Linux and Docker cannot create it: shorten or remove it in the plugin",
+			pl.lock.Name, shorten(f.Path), what, pl.short())
+	}
+	if len(full) > maxPathBytes {
+		return bad(fmt.Sprintf("is %d bytes long as %s/…, over the %d bytes a path may have", len(full), pl.dir, maxPathBytes))
+	}
+	for _, c := range strings.Split(f.Path, "/") {
+		if len(c) > maxComponentBytes {
+			name := ""
+			if c != f.Path {
+				name = " (" + shorten(c) + ")"
+			}
+			return bad(fmt.Sprintf("has a name of %d bytes%s, over the %d bytes a file name may have", len(c), name, maxComponentBytes))
+		}
+	}
+	if f.Mode == filemode.Symlink && len(f.Data) > maxPathBytes {
+		return bad(fmt.Sprintf("is a symlink to a target of %d bytes, over the %d bytes a path may have", len(f.Data), maxPathBytes))
+	}
+	return nil
+}
+
+// shorten keeps a name readable in one line: its start and end around "…", cut at rune
+// boundaries, when it is over 80 bytes.
+func shorten(s string) string {
+	const head, tail = 48, 24
+	if len(s) <= 80 {
+		return s
+	}
+	i, j := head, len(s)-tail
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	for j < len(s) && !utf8.RuneStart(s[j]) {
+		j++
+	}
+	return s[:i] + "…" + s[j:]
 }
 
 // maxLinks bounds symlink expansions while resolving one link, as the kernel's ELOOP does.
