@@ -97,10 +97,17 @@ func (pl *plugin) check(p *lockfile.Project) error {
 		}
 	}
 	for _, f := range pl.files {
-		if f.Mode == filemode.Symlink && !pl.staysInside(links, path.Join(pl.dir, f.Path)) {
+		if f.Mode != filemode.Symlink {
+			continue
+		}
+		switch pl.resolve(links, path.Join(pl.dir, f.Path)) {
+		case linkOutside:
 			return usererr.New("plugin %s: symlink %s -> %s points outside the plugin's folder %s (commit %s); "+
 				"graft installs only the plugin's own files: make the link relative and inside the plugin, or remove it",
 				pl.lock.Name, f.Path, f.Data, pl.dir, pl.lock.Commit)
+		case linkLoop:
+			return usererr.New("plugin %s: symlink %s -> %s is a loop: resolving it follows more than %d links, where the kernel gives up (commit %s); "+
+				"fix or remove the links in the plugin", pl.lock.Name, f.Path, f.Data, maxLinks, pl.lock.Commit)
 		}
 	}
 	for _, h := range pl.def.Launcher.Hooks {
@@ -171,14 +178,21 @@ func shorten(s string) string {
 // maxLinks bounds symlink expansions while resolving one link, as the kernel's ELOOP does.
 const maxLinks = 40
 
-// staysInside resolves the symlink at link the way the kernel would, following the plugin's
-// own symlinks on the way, and reports whether every step stays in the plugin's folder. A
-// lexical check is not enough: with y -> "." the link x -> "y/.." looks like the folder itself
-// but is its parent.
-func (pl *plugin) staysInside(links map[string]string, link string) bool {
+// Where a plugin's symlink leads.
+const (
+	linkInside  = iota // every step stays in the plugin's folder
+	linkOutside        // some step leaves it
+	linkLoop           // too many links to follow (a cycle, or a chain longer than the kernel's)
+)
+
+// resolve follows the symlink at link the way the kernel would, following the plugin's own
+// symlinks on the way, and says whether every step stays in the plugin's folder. A lexical
+// check is not enough: with y -> "." the link x -> "y/.." looks like the folder itself but is
+// its parent.
+func (pl *plugin) resolve(links map[string]string, link string) int {
 	cur, todo, ok := pl.start(path.Dir(link), links[link])
 	if !ok {
-		return false
+		return linkOutside
 	}
 	for expansions := 0; len(todo) > 0; {
 		comp := todo[0]
@@ -196,20 +210,23 @@ func (pl *plugin) staysInside(links map[string]string, link string) bool {
 				break
 			}
 			if expansions++; expansions > maxLinks {
-				return false
+				return linkLoop
 			}
 			var more []string
 			if cur, more, ok = pl.start(cur, target); !ok {
-				return false
+				return linkOutside
 			}
 			todo = append(more, todo...)
 			continue
 		}
 		if cur != pl.dir && !within(cur, pl.dir) {
-			return false
+			return linkOutside
 		}
 	}
-	return cur == pl.dir || within(cur, pl.dir)
+	if cur != pl.dir && !within(cur, pl.dir) {
+		return linkOutside
+	}
+	return linkInside
 }
 
 // start is where resolving target from folder dir begins: dir for a relative target; for an

@@ -101,11 +101,29 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	// Flag errors are usage errors: exit 2, like every other bad input.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usererr.Wrap(err) })
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", ".", "the site repository")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkLimits(cmd) }
 	root.AddCommand(newVersionCmd(g), newLockCmd(g), newOutdatedCmd(g), newBuildCmd(g), newInspectCmd(g))
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
 	return root
+}
+
+// checkLimits refuses --jobs below 1 and a --timeout that is not positive (exit 2): left
+// alone, 0 jobs would mean the default and a negative timeout would fail every repository.
+func checkLimits(cmd *cobra.Command) error {
+	f := cmd.Flags()
+	if fl := f.Lookup("jobs"); fl != nil && fl.Changed {
+		if n, err := f.GetInt("jobs"); err == nil && n < 1 {
+			return usererr.New("--jobs %d: give a number of at least 1 (%s)", n, fl.Usage)
+		}
+	}
+	if fl := f.Lookup("timeout"); fl != nil && fl.Changed {
+		if d, err := f.GetDuration("timeout"); err == nil && d <= 0 {
+			return usererr.New("--timeout %s: give a positive duration such as 30s or 2m (%s)", fl.Value, fl.Usage)
+		}
+	}
+	return nil
 }
 
 // wrapArgs makes positional-argument errors usage errors (exit 2).
