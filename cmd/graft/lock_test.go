@@ -869,3 +869,19 @@ func TestLockPathDotIsTheWholeRepository(t *testing.T) {
 		t.Fatalf("check: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// `lock --update OTHER` re-resolves an entry graft.lock got wrong by hand instead of keeping it.
+func TestLockUpdateRepairsEditedEntries(t *testing.T) {
+	f := newSiteFixture(t)
+	r := f.repo("r.git")
+	c1 := r.Commit("one")
+	f.plugin("a", r.URL(), c1, "")
+	f.plugin("b", r.URL(), "main", "")
+	f.mustRun("lock")
+	locked := f.lockBytes()
+	f.editLock("kind = 'commit'", "kind = 'branch'")
+	f.mustRun("lock", "--update", "b")
+	if !bytes.Equal(f.lockBytes(), locked) {
+		t.Errorf("lock --update b kept a's edited kind:\n%s", f.lockBytes())
+	}
+}
