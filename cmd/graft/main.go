@@ -43,9 +43,11 @@ func main() {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		if s, ok := (<-sigs).(syscall.Signal); ok {
-			cancel(signalled{s})
-		}
+		s, _ := (<-sigs).(syscall.Signal)
+		// The first signal stops the work cleanly (temporary files removed, outputs whole);
+		// a second one gets the default action and ends graft at once.
+		signal.Stop(sigs)
+		cancel(signalled{s})
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	signal.Stop(sigs)
