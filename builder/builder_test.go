@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -276,6 +277,21 @@ func TestBuildFailuresAreClear(t *testing.T) {
 			s.Plugin("beta", nil, "")
 			s.Lock()
 		}, want: "symlink passwd -> ../../../etc/passwd points outside the plugin's folder", badInput: true},
+		// Names Linux cannot create (git can hold them): refused at build, not at docker load.
+		"file name over 255 bytes": {edit: func(t *testing.T, s *buildtest.Site) {
+			craftMain(t, s, "beta", "lib/"+strings.Repeat("n", 253)+".rb")
+		}, want: "plugin beta: lib/" + strings.Repeat("n", 44) + "…" + strings.Repeat("n", 21) + ".rb has a name of 256 bytes (" +
+			strings.Repeat("n", 48) + "…" + strings.Repeat("n", 21) + ".rb), over the 255 bytes a file name may have", badInput: true},
+		"path over 4095 bytes": {edit: func(t *testing.T, s *buildtest.Site) {
+			craftMain(t, s, "beta", strings.Repeat(strings.Repeat("d", 200)+"/", 26)+"f.rb")
+		}, want: "plugin beta: " + strings.Repeat("d", 48) + "…" + strings.Repeat("d", 24) + " is 4238 bytes long as /app/plugins/beta/…, over the 4095 bytes a path may have", badInput: true},
+		// Bad repository content is bad input (exit 2), like a symlink leaving the plugin.
+		"entry named ..": {edit: func(t *testing.T, s *buildtest.Site) {
+			craftEntry(t, s, "beta", "100644 blob", "..")
+		}, want: `holds an entry named ".." in "/", which graft never installs; the repository is damaged or crafted`, badInput: true},
+		"a .GiT folder": {edit: func(t *testing.T, s *buildtest.Site) {
+			craftEntry(t, s, "beta", "040000 tree", ".GiT")
+		}, want: `holds an entry named ".GiT" in "/", which graft never installs`, badInput: true},
 		"wrong commit": {edit: func(t *testing.T, s *buildtest.Site) {
 			p := s.Load()
 			head := p.Lock.Plugins[1].Commit
@@ -473,6 +489,7 @@ func TestSymlinkResolution(t *testing.T) {
 		{map[string]string{"y": ".", "x": "y/.."}, false},
 		{map[string]string{"y": "sub/deeper", "x": "y/../.."}, true},
 		{map[string]string{"a": "b", "b": "a"}, false}, // a loop
+		{map[string]string{"self": "self"}, false},     // a loop
 	}
 	for _, c := range cases {
 		s := buildtest.NewSite(t, "oci-layout://base", "")
@@ -484,8 +501,12 @@ func TestSymlinkResolution(t *testing.T) {
 		s.Plugin("alpha", nil, "")
 		_, err := builder.Build(context.Background(), s.Lock(), builder.WithCache(fetch.NewCache(t.TempDir())),
 			builder.WithLaunchers(buildtest.Launchers(t, "amd64")))
-		if c.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "points outside the plugin's folder")) {
-			t.Errorf("%v: err = %v, want ok=%v", c.links, err, c.ok)
+		want := "points outside the plugin's folder"
+		if _, loop := c.links["self"]; loop || c.links["a"] == "b" {
+			want = " is a loop: resolving it follows more than 40 links"
+		}
+		if c.ok != (err == nil) || (err != nil && (!strings.Contains(err.Error(), want) || !usererr.Is(err))) {
+			t.Errorf("%v: err = %v, want ok=%v and bad input saying %q", c.links, err, c.ok, want)
 		}
 	}
 }
@@ -600,4 +621,49 @@ func TestLauncherLayerCreatesAppFolders(t *testing.T) {
 			t.Errorf("tmp_dir %s: folders %v, want %v", c.tmp, dirs, c.want)
 		}
 	}
+
+// craftMain adds a file at name (any length: through git's index, never the file system) to
+// plugin's repository as a new commit on main, and locks it.
+func craftMain(t *testing.T, s *buildtest.Site, plugin, name string) {
+	t.Helper()
+	r := s.Repos[plugin]
+	blob := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(blob, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.TrimSpace(r.Git("hash-object", "-w", blob))
+	r.Git("update-index", "--add", "--cacheinfo", "100644,"+hash+","+name)
+	tree := strings.TrimSpace(r.Git("write-tree"))
+	commit := strings.TrimSpace(r.Git("commit-tree", tree, "-p", "HEAD", "-m", "crafted"))
+	r.Git("push", "--quiet", "--force", "origin", commit+":refs/heads/main")
+	s.Lock()
+}
+
+// craftEntry adds an entry git itself refuses to make (mode is "100644 blob" or "040000
+// tree"; a tree holds one file) to the root of plugin's repository as a new commit on main,
+// through git mktree, and locks it.
+func craftEntry(t *testing.T, s *buildtest.Site, plugin, mode, name string) {
+	t.Helper()
+	r := s.Repos[plugin]
+	mktree := func(listing string) string {
+		cmd := exec.Command("git", "mktree")
+		cmd.Dir, cmd.Stdin = strings.TrimSpace(r.Git("rev-parse", "--show-toplevel")), strings.NewReader(listing)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mktree: %v %s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	blob := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(blob, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.TrimSpace(r.Git("hash-object", "-w", blob))
+	if strings.HasSuffix(mode, "tree") {
+		hash = mktree("100644 blob " + hash + "\tpost-checkout\n")
+	}
+	tree := mktree(r.Git("ls-tree", "HEAD") + mode + " " + hash + "\t" + name + "\n")
+	commit := strings.TrimSpace(r.Git("commit-tree", tree, "-p", "HEAD", "-m", "crafted"))
+	r.Git("push", "--quiet", "--force", "origin", commit+":refs/heads/main")
+	s.Lock()
 }

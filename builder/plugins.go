@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"golang.org/x/sync/errgroup"
@@ -87,16 +88,26 @@ func (pl *plugin) check(p *lockfile.Project) error {
 	have := map[string]bool{}
 	links := map[string]string{} // absolute path in the image -> target
 	for _, f := range pl.files {
+		if err := pl.checkLength(f); err != nil {
+			return err
+		}
 		have[f.Path] = true
 		if f.Mode == filemode.Symlink {
 			links[path.Join(pl.dir, f.Path)] = string(f.Data)
 		}
 	}
 	for _, f := range pl.files {
-		if f.Mode == filemode.Symlink && !pl.staysInside(links, path.Join(pl.dir, f.Path)) {
+		if f.Mode != filemode.Symlink {
+			continue
+		}
+		switch pl.resolve(links, path.Join(pl.dir, f.Path)) {
+		case linkOutside:
 			return usererr.New("plugin %s: symlink %s -> %s points outside the plugin's folder %s (commit %s); "+
 				"graft installs only the plugin's own files: make the link relative and inside the plugin, or remove it",
 				pl.lock.Name, f.Path, f.Data, pl.dir, pl.lock.Commit)
+		case linkLoop:
+			return usererr.New("plugin %s: symlink %s -> %s is a loop: resolving it follows more than %d links, where the kernel gives up (commit %s); "+
+				"fix or remove the links in the plugin", pl.lock.Name, f.Path, f.Data, maxLinks, pl.lock.Commit)
 		}
 	}
 	for _, h := range pl.def.Launcher.Hooks {
@@ -114,17 +125,74 @@ func (pl *plugin) check(p *lockfile.Project) error {
 	return nil
 }
 
+// Names Linux (so Docker, extracting a layer) cannot create: a name builds into a layer, then
+// `docker load` or the container start fails. NAME_MAX and PATH_MAX (which counts the NUL).
+const (
+	maxComponentBytes = 255
+	maxPathBytes      = 4095
+)
+
+// checkLength refuses a file whose path in the image, or one of its components, or a symlink
+// target, is longer than Linux allows.
+func (pl *plugin) checkLength(f fetch.File) error {
+	full := path.Join(pl.dir, f.Path)
+	bad := func(what string) error {
+		return usererr.New("plugin %s: %s %s (commit %s); Linux and Docker cannot create it: shorten or remove it in the plugin",
+			pl.lock.Name, shorten(f.Path), what, pl.short())
+	}
+	if len(full) > maxPathBytes {
+		return bad(fmt.Sprintf("is %d bytes long as %s/…, over the %d bytes a path may have", len(full), pl.dir, maxPathBytes))
+	}
+	for _, c := range strings.Split(f.Path, "/") {
+		if len(c) > maxComponentBytes {
+			name := ""
+			if c != f.Path {
+				name = " (" + shorten(c) + ")"
+			}
+			return bad(fmt.Sprintf("has a name of %d bytes%s, over the %d bytes a file name may have", len(c), name, maxComponentBytes))
+		}
+	}
+	if f.Mode == filemode.Symlink && len(f.Data) > maxPathBytes {
+		return bad(fmt.Sprintf("is a symlink to a target of %d bytes, over the %d bytes a path may have", len(f.Data), maxPathBytes))
+	}
+	return nil
+}
+
+// shorten keeps a name readable in one line: its start and end around "…", cut at rune
+// boundaries, when it is over 80 bytes.
+func shorten(s string) string {
+	const head, tail = 48, 24
+	if len(s) <= 80 {
+		return s
+	}
+	i, j := head, len(s)-tail
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	for j < len(s) && !utf8.RuneStart(s[j]) {
+		j++
+	}
+	return s[:i] + "…" + s[j:]
+}
+
 // maxLinks bounds symlink expansions while resolving one link, as the kernel's ELOOP does.
 const maxLinks = 40
 
-// staysInside resolves the symlink at link the way the kernel would, following the plugin's
-// own symlinks on the way, and reports whether every step stays in the plugin's folder. A
-// lexical check is not enough: with y -> "." the link x -> "y/.." looks like the folder itself
-// but is its parent.
-func (pl *plugin) staysInside(links map[string]string, link string) bool {
+// Where a plugin's symlink leads.
+const (
+	linkInside  = iota // every step stays in the plugin's folder
+	linkOutside        // some step leaves it
+	linkLoop           // too many links to follow (a cycle, or a chain longer than the kernel's)
+)
+
+// resolve follows the symlink at link the way the kernel would, following the plugin's own
+// symlinks on the way, and says whether every step stays in the plugin's folder. A lexical
+// check is not enough: with y -> "." the link x -> "y/.." looks like the folder itself but is
+// its parent.
+func (pl *plugin) resolve(links map[string]string, link string) int {
 	cur, todo, ok := pl.start(path.Dir(link), links[link])
 	if !ok {
-		return false
+		return linkOutside
 	}
 	for expansions := 0; len(todo) > 0; {
 		comp := todo[0]
@@ -142,20 +210,23 @@ func (pl *plugin) staysInside(links map[string]string, link string) bool {
 				break
 			}
 			if expansions++; expansions > maxLinks {
-				return false
+				return linkLoop
 			}
 			var more []string
 			if cur, more, ok = pl.start(cur, target); !ok {
-				return false
+				return linkOutside
 			}
 			todo = append(more, todo...)
 			continue
 		}
 		if cur != pl.dir && !within(cur, pl.dir) {
-			return false
+			return linkOutside
 		}
 	}
-	return cur == pl.dir || within(cur, pl.dir)
+	if cur != pl.dir && !within(cur, pl.dir) {
+		return linkOutside
+	}
+	return linkInside
 }
 
 // start is where resolving target from folder dir begins: dir for a relative target; for an

@@ -194,6 +194,9 @@ func ParsePlugin(file, name string, data []byte) (*Plugin, error) {
 	if err := p.errs.Err(); err != nil {
 		return nil, err
 	}
+	if pl.Source.Path == "." {
+		pl.Source.Path = "" // the repository's root folder is the whole repository
+	}
 	return &pl, nil
 }
 

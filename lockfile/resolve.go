@@ -154,8 +154,8 @@ func (p *Project) keep(cfg *resolveConfig, pl Plugin) *PluginLock {
 	}
 	old := p.PluginLock(pl.Name)
 	if old == nil || old.Definition != p.PluginDigest(pl.Name) || old.Git != pl.Source.Git ||
-		old.Ref != pl.Source.Ref || old.Path != pl.Source.Path {
-		return nil
+		old.Ref != pl.Source.Ref || old.Path != pl.Source.Path || !refKinds(pl.Source.Ref)[old.Kind] {
+		return nil // an entry plugin.toml contradicts (see Mismatches) is resolved afresh
 	}
 	return old
 }

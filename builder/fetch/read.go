@@ -12,6 +12,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"github.com/graft-build/graft/internal/usererr"
 )
 
 // File is one entry of a plugin's tree.
@@ -173,7 +175,7 @@ func (r *reader) walk(h plumbing.Hash, prefix string, files *[]File) error {
 			}
 			*files = append(*files, File{Path: p, Mode: mode, Data: data})
 		default:
-			return fmt.Errorf("plugin %s: %s has git mode %s, which graft cannot install", r.src.Name, p, e.Mode)
+			return usererr.New("plugin %s: %s has git mode %s, which graft cannot install; remove it from the plugin", r.src.Name, p, e.Mode)
 		}
 	}
 	return nil
@@ -187,6 +189,7 @@ func (r *reader) checkName(prefix, name string) error {
 	if !bad {
 		return nil
 	}
-	return fmt.Errorf("plugin %s: commit %s holds an entry named %q in %q, which graft never installs; "+
-		"the repository is damaged or crafted", r.src.Name, r.src.Commit, name, "/"+prefix)
+	// Bad input (exit 2) like a symlink leaving the plugin: the repository's content is wrong.
+	return usererr.New("plugin %s: commit %s holds an entry named %q in %q, which graft never installs; "+
+		"the repository is damaged or crafted: remove the entry from the plugin", r.src.Name, r.src.Commit, name, "/"+prefix)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -61,7 +62,13 @@ func newLayout(kv map[string]string, o Options, spec string) (Publisher, error) 
 func (l *layoutOut) String() string { return "oci-layout://" + l.dest + ":" + l.tag }
 
 // Publish writes a fresh layout beside dest and swaps it in, so dest is never half-written.
-func (l *layoutOut) Publish(_ context.Context, a Artifact, _ io.Writer) (string, error) {
+// Builds writing one dest at once take turns at the swap (a lock file beside dest), and
+// where the filesystem can exchange two folders atomically dest is never missing either. The
+// context is checked up to the swap: a build interrupted before it leaves dest as it was.
+func (l *layoutOut) Publish(ctx context.Context, a Artifact, _ io.Writer) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	if err := refuseNonLayout(l.dest); err != nil {
 		return "", err
 	}
@@ -73,28 +80,55 @@ func (l *layoutOut) Publish(_ context.Context, a Artifact, _ io.Writer) (string,
 	if err != nil {
 		return "", fmt.Errorf("output %s: %w", l.dest, err)
 	}
-	defer os.RemoveAll(tmp)
-	p, err := layout.Write(tmp, empty.Index)
+	defer os.RemoveAll(tmp) // after a swap, the previous layout
+	if err := writeLayout(tmp, a, l.tag); err != nil {
+		return "", fmt.Errorf("output %s: %w", l.dest, err)
+	}
+	unlock, err := lockBeside(ctx, l.dest)
 	if err != nil {
 		return "", fmt.Errorf("output %s: %w", l.dest, err)
 	}
-	ann := layout.WithAnnotations(map[string]string{imageref.RefNameAnnotation: l.tag})
+	defer unlock()
+	if err := ctx.Err(); err != nil {
+		return "", err // the last moment an interrupt can stop the output
+	}
+	if err := refuseNonLayout(l.dest); err != nil {
+		return "", err
+	}
+	if err := swap(tmp, l.dest); err != nil {
+		return "", fmt.Errorf("output %s: %w", l.dest, err)
+	}
+	return l.String(), nil
+}
+
+// writeLayout writes a as an OCI layout into the empty folder dir, readable by all: ggcr
+// writes blobs 0600 (through CreateTemp) and index.json with the process's umask, but a
+// layout is an artifact other users and tools (CI jobs, crane, skopeo) read.
+func writeLayout(dir string, a Artifact, tag string) error {
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return err
+	}
+	ann := layout.WithAnnotations(map[string]string{imageref.RefNameAnnotation: tag})
 	if a.Index != nil {
 		err = p.AppendIndex(a.Index, ann)
 	} else {
 		err = p.AppendImage(a.Image, ann)
 	}
 	if err != nil {
-		return "", fmt.Errorf("output %s: %w", l.dest, err)
+		return err
 	}
-	// MkdirTemp makes the folder 0700; the layout is an artifact others read (CI jobs, crane, skopeo).
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", fmt.Errorf("output %s: %w", l.dest, err)
-	}
-	if err := swap(tmp, l.dest); err != nil {
-		return "", fmt.Errorf("output %s: %w", l.dest, err)
-	}
-	return l.String(), nil
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir():
+			return os.Chmod(path, 0o755)
+		case d.Type().IsRegular():
+			return os.Chmod(path, 0o644)
+		}
+		return nil // graft writes no links; never chmod through one
+	})
 }
 
 // refuseNonLayout protects a folder that is not an earlier output (dest=. would be the site).
@@ -109,22 +143,31 @@ func refuseNonLayout(dest string) error {
 	return usererr.New("output %s exists and is not an OCI layout; give dest a new or empty folder", dest)
 }
 
+// swap puts the folder tmp at dest; the previous dest, if any, ends up at tmp. Where the
+// kernel and filesystem can (Linux renameat2 RENAME_EXCHANGE), both names swap in one step,
+// so readers always find a whole dest; elsewhere dest is moved aside first.
 func swap(tmp, dest string) error {
-	old := ""
-	if _, err := os.Stat(dest); err == nil {
-		old = tmp + ".old"
-		if err := os.Rename(dest, old); err != nil {
-			return err
-		}
+	err := exchange(tmp, dest)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return os.Rename(tmp, dest) // no dest yet
+	case !errors.Is(err, errNoExchange):
+		return err
+	}
+	old := tmp + ".old"
+	if err := os.Rename(dest, old); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, dest); err != nil {
 		return err
 	}
-	if old != "" {
-		return os.RemoveAll(old)
-	}
-	return nil
+	return os.Rename(old, tmp)
 }
+
+// errNoExchange: the system cannot swap two names atomically.
+var errNoExchange = errors.New("atomic exchange not supported")
 
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {
@@ -162,8 +205,10 @@ func newTarball(kv map[string]string, o Options, spec string) (Publisher, error)
 
 func (t *tarballOut) String() string { return t.dest + " (" + t.tag.String() + ")" }
 
-// Publish writes a `docker load` tar through a temporary file in the same folder.
-func (t *tarballOut) Publish(_ context.Context, a Artifact, progress io.Writer) (string, error) {
+// Publish writes a `docker load` tar through a temporary file in the same folder, renamed
+// over dest: concurrent builds to one dest each replace it whole (the last one wins), and the
+// context is checked up to the rename.
+func (t *tarballOut) Publish(ctx context.Context, a Artifact, progress io.Writer) (string, error) {
 	img, plat, err := platformImage(a)
 	if err != nil {
 		return "", fmt.Errorf("output %s: %w", t.dest, err)
@@ -190,6 +235,9 @@ func (t *tarballOut) Publish(_ context.Context, a Artifact, progress io.Writer) 
 	}
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("output %s: %w", t.dest, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
 	}
 	if err := os.Rename(f.Name(), t.dest); err != nil {
 		return "", fmt.Errorf("output %s: %w", t.dest, err)

@@ -1,7 +1,9 @@
 package publish_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -289,4 +292,69 @@ func mustRead(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// cancelImage cancels a context when the layout writer first reads a layer's bytes: an
+// interrupt arriving while the output is being written.
+type cancelImage struct {
+	v1.Image
+	cancel func()
+}
+
+func (c cancelImage) Layers() ([]v1.Layer, error) {
+	ls, err := c.Image.Layers()
+	for i, l := range ls {
+		ls[i] = cancelLayer{l, c.cancel}
+	}
+	return ls, err
+}
+
+type cancelLayer struct {
+	v1.Layer
+	cancel func()
+}
+
+func (c cancelLayer) Compressed() (io.ReadCloser, error) {
+	c.cancel()
+	return c.Layer.Compressed()
+}
+
+// An interrupt while the output is written (after the layout is complete in its temporary
+// folder, before the swap) leaves dest as it was and no temporary folder behind.
+func TestOutputsHonourCancelUntilCommitted(t *testing.T) {
+	s := site(t, "linux/amd64")
+	res := build(t, s.Load(), "amd64")
+	o := publish.Options{BaseDir: s.Dir, DefaultName: "registry.test/lib/app:v1"}
+	publishTo(t, "type=oci,dest=out/image", o, artifact(res))
+	before, err := os.ReadFile(filepath.Join(s.Dir, "out/image/index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []string{"type=oci,dest=out/image", "type=docker,dest=out/image.tar", "type=oci,dest=out/fresh"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		p, err := publish.Parse(spec, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := &cancelImage{res.Image, cancel} // a pointer: ggcr uses images as map keys
+		_, err = p.Publish(ctx, publish.Artifact{Image: img}, io.Discard)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: cancelled while writing: %v, want context.Canceled", spec, err)
+		}
+		if ctx.Err() == nil {
+			t.Fatalf("%s: no layer was read, the test proves nothing", spec)
+		}
+	}
+	after, err := os.ReadFile(filepath.Join(s.Dir, "out/image/index.json"))
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("dest changed by a cancelled output (%v)", err)
+	}
+	for _, gone := range []string{"out/image.tar", "out/fresh"} {
+		if _, err := os.Stat(filepath.Join(s.Dir, gone)); !os.IsNotExist(err) {
+			t.Errorf("%s exists after a cancelled output: %v", gone, err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(s.Dir, "out", ".graft-*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
 }

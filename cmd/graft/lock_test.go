@@ -834,3 +834,54 @@ func TestLockCheckRefusesEditedGitRefKind(t *testing.T) {
 		t.Errorf("graft lock did not restore the lock:\n%s", f.lockBytes())
 	}
 }
+
+// Counts and durations that cannot work are usage errors, one line each, before any work.
+func TestLimitFlagsExit2(t *testing.T) {
+	f := newSiteFixture(t)
+	for _, args := range [][]string{
+		{"lock", "--jobs", "0"}, {"lock", "--jobs", "-1"}, {"lock", "--timeout", "-1s"}, {"lock", "--timeout", "0s"},
+		{"lock", "--check", "--jobs", "0"}, {"outdated", "--jobs", "-1"}, {"outdated", "--timeout", "-1s"},
+		{"build", "--jobs", "0"}, {"build", "--jobs", "-1"},
+	} {
+		code, out, errs := f.run(args...)
+		flag := args[len(args)-2]
+		if code != 2 || !strings.HasPrefix(errs, "graft: "+flag+" "+args[len(args)-1]+": give a") ||
+			strings.Count(strings.TrimSpace(errs), "\n") > 0 || out != "" {
+			t.Errorf("graft %s: exit %d, stdout %q, stderr %q; want exit 2 and one line about %s", strings.Join(args, " "), code, out, errs, flag)
+		}
+	}
+}
+
+// path = "." is the whole repository: locked without a path, with the root tree, and the lock
+// stays up to date.
+func TestLockPathDotIsTheWholeRepository(t *testing.T) {
+	f := newSiteFixture(t)
+	r := f.repo("r.git")
+	r.Write(map[string]string{"a.rb": "a", "sub/b.rb": "b"})
+	r.Commit("one")
+	f.plugin("p", r.URL(), "main", "path = \".\"\n")
+	f.mustRun("lock")
+	pk := pluginLock(t, f.lock(), "p")
+	if pk.Path != "" || pk.Tree != rev(r, "HEAD^{tree}") {
+		t.Fatalf("path %q tree %s, want no path and the root tree %s", pk.Path, pk.Tree, rev(r, "HEAD^{tree}"))
+	}
+	if code, out, errs := f.run("lock", "--check"); code != 0 {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// `lock --update OTHER` re-resolves an entry graft.lock got wrong by hand instead of keeping it.
+func TestLockUpdateRepairsEditedEntries(t *testing.T) {
+	f := newSiteFixture(t)
+	r := f.repo("r.git")
+	c1 := r.Commit("one")
+	f.plugin("a", r.URL(), c1, "")
+	f.plugin("b", r.URL(), "main", "")
+	f.mustRun("lock")
+	locked := f.lockBytes()
+	f.editLock("kind = 'commit'", "kind = 'branch'")
+	f.mustRun("lock", "--update", "b")
+	if !bytes.Equal(f.lockBytes(), locked) {
+		t.Errorf("lock --update b kept a's edited kind:\n%s", f.lockBytes())
+	}
+}

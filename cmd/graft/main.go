@@ -25,10 +25,33 @@ const (
 // checkFailed is returned by commands whose check found a problem they already printed.
 var errCheckFailed = errors.New("check failed")
 
+// signalled is the cause of a context cancelled by a signal.
+type signalled struct{ sig syscall.Signal }
+
+func (s signalled) Error() string {
+	switch s.sig {
+	case syscall.SIGINT:
+		return "interrupted (SIGINT)"
+	case syscall.SIGTERM:
+		return "interrupted (SIGTERM)"
+	}
+	return "interrupted (" + s.sig.String() + ")"
+}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s, _ := (<-sigs).(syscall.Signal)
+		// The first signal stops the work cleanly (temporary files removed, outputs whole);
+		// a second one gets the default action and ends graft at once.
+		signal.Stop(sigs)
+		cancel(signalled{s})
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
+	cancel(nil)
 	os.Exit(code)
 }
 
@@ -38,7 +61,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return 0
+		return 0 // the work was done (an output committed) before any interrupt
+	}
+	if ctx.Err() != nil {
+		// Interrupted: whatever the error, it is the interrupt's doing; outputs not committed
+		// yet were left as they were. 128+N as shells report a signal, 130 for SIGINT.
+		var s signalled
+		if !errors.As(context.Cause(ctx), &s) {
+			s = signalled{syscall.SIGINT}
+		}
+		fmt.Fprintf(stderr, "graft: %v; outputs not yet written were left untouched\n", s)
+		return 128 + int(s.sig)
 	}
 	if !errors.Is(err, errCheckFailed) {
 		fmt.Fprintf(stderr, "graft: %v\n", err)
@@ -70,11 +103,29 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	// Flag errors are usage errors: exit 2, like every other bad input.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usererr.Wrap(err) })
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", ".", "the site repository")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkLimits(cmd) }
 	root.AddCommand(newVersionCmd(g), newLockCmd(g), newOutdatedCmd(g), newBuildCmd(g), newInspectCmd(g))
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
 	return root
+}
+
+// checkLimits refuses --jobs below 1 and a --timeout that is not positive (exit 2): left
+// alone, 0 jobs would mean the default and a negative timeout would fail every repository.
+func checkLimits(cmd *cobra.Command) error {
+	f := cmd.Flags()
+	if fl := f.Lookup("jobs"); fl != nil && fl.Changed {
+		if n, err := f.GetInt("jobs"); err == nil && n < 1 {
+			return usererr.New("--jobs %d: give a number of at least 1 (%s)", n, fl.Usage)
+		}
+	}
+	if fl := f.Lookup("timeout"); fl != nil && fl.Changed {
+		if d, err := f.GetDuration("timeout"); err == nil && d <= 0 {
+			return usererr.New("--timeout %s: give a positive duration such as 30s or 2m (%s)", fl.Value, fl.Usage)
+		}
+	}
+	return nil
 }
 
 // wrapArgs makes positional-argument errors usage errors (exit 2).

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package publish
+
+func exchange(_, _ string) error { return errNoExchange }
