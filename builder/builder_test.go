@@ -621,6 +621,7 @@ func TestLauncherLayerCreatesAppFolders(t *testing.T) {
 			t.Errorf("tmp_dir %s: folders %v, want %v", c.tmp, dirs, c.want)
 		}
 	}
+}
 
 // craftMain adds a file at name (any length: through git's index, never the file system) to
 // plugin's repository as a new commit on main, and locks it.
