@@ -56,8 +56,9 @@ func newBench(ctx context.Context, cfg *config) (*bench, error) {
 	}
 	// Build what users run: the real binaries, not the packages called in-process.
 	b.graft, b.graftErr = b.goBuild(ctx, "graft", "./cmd/graft", nil)
+	// The launcher as shipped: static, -trimpath, stripped (cmd/graft/launchers.go's recipe).
 	b.launcher, b.launcherErr = b.goBuild(ctx, "graft-launcher", "./cmd/graft-launcher",
-		[]string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"})
+		[]string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}, "-trimpath", "-ldflags=-s -w")
 	if b.launcher != "" {
 		// graft without embedded launchers looks beside its executable (README, Build).
 		if err := os.Link(b.launcher, filepath.Join(b.bin, "graft-launcher-linux-amd64")); err != nil {
@@ -130,12 +131,12 @@ func exportHead(ctx context.Context, root, dir string) (string, error) {
 }
 
 // goBuild builds pkg of the graft module into the bench's bin folder.
-func (b *bench) goBuild(ctx context.Context, name, pkg string, env []string) (string, error) {
+func (b *bench) goBuild(ctx context.Context, name, pkg string, env []string, flags ...string) (string, error) {
 	if _, err := os.Stat(filepath.Join(b.src, filepath.FromSlash(pkg))); err != nil {
 		return "", fmt.Errorf("%s does not exist yet", strings.TrimPrefix(pkg, "./"))
 	}
 	out := filepath.Join(b.bin, name)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, "go", append(append([]string{"build", "-o", out}, flags...), pkg)...)
 	cmd.Dir = b.src
 	cmd.Env = append(os.Environ(), env...)
 	if msg, err := cmd.CombinedOutput(); err != nil {

@@ -110,7 +110,7 @@ func WritePort(dir, component string, port int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("port file for %s: %w", component, err)
 	}
-	return atomicfile.Write(PortFile(dir, component), []byte(strconv.Itoa(port)+"\n"), 0o644)
+	return atomicfile.WriteVolatile(PortFile(dir, component), []byte(strconv.Itoa(port)+"\n"), 0o644)
 }
 
 // RemovePort removes component's port file; a missing file is not an error.
@@ -147,7 +147,7 @@ func WriteSelected(dir string, components []string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("record components: %w", err)
 	}
-	return atomicfile.Write(filepath.Join(dir, selectedFile), []byte(strings.Join(components, "\n")+"\n"), 0o644)
+	return atomicfile.WriteVolatile(filepath.Join(dir, selectedFile), []byte(strings.Join(components, "\n")+"\n"), 0o644)
 }
 
 // ReadSelected returns the components the running launcher started, or nil when unknown.

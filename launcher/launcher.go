@@ -41,6 +41,8 @@ type launcher struct {
 }
 
 // Main runs graft-launcher with args (without the program name) and returns the exit code.
+// It is the whole program: the caller must exit with the code at once, since a run leaves its
+// signal handlers and child reaper in place rather than spend time taking them down.
 func Main(args, environ []string, stdout, stderr io.Writer) int {
 	l := &launcher{environ: environ, env: settings.EnvMap(environ), stdout: stdout, stderr: stderr}
 	cmd, rest := "run", args

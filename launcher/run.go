@@ -48,9 +48,11 @@ func (l *launcher) newSession() (*session, error) {
 	return s, nil
 }
 
+// close ends the session, just before the launcher exits. It waits for relayed output only:
+// deregistering the signal handlers and stopping the reaper would cost the exit path of every
+// start up to a millisecond (os/signal.Stop spins until the runtime's signal goroutine is idle)
+// for nothing, since the process ends next (Main's caller exits with its code).
 func (s *session) close() {
-	signal.Stop(s.sigs)
-	s.sup.Close()
 	// The last lines a process printed before it ended still reach the container log.
 	for _, w := range s.watches {
 		w.wait(2 * time.Second)
