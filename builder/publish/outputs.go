@@ -84,6 +84,9 @@ func (l *layoutOut) Publish(_ context.Context, a Artifact, _ io.Writer) (string,
 	} else {
 		err = p.AppendImage(a.Image, ann)
 	}
+	if err == nil {
+		err = attachLayout(p, a)
+	}
 	if err != nil {
 		return "", fmt.Errorf("output %s: %w", l.dest, err)
 	}
@@ -243,6 +246,9 @@ func (r *registryOut) Publish(ctx context.Context, a Artifact, progress io.Write
 	d, err := a.Digest()
 	if err != nil {
 		return "", err
+	}
+	if err := attachRegistry(ctx, r.tag.Context(), a, opts, progress); err != nil {
+		return "", fmt.Errorf("push %s: attestations: %w", r.tag, err)
 	}
 	for _, line := range sent.report(a.Names) {
 		fmt.Fprintf(progress, "push   %s\n", line)
