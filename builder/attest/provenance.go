@@ -132,6 +132,7 @@ func ProvenanceStatement(in *Input) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // keep build steps ("a > b") readable
 	if err := enc.Encode(st); err != nil {
 		return nil, fmt.Errorf("provenance: %w", err)
 	}

@@ -84,7 +84,7 @@ func SBOM(in *Input) ([]byte, error) {
 		doc.Packages = append(doc.Packages, modules[id])
 	}
 	var buf bytes.Buffer
-	if err := spdxjson.Write(doc, &buf, spdxjson.Indent("  ")); err != nil {
+	if err := spdxjson.Write(doc, &buf, spdxjson.Indent("  "), spdxjson.EscapeHTML(false)); err != nil {
 		return nil, fmt.Errorf("sbom: %w", err)
 	}
 	return buf.Bytes(), nil
