@@ -184,3 +184,39 @@ func readFileT(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// A multi-platform image: the SBOM and provenance refer to the index, every platform's
+// launcher is in the SBOM, and verify checks every platform (and one built for fewer
+// platforms than the base has).
+func TestMultiPlatformAttestAndVerify(t *testing.T) {
+	buildEnv(t)
+	t.Setenv(EnvLauncherDir, buildtest.LauncherDir(t, "amd64", "arm64"))
+	s := buildtest.NewSite(t, "oci-layout://base", "")
+	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64", "linux/arm64")
+	s.Plugin("alpha", map[string]string{"a": "a"}, "")
+	s.Plugin("beta", map[string]string{"b": "b"}, "")
+	s.Lock()
+	host := registrytest.Distribution(t)
+	code, out, errOut := graft(t, "build", "-C", s.Dir, "--output", "type=oci,dest=out/image", "--output", "type=registry,name="+host+"/lib/multi:1")
+	if code != 0 {
+		t.Fatalf("build: exit %d: %s", code, errOut)
+	}
+	digest := lastLine(out)
+	for _, img := range []string{"oci-layout://" + filepath.Join(s.Dir, "out/image"), host + "/lib/multi:1"} {
+		code, sbom, errOut := graft(t, "sbom", img)
+		if code != 0 || !strings.Contains(sbom, "SPDXRef-Launcher-linux-amd64") || !strings.Contains(sbom, "SPDXRef-Launcher-linux-arm64") {
+			t.Errorf("sbom %s: exit %d %s", img, code, errOut)
+		}
+		checkSBOM(t, sbom, digest)
+		if code, out, errOut := graft(t, "verify", img, "-C", s.Dir); code != 0 || !strings.Contains(out, digest) {
+			t.Errorf("verify %s: exit %d\n%s%s", img, code, out, errOut)
+		}
+	}
+	code, out, errOut = graft(t, "build", "-C", s.Dir, "--platform", "linux/arm64", "--output", "type=oci,dest=out/arm")
+	if code != 0 {
+		t.Fatalf("build: exit %d: %s", code, errOut)
+	}
+	if code, out, errOut := graft(t, "verify", "oci-layout://"+filepath.Join(s.Dir, "out/arm"), "-C", s.Dir); code != 0 {
+		t.Errorf("verify of the arm64-only image: exit %d\n%s%s", code, out, errOut)
+	}
+}
