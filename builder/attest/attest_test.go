@@ -12,6 +12,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	spdxjson "github.com/spdx/tools-golang/json"
+	"github.com/spdx/tools-golang/spdxlib"
+
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/attest"
 	"github.com/graft-build/graft/builder/buildtest"
@@ -104,6 +107,14 @@ func TestSBOMDescribesBasePluginsAndLauncher(t *testing.T) {
 	s := site(t)
 	p := s.Load()
 	res, sbom, _ := documents(t, p)
+	// The SPDX library reads it back and finds it valid (IDs unique, relationships resolve).
+	parsed, err := spdxjson.Read(bytes.NewReader(sbom))
+	if err != nil {
+		t.Fatalf("spdx json reader: %v", err)
+	}
+	if err := spdxlib.ValidateDocument(parsed); err != nil {
+		t.Errorf("spdxlib.ValidateDocument: %v", err)
+	}
 	var doc spdxDoc
 	if err := json.Unmarshal(sbom, &doc); err != nil {
 		t.Fatalf("sbom is not JSON: %v\n%s", err, sbom)

@@ -151,7 +151,6 @@ func (in *Input) pluginPackage(name string) *spdx.Package {
 		PackageDownloadLocation: downloadLocation(git, pk.Commit), PackageSourceInfo: strings.Join(info, "; "),
 		PackageSummary: pk.Title, PrimaryPackagePurpose: "SOURCE",
 		PackageLicenseConcluded: licence, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion,
-		PackageChecksums: []common.Checksum{{Algorithm: common.SHA1, Value: pk.Commit}},
 	}
 	if licence != noAssertion {
 		p.PackageLicenseInfoFromFiles = strings.Split(licence, " AND ")
