@@ -31,7 +31,8 @@ const maxManifest = 4 << 20
 
 // Find reads the documents of artifactType attached to the image ref names (resolved to
 // digest): its OCI 1.1 referrers in a registry (the referrers API, else the fallback tag) or in
-// an OCI layout's index.json. A docker-archive tar cannot carry them.
+// an OCI layout's index.json, or a tar holding one (FindInTar; digest is not used there: a
+// tar's image is read from its index.json).
 func Find(ctx context.Context, ref imageref.Ref, digest v1.Hash, artifactType string, ropts ...remote.Option) ([][]byte, error) {
 	switch ref.Kind {
 	case imageref.Registry:
@@ -39,8 +40,7 @@ func Find(ctx context.Context, ref imageref.Ref, digest v1.Hash, artifactType st
 	case imageref.Layout:
 		return findLayout(ref.Dir, digest, artifactType)
 	}
-	return nil, fmt.Errorf("%s is a docker-archive tar, which holds no attached documents: %w "+
-		"(graft attaches them to type=registry and type=oci outputs)", ref.String(), ErrNotAttached)
+	return FindInTar(ref.Path, ref.Tag, artifactType)
 }
 
 func findRemote(ctx context.Context, repo name.Repository, digest v1.Hash, artifactType string, ropts []remote.Option) ([][]byte, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -161,6 +162,18 @@ func TestBuildAttachesToLayout(t *testing.T) {
 	code, _, errOut = graft(t, "sbom", filepath.Join(s.Dir, "out/image.tar"))
 	if code != 1 || !strings.Contains(errOut, "docker-archive tar") {
 		t.Errorf("sbom of a tar: exit %d: %s", code, errOut)
+	}
+	// The layout packed in a tar (as docker save of Docker 25+ writes one) is read too.
+	packed := filepath.Join(t.TempDir(), "layout.tar")
+	if out, err := exec.Command("tar", "-cf", packed, "-C", dir, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	code, fromTar, errOut := graft(t, "sbom", packed)
+	if code != 0 || fromTar != sbom {
+		t.Errorf("sbom of a tarred layout: exit %d (same document: %v): %s", code, fromTar == sbom, errOut)
+	}
+	if code, _, errOut := graft(t, "sbom", filepath.Join(t.TempDir(), "missing.tar")); code != 2 {
+		t.Errorf("sbom of a missing tar: exit %d: %s", code, errOut)
 	}
 	// A tampered SBOM is refused, not printed.
 	for _, d := range m.Manifests {

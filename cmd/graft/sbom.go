@@ -22,8 +22,9 @@ func newSBOMCmd(g *globalOpts) *cobra.Command {
 		Long: `sbom prints the SPDX 2.3 JSON document graft build attached to IMAGE as an OCI 1.1
 referrer. IMAGE is a registry reference (host/repo:tag or host/repo@sha256:...) or
 oci-layout://DIR[:tag|@digest]; relative paths are taken from the current directory. A registry
-without the referrers API is read through the fallback tag sha256-<hex>. A docker-archive tar
-holds no attached documents (exit 1).`,
+without the referrers API is read through the fallback tag sha256-<hex>. A tar holding an OCI
+layout (index.json) is read too; a docker save tar without one holds no attached documents
+(exit 1).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			typ := attest.SBOMMediaType
@@ -58,14 +59,30 @@ func resolveImage(ctx context.Context, arg string) (imageref.Ref, *imageref.Reso
 }
 
 func runAttached(ctx context.Context, g *globalOpts, arg, artifactType string) error {
-	ref, res, err := resolveImage(ctx, arg)
-	if err != nil {
-		return err
-	}
-	docs, err := attest.Find(ctx, ref, res.Digest, artifactType, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	docs, err := attached(ctx, arg, artifactType)
 	if err != nil {
 		return err
 	}
 	_, err = g.stdout.Write(docs[0])
 	return err
+}
+
+// attached finds the documents; a tar is read as it is (an OCI layout packed in a tar has no
+// manifest.json, which the docker-archive reader needs).
+func attached(ctx context.Context, arg, artifactType string) ([][]byte, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	if ref, err := imageref.Parse(arg, cwd); err == nil && ref.Kind == imageref.DockerArchive {
+		if _, err := os.Stat(ref.Path); err != nil {
+			return nil, usererr.New("image %s: %v; check IMAGE (a registry reference, oci-layout://DIR[:tag|@digest] or a tar)", arg, err)
+		}
+		return attest.FindInTar(ref.Path, ref.Tag, artifactType)
+	}
+	ref, res, err := resolveImage(ctx, arg)
+	if err != nil {
+		return nil, err
+	}
+	return attest.Find(ctx, ref, res.Digest, artifactType, remote.WithAuthFromKeychain(authn.DefaultKeychain))
 }
