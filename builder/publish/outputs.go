@@ -115,6 +115,9 @@ func writeLayout(dir string, a Artifact, tag string) error {
 	} else {
 		err = p.AppendImage(a.Image, ann)
 	}
+	if err == nil {
+		err = attachLayout(p, a)
+	}
 	if err != nil {
 		return err
 	}
@@ -291,6 +294,9 @@ func (r *registryOut) Publish(ctx context.Context, a Artifact, progress io.Write
 	d, err := a.Digest()
 	if err != nil {
 		return "", err
+	}
+	if err := attachRegistry(ctx, r.tag.Context(), a, opts, progress); err != nil {
+		return "", fmt.Errorf("push %s: attestations: %w", r.tag, err)
 	}
 	for _, line := range sent.report(a.Names) {
 		fmt.Fprintf(progress, "push   %s\n", line)

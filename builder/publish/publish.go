@@ -25,6 +25,9 @@ type Artifact struct {
 	// Names labels layers by digest (e.g. "plugin alpha ..."); a registry push reports for
 	// each whether it was sent or the registry had it.
 	Names map[v1.Hash]string
+	// Attachments are published as referrers of the image where the output can hold them
+	// (registry, OCI layout); see attach.go.
+	Attachments []Attachment
 }
 
 // Digest is the artifact's manifest or index digest.

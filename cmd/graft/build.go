@@ -37,6 +37,7 @@ type buildOpts struct {
 	tlsKey    string
 	json      bool
 	jobs      int
+	attest    attestOpts
 }
 
 func newBuildCmd(g *globalOpts) *cobra.Command {
@@ -70,6 +71,7 @@ last line of stdout is the image digest.
 	f.StringVar(&o.tlsCert, "tlscert", "", "client certificate for a tcp:// BuildKit daemon (PEM)")
 	f.StringVar(&o.tlsKey, "tlskey", "", "client key for a tcp:// BuildKit daemon (PEM)")
 	f.BoolVar(&o.json, "json", false, "print one JSON document on stdout")
+	o.attest.flags(f)
 	f.IntVar(&o.jobs, "jobs", 0, "plugins fetched and compressed, and blobs uploaded, in parallel (default: CPUs)")
 	return cmd
 }
@@ -121,7 +123,11 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	took := time.Since(start).Round(time.Millisecond)
 	rep.Event(graftprogress.Event{Subject: "image", Phase: graftprogress.Done, Detail: res.Digest.String(),
 		Plain: fmt.Sprintf("built  %s (%d platform(s), %d plugin(s)) in %s", res.Digest, len(res.Platforms), len(res.Plugins), took)})
-	where, err := publishAll(ctx, pubs, res, rep)
+	atts, err := o.attest.attachments(p, res)
+	if err != nil {
+		return err
+	}
+	where, err := publishAll(ctx, pubs, res, atts, rep)
 	closeReporter()
 	if err != nil {
 		return err
@@ -223,8 +229,8 @@ func hasSteps(p *lockfile.Project) bool {
 	return false
 }
 
-func publishAll(ctx context.Context, pubs []publish.Publisher, res *builder.Result, rep graftprogress.Reporter) ([]string, error) {
-	a := publish.Artifact{Image: res.Image, Index: res.Index, Names: res.Layers}
+func publishAll(ctx context.Context, pubs []publish.Publisher, res *builder.Result, atts []publish.Attachment, rep graftprogress.Reporter) ([]string, error) {
+	a := publish.Artifact{Image: res.Image, Index: res.Index, Names: res.Layers, Attachments: atts}
 	for _, pub := range pubs {
 		rep.Event(graftprogress.Event{Subject: "output " + fmt.Sprint(pub), Phase: graftprogress.Waiting})
 	}

@@ -104,7 +104,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usererr.Wrap(err) })
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", ".", "the site repository")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkLimits(cmd) }
-	root.AddCommand(newVersionCmd(g), newLockCmd(g), newOutdatedCmd(g), newBuildCmd(g), newInspectCmd(g))
+	root.AddCommand(newVersionCmd(g), newLockCmd(g), newOutdatedCmd(g), newBuildCmd(g), newInspectCmd(g), newSBOMCmd(g), newVerifyCmd(g))
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}

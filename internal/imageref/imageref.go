@@ -240,11 +240,21 @@ func (r Ref) findInLayout(top v1.ImageIndex) (v1.Descriptor, error) {
 			}
 		}
 		return v1.Descriptor{}, fmt.Errorf("tag %q is not in the layout (tags: %s)", r.Tag, tags(m))
-	case len(m.Manifests) == 1:
-		return m.Manifests[0], nil
-	default:
-		return v1.Descriptor{}, fmt.Errorf("the layout holds %d images; name one with :tag or @digest (tags: %s)", len(m.Manifests), tags(m))
 	}
+	// Referrers (an SBOM, provenance: manifests with an artifactType of their own) sit beside
+	// the image in index.json; they are not images one could mean. (ggcr writes an image's
+	// config media type as its artifactType.)
+	var images []v1.Descriptor
+	for _, d := range m.Manifests {
+		switch types.MediaType(d.ArtifactType) {
+		case "", types.OCIConfigJSON, types.DockerConfigJSON:
+			images = append(images, d)
+		}
+	}
+	if len(images) == 1 {
+		return images[0], nil
+	}
+	return v1.Descriptor{}, fmt.Errorf("the layout holds %d images; name one with :tag or @digest (tags: %s)", len(images), tags(m))
 }
 
 func tags(m *v1.IndexManifest) string {

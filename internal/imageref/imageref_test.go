@@ -128,3 +128,38 @@ func TestResolveRegistryLayoutArchive(t *testing.T) {
 		}
 	}
 }
+
+// A layout holding an image and its referrers (graft's SBOM and provenance) names the image
+// without a tag; two images still need one.
+func TestLayoutReferrersAreNotImages(t *testing.T) {
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	for i, typ := range []string{"application/spdx+json", "application/vnd.in-toto+json"} {
+		h, _ := v1.NewHash("sha256:" + strings.Repeat(string(rune('a'+i)), 64))
+		if err := p.AppendDescriptor(v1.Descriptor{MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: h, Size: 1, ArtifactType: typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref, _ := Parse(LayoutScheme+dir, "/")
+	res, err := ref.Resolve(context.Background())
+	if err != nil || res.Digest != want {
+		t.Fatalf("resolved %v, %v; want the image %s", res, err, want)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ref.Resolve(context.Background()); err == nil || !strings.Contains(err.Error(), "holds 2 images") {
+		t.Fatalf("two images without a tag: %v", err)
+	}
+}

@@ -1,0 +1,194 @@
+// Package attest describes a built image for supply-chain tools: an SPDX 2.3 SBOM (base image,
+// every plugin with its git source and licence, the launcher with its Go modules) and an in-toto
+// statement with a SLSA v1 provenance predicate (the lock and definitions as the build
+// definition, the base and each plugin commit as resolved dependencies). Both are deterministic:
+// they are derived from the lock and the image only, never from the clock or the machine.
+package attest
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/lockfile"
+)
+
+// Media types of the attached documents (the artifactType of their referrer manifests).
+const (
+	SBOMMediaType       = "application/spdx+json"
+	ProvenanceMediaType = "application/vnd.in-toto+json"
+)
+
+// Launcher is one platform's graft-launcher binary as the image carries it.
+type Launcher struct {
+	Platform string // "linux/amd64"
+	Version  string
+	Binary   []byte
+}
+
+// Input is everything the documents describe.
+type Input struct {
+	Project   *lockfile.Project
+	Result    *builder.Result
+	Launchers []Launcher
+	// Licenses maps a plugin name to its SPDX licence expression; missing means NOASSERTION.
+	Licenses map[string]string
+	// LockDigest is the sha256 of graft.lock as read ("sha256:...").
+	LockDigest string
+}
+
+// NewInput gathers the input from a build: the launcher binary of each built platform (from
+// src) and each plugin's licence (from its layer in the image).
+func NewInput(p *lockfile.Project, res *builder.Result, src builder.LauncherSource) (*Input, error) {
+	in := &Input{Project: p, Result: res, Licenses: map[string]string{}}
+	lock, err := os.ReadFile(filepath.Join(p.Dir, lockfile.LockFile))
+	if err != nil {
+		return nil, fmt.Errorf("attestations: %w", err)
+	}
+	sum := sha256.Sum256(lock)
+	in.LockDigest = "sha256:" + hex.EncodeToString(sum[:])
+	for _, name := range res.Platforms {
+		plat, err := v1.ParsePlatform(name)
+		if err != nil {
+			return nil, fmt.Errorf("attestations: platform %s: %w", name, err)
+		}
+		bin, version, err := src.Launcher(*plat)
+		if err != nil {
+			return nil, fmt.Errorf("attestations: %w", err)
+		}
+		in.Launchers = append(in.Launchers, Launcher{Platform: name, Version: version, Binary: bin})
+	}
+	if err := in.detectLicenses(); err != nil {
+		return nil, fmt.Errorf("attestations: %w", err)
+	}
+	return in, nil
+}
+
+// firstImage is the image of a single-platform build, else the index's first platform: every
+// platform holds the same plugin files.
+func (in *Input) firstImage() (v1.Image, error) {
+	if in.Result.Image != nil {
+		return in.Result.Image, nil
+	}
+	m, err := in.Result.Index.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Manifests) == 0 {
+		return nil, errors.New("the index holds no image")
+	}
+	return in.Result.Index.Image(m.Manifests[0].Digest)
+}
+
+// detectLicenses reads each plugin's licence files from its layer in the image, so a build
+// that took every layer from the cache (and read no git objects) still finds them.
+func (in *Input) detectLicenses() error {
+	img, err := in.firstImage()
+	if err != nil {
+		return err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	byName := map[string]v1.Layer{}
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return err
+		}
+		if what, ok := in.Result.Layers[d]; ok {
+			if name, ok := pluginOfLayer(what); ok {
+				byName[name] = l
+			}
+		}
+	}
+	for _, pk := range in.Project.Lock.Plugins {
+		l, ok := byName[pk.Name]
+		if !ok {
+			continue
+		}
+		dir := path.Join(in.Project.Site.PluginsDir, pk.Name)
+		texts, err := licenseFiles(l, dir)
+		if err != nil {
+			return fmt.Errorf("plugin %s: licence files: %w", pk.Name, err)
+		}
+		if id := DetectLicense(texts); id != "" {
+			in.Licenses[pk.Name] = id
+		}
+	}
+	return nil
+}
+
+// pluginOfLayer reads "plugin NAME COMMIT" (builder.Result.Layers) back.
+func pluginOfLayer(what string) (string, bool) {
+	f := strings.Fields(what)
+	if len(f) >= 2 && f[0] == "plugin" {
+		return f[1], true
+	}
+	return "", false
+}
+
+// maxLicenseFile bounds how much of one licence file is read: licence texts are kilobytes.
+const maxLicenseFile = 1 << 20
+
+// licenseFiles are the contents of LICENSE*, LICENCE*, COPYING* and NOTICE-free variants at
+// the top of dir in the layer, sorted by name.
+func licenseFiles(l v1.Layer, dir string) ([][]byte, error) {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	found := map[string][]byte{}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := "/" + strings.TrimPrefix(path.Clean("/"+h.Name), "/")
+		if h.Typeflag != tar.TypeReg || path.Dir(name) != dir || !isLicenseName(path.Base(name)) {
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(tr, maxLicenseFile))
+		if err != nil {
+			return nil, err
+		}
+		found[path.Base(name)] = data
+	}
+	names := make([]string, 0, len(found))
+	for n := range found {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([][]byte, 0, len(names))
+	for _, n := range names {
+		out = append(out, found[n])
+	}
+	return out, nil
+}
+
+func isLicenseName(base string) bool {
+	u := strings.ToUpper(base)
+	for _, p := range []string{"LICENSE", "LICENCE", "COPYING", "UNLICENSE"} {
+		if u == p || strings.HasPrefix(u, p+".") || strings.HasPrefix(u, p+"-") || strings.HasPrefix(u, p+"_") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,214 @@
+package attest
+
+import (
+	"bytes"
+	"debug/buildinfo"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	spdxjson "github.com/spdx/tools-golang/json"
+	"github.com/spdx/tools-golang/spdx/v2/common"
+	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
+
+	"github.com/graft-build/graft/internal/version"
+	"github.com/graft-build/graft/lockfile/gitremote"
+)
+
+const noAssertion = "NOASSERTION"
+
+// NamespacePrefix starts every SBOM's documentNamespace; the image digest completes it, so the
+// namespace is unique per image and still the same on every rebuild.
+const NamespacePrefix = "https://github.com/graft-build/graft/spdx/"
+
+// SBOM is the image's SPDX 2.3 JSON document. It holds no wall-clock time: created is the
+// image's created time (SOURCE_DATE_EPOCH or the newest commit), so the same lock gives the
+// same bytes.
+func SBOM(in *Input) ([]byte, error) {
+	res := in.Result
+	doc := &spdx.Document{
+		SPDXVersion:       spdx.Version,
+		DataLicense:       spdx.DataLicense,
+		SPDXIdentifier:    "DOCUMENT",
+		DocumentName:      imageName(in) + "@" + res.Digest.String(),
+		DocumentNamespace: NamespacePrefix + res.Digest.Algorithm + "-" + res.Digest.Hex,
+		CreationInfo: &spdx.CreationInfo{
+			Creators: []common.Creator{{CreatorType: "Tool", Creator: "graft-" + version.String()}},
+			Created:  res.Created.UTC().Format(time.RFC3339),
+		},
+	}
+	image := &spdx.Package{
+		PackageName: imageName(in), PackageSPDXIdentifier: "Image", PackageVersion: res.Digest.String(),
+		PackageDownloadLocation: noAssertion, PrimaryPackagePurpose: "CONTAINER",
+		PackageChecksums:        []common.Checksum{{Algorithm: common.SHA256, Value: res.Digest.Hex}},
+		PackageLicenseConcluded: noAssertion, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion,
+		PackageComment: "built by graft from graft.lock " + in.LockDigest + " (definitions " + in.Project.Lock.Definitions + ")",
+	}
+	base := basePackage(in)
+	doc.Packages = append(doc.Packages, image, base)
+	rel := func(a common.ElementID, kind string, b common.ElementID) {
+		doc.Relationships = append(doc.Relationships, &spdx.Relationship{
+			RefA: common.MakeDocElementID("", string(a)), RefB: common.MakeDocElementID("", string(b)), Relationship: kind})
+	}
+	rel("DOCUMENT", "DESCRIBES", image.PackageSPDXIdentifier)
+	rel(image.PackageSPDXIdentifier, "DESCENDANT_OF", base.PackageSPDXIdentifier)
+	for _, pk := range in.Project.Lock.Plugins {
+		p := in.pluginPackage(pk.Name)
+		doc.Packages = append(doc.Packages, p)
+		rel(image.PackageSPDXIdentifier, "CONTAINS", p.PackageSPDXIdentifier)
+	}
+	modules := map[string]*spdx.Package{}
+	for _, l := range in.Launchers {
+		lp, deps, err := launcherPackages(l)
+		if err != nil {
+			return nil, err
+		}
+		doc.Packages = append(doc.Packages, lp)
+		rel(image.PackageSPDXIdentifier, "CONTAINS", lp.PackageSPDXIdentifier)
+		for _, d := range deps {
+			if _, seen := modules[string(d.PackageSPDXIdentifier)]; !seen {
+				modules[string(d.PackageSPDXIdentifier)] = d
+			}
+			rel(lp.PackageSPDXIdentifier, "STATIC_LINK", d.PackageSPDXIdentifier)
+		}
+	}
+	ids := make([]string, 0, len(modules))
+	for id := range modules {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		doc.Packages = append(doc.Packages, modules[id])
+	}
+	var buf bytes.Buffer
+	if err := spdxjson.Write(doc, &buf, spdxjson.Indent("  "), spdxjson.EscapeHTML(false)); err != nil {
+		return nil, fmt.Errorf("sbom: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// imageName is graft.toml's name, else "image".
+func imageName(in *Input) string {
+	if in.Project.Site.Name != "" {
+		return in.Project.Site.Name
+	}
+	return "image"
+}
+
+func basePackage(in *Input) *spdx.Package {
+	lock := in.Project.Lock.Base
+	p := &spdx.Package{
+		PackageName: lock.Ref, PackageSPDXIdentifier: "Base", PackageVersion: lock.Digest,
+		PackageDownloadLocation: noAssertion, PrimaryPackagePurpose: "CONTAINER",
+		PackageLicenseConcluded: noAssertion, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion,
+		PackageSourceInfo: "base image " + lock.Ref + " resolved to " + lock.Digest,
+	}
+	if algo, hex, ok := strings.Cut(lock.Digest, ":"); ok && algo == "sha256" {
+		p.PackageChecksums = []common.Checksum{{Algorithm: common.SHA256, Value: hex}}
+	}
+	if purl := ociPURL(lock.Ref, lock.Digest); purl != "" {
+		p.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl", Locator: purl}}
+	}
+	return p
+}
+
+// ociPURL is the package URL of a registry image (pkg:oci/NAME@DIGEST?repository_url=...), ""
+// for a layout or tar base.
+func ociPURL(ref, digest string) string {
+	if strings.Contains(ref, "://") || strings.HasSuffix(ref, ".tar") || strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, ".") {
+		return ""
+	}
+	repo := ref
+	if i := strings.LastIndex(repo, "@"); i >= 0 {
+		repo = repo[:i]
+	}
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	last := repo[strings.LastIndex(repo, "/")+1:]
+	return "pkg:oci/" + last + "@" + url.PathEscape(digest) + "?repository_url=" + url.QueryEscape(repo)
+}
+
+func (in *Input) pluginPackage(name string) *spdx.Package {
+	pk := in.Project.PluginLock(name)
+	git := gitremote.Redact(pk.Git)
+	licence := in.Licenses[name]
+	if licence == "" {
+		licence = noAssertion
+	}
+	info := []string{fmt.Sprintf("git %s, %s %s, commit %s, tree %s", git, pk.Kind, pk.Ref, pk.Commit, pk.Tree)}
+	if pk.Path != "" {
+		info = append(info, "path "+pk.Path)
+	}
+	if len(pk.Tags) > 0 {
+		info = append(info, "tags "+strings.Join(pk.Tags, " "))
+	}
+	p := &spdx.Package{
+		PackageName: name, PackageSPDXIdentifier: common.ElementID("Plugin-" + spdxID(name)), PackageVersion: pk.Commit,
+		PackageDownloadLocation: downloadLocation(git, pk.Commit), PackageSourceInfo: strings.Join(info, "; "),
+		PackageSummary: pk.Title, PrimaryPackagePurpose: "SOURCE",
+		PackageLicenseConcluded: licence, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion,
+	}
+	if licence != noAssertion {
+		p.PackageLicenseInfoFromFiles = strings.Split(licence, " AND ")
+	}
+	p.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl",
+		Locator: "pkg:generic/" + url.PathEscape(name) + "@" + pk.Commit + "?vcs_url=" + url.QueryEscape("git+"+git+"@"+pk.Commit)}}
+	return p
+}
+
+// downloadLocation is SPDX's VCS form (git+URL@COMMIT) for remote repositories; a local path
+// says nothing to a reader elsewhere, so it is NOASSERTION (sourceInfo keeps it).
+func downloadLocation(git, commit string) string {
+	for _, s := range []string{"https://", "http://", "ssh://", "git://"} {
+		if strings.HasPrefix(git, s) {
+			return "git+" + git + "@" + commit
+		}
+	}
+	return noAssertion
+}
+
+func launcherPackages(l Launcher) (*spdx.Package, []*spdx.Package, error) {
+	lp := &spdx.Package{
+		PackageName: "graft-launcher", PackageSPDXIdentifier: common.ElementID("Launcher-" + spdxID(l.Platform)),
+		PackageVersion: l.Version, PackageDownloadLocation: noAssertion, PrimaryPackagePurpose: "APPLICATION",
+		PackageFileName: "/usr/local/bin/graft-launcher", PackageComment: "platform " + l.Platform,
+		PackageLicenseConcluded: noAssertion, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion,
+		PackageChecksums: []common.Checksum{{Algorithm: common.SHA256, Value: sha256Hex(l.Binary)}},
+	}
+	bi, err := buildinfo.Read(bytes.NewReader(l.Binary))
+	if err != nil {
+		// A launcher without build info (stripped by a custom build) still gets its package.
+		lp.PackageComment += "; no Go build info in the binary"
+		return lp, nil, nil
+	}
+	lp.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl",
+		Locator: "pkg:golang/" + bi.Path + "@" + l.Version}}
+	var deps []*spdx.Package
+	std := &spdx.Package{PackageName: "stdlib", PackageSPDXIdentifier: common.ElementID("Go-stdlib-" + spdxID(bi.GoVersion)),
+		PackageVersion: bi.GoVersion, PackageDownloadLocation: noAssertion,
+		PackageLicenseConcluded: noAssertion, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion,
+		PackageExternalReferences: []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl",
+			Locator: "pkg:golang/stdlib@" + strings.TrimPrefix(bi.GoVersion, "go")}}}
+	deps = append(deps, std)
+	for _, m := range bi.Deps {
+		if m.Replace != nil {
+			m = m.Replace
+		}
+		deps = append(deps, &spdx.Package{PackageName: m.Path,
+			PackageSPDXIdentifier: common.ElementID("Go-" + spdxID(m.Path+"-"+m.Version)), PackageVersion: m.Version,
+			PackageDownloadLocation: noAssertion, PackageLicenseConcluded: noAssertion, PackageLicenseDeclared: noAssertion,
+			PackageCopyrightText: noAssertion, PackageComment: "go.sum " + m.Sum,
+			PackageExternalReferences: []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl",
+				Locator: "pkg:golang/" + m.Path + "@" + m.Version}}})
+	}
+	return lp, deps, nil
+}
+
+var notIDChar = regexp.MustCompile(`[^A-Za-z0-9.-]+`)
+
+// spdxID makes s fit an SPDX identifier (letters, digits, '.', '-').
+func spdxID(s string) string { return notIDChar.ReplaceAllString(s, "-") }

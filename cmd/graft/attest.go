@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/attest"
+	"github.com/graft-build/graft/builder/publish"
+	"github.com/graft-build/graft/lockfile"
+)
+
+// attestOpts are graft build's --sbom and --provenance.
+type attestOpts struct {
+	sbom, provenance bool
+}
+
+func (a *attestOpts) flags(f *pflag.FlagSet) {
+	f.BoolVar(&a.sbom, "sbom", true, "attach an SPDX 2.3 SBOM to the image (registry and oci outputs)")
+	f.BoolVar(&a.provenance, "provenance", true, "attach SLSA v1 provenance (in-toto) to the image (registry and oci outputs)")
+}
+
+// Titles of the attached documents.
+const (
+	SBOMTitle       = "sbom.spdx.json"
+	ProvenanceTitle = "provenance.intoto.json"
+)
+
+// attachments are the documents published as referrers of the built image.
+func (a *attestOpts) attachments(p *lockfile.Project, res *builder.Result) ([]publish.Attachment, error) {
+	if !a.sbom && !a.provenance {
+		return nil, nil
+	}
+	in, err := attest.NewInput(p, res, launchers(os.Getenv))
+	if err != nil {
+		return nil, err
+	}
+	var out []publish.Attachment
+	if a.sbom {
+		doc, err := attest.SBOM(in)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, publish.Attachment{ArtifactType: attest.SBOMMediaType, Title: SBOMTitle, Data: doc, TagSuffix: "sbom"})
+	}
+	if a.provenance {
+		doc, err := attest.ProvenanceStatement(in)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, publish.Attachment{ArtifactType: attest.ProvenanceMediaType, Title: ProvenanceTitle, Data: doc, TagSuffix: "att"})
+	}
+	return out, nil
+}
