@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -40,10 +41,20 @@ func checkLayout(t *testing.T, dir string) {
 		t.Fatalf("%s: %v", dir, err)
 	}
 	m, err := idx.IndexManifest()
-	if err != nil || len(m.Manifests) != 1 {
-		t.Fatalf("%s: %v, %d manifests", dir, err, len(m.Manifests))
+	if err != nil {
+		t.Fatalf("%s: %v", dir, err)
 	}
-	img, err := idx.Image(m.Manifests[0].Digest)
+	// One tagged image; the other entries are its SBOM and provenance (untagged referrers).
+	var tagged []v1.Descriptor
+	for _, d := range m.Manifests {
+		if d.Annotations["org.opencontainers.image.ref.name"] != "" {
+			tagged = append(tagged, d)
+		}
+	}
+	if len(tagged) != 1 || len(m.Manifests) != 3 {
+		t.Fatalf("%s: %d manifests, %d tagged; want the image and its 2 attestations", dir, len(m.Manifests), len(tagged))
+	}
+	img, err := idx.Image(tagged[0].Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
