@@ -85,8 +85,20 @@ func TestBuildAutoStartsBuildkitd(t *testing.T) {
 	if out, err := exec.Command("docker", "stop", "-t", "5", name).CombinedOutput(); err != nil {
 		t.Fatalf("docker stop: %v %s", err, out)
 	}
+	build("restarted")
+	// Another image (graft upgraded, or a mirror named): the container is replaced, the
+	// volume and its cache kept.
+	other := "graft-buildkitd-auto-test-" + suffix + "-other:" + buildkittest.Version
+	if out, err := exec.Command("docker", "tag", image, other).CombinedOutput(); err != nil {
+		t.Fatalf("docker tag: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", other).Run() })
+	image = other
+	t.Setenv(EnvBuildkitImage, "")
+	if replaced := build("replaced", "--buildkit-image", other); !strings.Contains(replaced, "CACHED") {
+		t.Fatalf("the replacement lost the step cache:\n%s", replaced)
+	}
 	t.Log(strings.Join(grepLines(first, "buildkit:"), "\n"))
-	t.Log(strings.Join(grepLines(build("restarted"), "buildkit:"), "\n"))
 }
 
 // TestBuildAutoMissingImage: an image Docker lacks and cannot pull is one line, exit 2, naming
