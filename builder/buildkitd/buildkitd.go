@@ -183,7 +183,7 @@ func (d *docker) container(ctx context.Context) (string, error) {
 	if c.State != nil && c.State.Running {
 		return "reused", nil
 	}
-	if err := d.start(ctx); err != nil {
+	if err := d.startOrNarrow(ctx); err != nil {
 		return "", err
 	}
 	return "restarted", nil
@@ -213,7 +213,13 @@ func (d *docker) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = d.start(ctx)
+	return d.startOrNarrow(ctx)
+}
+
+// startOrNarrow starts the container; where the engine refuses its privileges, it makes it
+// again with the narrower set.
+func (d *docker) startOrNarrow(ctx context.Context) error {
+	err := d.start(ctx)
 	if err == nil || !capsRefused(err) {
 		return err
 	}
