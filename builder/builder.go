@@ -209,7 +209,7 @@ func (o *options) checkSteps(p *lockfile.Project) error {
 	for _, pk := range p.Lock.Plugins {
 		if pl := p.Plugin(pk.Name); pl != nil && len(pl.Build.Run) > 0 {
 			return usererr.New("plugin %s has [build] run steps, which need BuildKit: pass --buildkit ADDR or set BUILDKIT_HOST "+
-				"(unix:///run/buildkit/buildkitd.sock, tcp://HOST:PORT, docker-container://NAME, or docker:// for the Docker Engine's own BuildKit)",
+				"(unix:///run/buildkit/buildkitd.sock, tcp://HOST:PORT, docker-container://NAME, docker:// for the Docker Engine's own), or --buildkit auto to start buildkitd in Docker",
 				pl.Name)
 		}
 	}

@@ -99,7 +99,7 @@ func TestDockerEngineTooOld(t *testing.T) {
 		e.Close()
 		return
 	}
-	oneLineUserErr(t, err, "BuildKit at docker://", "too old", ">= v0.11")
+	oneLineUserErr(t, err, "BuildKit at docker://", "too old", "--buildkit auto", ">= v0.11")
 }
 
 // TestPlatformNoWorker: a platform no worker runs is refused before any step runs.

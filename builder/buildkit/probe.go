@@ -28,14 +28,14 @@ func (e *Engine) probe(ctx context.Context) error {
 	}
 	e.version = info.BuildkitVersion.Version
 	if older(e.version, minVersion) {
-		return usererr.New("BuildKit at %s is %s, too old for graft's build steps (llb.Diff needs v0.10, OCI layout bases v0.11): use a buildkitd >= %s", e.addr, e.version, minVersion)
+		return usererr.New("BuildKit at %s is %s, too old for graft's build steps (llb.Diff needs v0.10, OCI layout bases v0.11): use --buildkit auto (starts a current buildkitd in a Docker container) or a buildkitd >= %s", e.addr, e.version, minVersion)
 	}
 	return nil
 }
 
 func (e *Engine) probeError(err error) error {
 	if status.Code(err) == codes.Unimplemented {
-		return usererr.New("BuildKit at %s is too old for graft's build steps (it has no Info call, so it predates v0.11; llb.Diff needs v0.10, OCI layout bases v0.11): use a buildkitd >= %s, e.g. --buildkit docker-container://NAME", e.addr, minVersion)
+		return usererr.New("BuildKit at %s is too old for graft's build steps (it has no Info call, so it predates v0.11; llb.Diff needs v0.10, OCI layout bases v0.11): use --buildkit auto (starts a current buildkitd in a Docker container) or a buildkitd >= %s, e.g. --buildkit docker-container://NAME", e.addr, minVersion)
 	}
 	return usererr.New("BuildKit at %s is not reachable (%s): start buildkitd there, or give another address with --buildkit or BUILDKIT_HOST", e.addr, oneLine(err))
 }

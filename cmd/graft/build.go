@@ -15,6 +15,7 @@ import (
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildkit"
+	"github.com/graft-build/graft/builder/buildkitd"
 	"github.com/graft-build/graft/builder/fetch"
 	graftprogress "github.com/graft-build/graft/builder/progress"
 	"github.com/graft-build/graft/builder/publish"
@@ -35,6 +36,7 @@ type buildOpts struct {
 	tlsCA     string
 	tlsCert   string
 	tlsKey    string
+	bkImage   string
 	json      bool
 	jobs      int
 	attest    attestOpts
@@ -55,7 +57,9 @@ last line of stdout is the image digest.
            type=registry,name=REF    push (only blobs the registry lacks; Docker credentials)
            type=daemon[,name=REF]    load into the local Docker Engine
   --buildkit ADDR (or BUILDKIT_HOST) runs plugins' [build] steps: unix://, tcp://,
-           docker-container://NAME, kube-pod://NAME, docker:// (the Docker Engine's BuildKit)
+           docker-container://NAME, kube-pod://NAME, docker:// (the Docker Engine's BuildKit),
+           or auto: start or reuse buildkitd in a Docker container (graft-buildkitd); the
+           default when plugins have steps, no address is given and Docker answers
   SOURCE_DATE_EPOCH                  fixes every timestamp; else they come from the commits`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBuild(cmd.Context(), g, o) },
@@ -64,6 +68,7 @@ last line of stdout is the image digest.
 	f.StringArrayVarP(&o.outputs, "output", "o", nil, "where the image goes (repeatable; default "+publish.DefaultSpec+")")
 	f.StringSliceVar(&o.platforms, "platform", nil, "platforms of a multi-platform base to build (default: graft.toml platforms, else all)")
 	f.StringVar(&o.buildkit, "buildkit", "", "BuildKit address for plugins with build steps (default $"+EnvBuildkitHost+")")
+	f.StringVar(&o.bkImage, "buildkit-image", "", "image --buildkit auto runs (default $"+EnvBuildkitImage+", else "+buildkitd.DefaultImage()+")")
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, plain, tty or quiet")
 	f.StringArrayVar(&o.cacheTo, "cache-to", nil, "export BuildKit's step cache: type=local,dest=DIR | type=registry,ref=REF[,mode=max]")
 	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import BuildKit's step cache: type=local,src=DIR | type=registry,ref=REF")
@@ -106,6 +111,9 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	}
 	pubs, err := parseOutputs(p, o)
 	if err != nil {
+		return err
+	}
+	if err := resolveBuildkit(ctx, g, o, p); err != nil {
 		return err
 	}
 	progress, rep, closeReporter := reporter(g, o, p)
@@ -288,6 +296,54 @@ func reporter(g *globalOpts, o *buildOpts, p *lockfile.Project) (io.Writer, graf
 	default:
 		return g.stderr, graftprogress.NewPlain(g.stderr), func() {}
 	}
+}
+
+// Environment of --buildkit auto: the image it runs and the container's name.
+const (
+	EnvBuildkitImage     = "GRAFT_BUILDKIT_IMAGE"
+	EnvBuildkitContainer = "GRAFT_BUILDKIT_CONTAINER"
+)
+
+// resolveBuildkit settles BuildKit's address before anything is shown. When plugins have build
+// steps and no address is given, a reachable Docker Engine makes it auto; auto starts or reuses
+// the buildkitd container and becomes its docker-container:// address.
+func resolveBuildkit(ctx context.Context, g *globalOpts, o *buildOpts, p *lockfile.Project) error {
+	if !hasSteps(p) {
+		return nil
+	}
+	addr := buildkitAddr(o)
+	if addr == "" && buildkitd.Reachable(ctx) {
+		addr = "auto"
+	}
+	if addr != "auto" {
+		return nil
+	}
+	log := g.stderr
+	if o.progress == "quiet" {
+		log = io.Discard
+	}
+	opts := []buildkitd.Option{buildkitd.WithLog(log)}
+	if img := firstNonEmpty(o.bkImage, os.Getenv(EnvBuildkitImage)); img != "" {
+		opts = append(opts, buildkitd.WithImage(img))
+	}
+	if name := os.Getenv(EnvBuildkitContainer); name != "" {
+		opts = append(opts, buildkitd.WithName(name))
+	}
+	res, err := buildkitd.Ensure(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	o.buildkit = res.Addr
+	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // buildkitAddr is --buildkit, else $BUILDKIT_HOST.

@@ -120,6 +120,8 @@ func TestBuildJSONAndSeveralOutputs(t *testing.T) {
 
 func TestBuildBadInputExits2(t *testing.T) {
 	buildEnv(t)
+	// No Docker Engine, so a build with steps and no address cannot fall back to --buildkit auto.
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
 	cases := map[string]struct {
 		edit func(s *buildtest.Site)
 		args []string
