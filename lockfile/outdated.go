@@ -45,8 +45,15 @@ func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdat
 	out := make([]Outdated, len(p.Plugins))
 	var locked []int // indexes into p.Plugins and out
 	for i, pl := range p.Plugins {
-		if p.PluginLock(pl.Name) == nil {
+		pk := p.PluginLock(pl.Name)
+		switch {
+		case pk == nil:
 			out[i] = Outdated{Plugin: pl.Name, Ref: pl.Source.Ref, NotLocked: true}
+			continue
+		case pl.Source.Local != "" || pk.Kind == KindLocal:
+			// Kept in the site repository: nothing upstream to be behind (lock --check
+			// reports a changed folder).
+			out[i] = Outdated{Plugin: pl.Name, Ref: pk.Local, Kind: pk.Kind, Locked: pk.Tree}
 			continue
 		}
 		locked = append(locked, i)

@@ -104,8 +104,12 @@ func writeIfChanged(path string, lock *lockfile.Lock) (bool, error) {
 
 func printLock(w io.Writer, p *lockfile.Project, lock *lockfile.Lock, written bool) {
 	for _, pk := range lock.Plugins {
+		if pk.Kind == lockfile.KindLocal {
+			fmt.Fprintf(w, "%s: local %s -> tree %s%s\n", pk.Name, pk.Local, short(pk.Tree), change(p.PluginLock(pk.Name), pk))
+			continue
+		}
 		fmt.Fprintf(w, "%s: %s %s -> %s %q%s%s\n", pk.Name, pk.Kind, pk.Ref, short(pk.Commit), pk.Title,
-			tagList(pk.Tags), change(p.PluginLock(pk.Name), pk.Commit))
+			tagList(pk.Tags), change(p.PluginLock(pk.Name), pk))
 	}
 	fmt.Fprintf(w, "base: %s -> %s\n", lock.Base.Ref, lock.Base.Digest)
 	if written {
@@ -122,14 +126,23 @@ func tagList(tags []string) string {
 	return fmt.Sprintf(" (tags: %s)", strings.Join(tags, ", "))
 }
 
-func change(old *lockfile.PluginLock, commit string) string {
+// change marks a plugin new, or what it was locked at before (a commit; a local folder's tree).
+func change(old *lockfile.PluginLock, now lockfile.PluginLock) string {
 	switch {
 	case old == nil:
 		return " [new]"
-	case old.Commit != commit:
-		return fmt.Sprintf(" [was %s]", short(old.Commit))
+	case lockedAt(*old) != lockedAt(now):
+		return fmt.Sprintf(" [was %s]", short(lockedAt(*old)))
 	}
 	return ""
+}
+
+// lockedAt is what pins pk: its commit, or a local folder's tree.
+func lockedAt(pk lockfile.PluginLock) string {
+	if pk.Kind == lockfile.KindLocal {
+		return pk.Tree
+	}
+	return pk.Commit
 }
 
 func short(sha string) string {
@@ -149,8 +162,9 @@ type jsonPlugin struct {
 	Title    string   `json:"title"`
 	Tags     []string `json:"tags"`
 	Path     string   `json:"path"`
+	Local    string   `json:"local,omitempty"` // source.local of a local plugin
 	Tree     string   `json:"tree"`
-	Previous string   `json:"previous,omitempty"` // commit in the lock before this run
+	Previous string   `json:"previous,omitempty"` // commit (local: tree) in the lock before this run
 }
 
 type jsonLock struct {
@@ -165,12 +179,12 @@ func lockReport(p *lockfile.Project, lock *lockfile.Lock, path string, written b
 	r := jsonLock{Lock: path, Written: written, Definitions: lock.Definitions, Base: lock.Base, Plugins: []jsonPlugin{}}
 	for _, pk := range lock.Plugins {
 		jp := jsonPlugin{Name: pk.Name, Git: gitremote.Redact(pk.Git), Ref: pk.Ref, Kind: pk.Kind, Commit: pk.Commit,
-			Title: pk.Title, Tags: pk.Tags, Path: pk.Path, Tree: pk.Tree}
+			Title: pk.Title, Tags: pk.Tags, Path: pk.Path, Local: pk.Local, Tree: pk.Tree}
 		if jp.Tags == nil {
 			jp.Tags = []string{}
 		}
 		if old := p.PluginLock(pk.Name); old != nil {
-			jp.Previous = old.Commit
+			jp.Previous = lockedAt(*old)
 		}
 		r.Plugins = append(r.Plugins, jp)
 	}

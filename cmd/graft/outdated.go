@@ -47,6 +47,9 @@ func outdatedLine(o lockfile.Outdated) string {
 	if o.Removed {
 		return fmt.Sprintf("%s: in graft.lock but plugins/%s/plugin.toml is gone; run `graft lock` to drop it", o.Plugin, o.Plugin)
 	}
+	if o.Kind == lockfile.KindLocal {
+		return fmt.Sprintf("%s: local %s at tree %s: kept in the site repository (graft lock --check reports changes)", o.Plugin, o.Ref, short(o.Locked))
+	}
 	var parts []string
 	if len(o.NewerTags) > 0 {
 		parts = append(parts, fmt.Sprintf("newer tags: %s (to bump, set ref in plugins/%s/plugin.toml)",
