@@ -161,20 +161,46 @@ func TestProjectPathsAndDigest(t *testing.T) {
 	}
 }
 
-func TestSemver(t *testing.T) {
-	order := []string{"v0.9.0", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "v1.0.0", "1.0.1", "1.10.0", "2.0.0"}
+// Dotted numeric tags of any length are versions (issue 12: v1.0 was "up to date" beside
+// v1.1 ... v1.5.5); semver pre-release order still holds.
+func TestVersionOrder(t *testing.T) {
+	order := []string{"v0.9.0", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta.2", "1.0.0-beta.11",
+		"1.0.0-rc.1", "v1.0.0", "1.0.1", "v1.1", "v1.1.0.1", "v1.5", "v1.5.5", "1.10.0", "2.0.0", "v2.0.0.1", "2024.01.15"}
 	for i := 0; i+1 < len(order); i++ {
-		a, okA := parseSemver(order[i])
-		b, okB := parseSemver(order[i+1])
+		a, okA := parseVersion(order[i])
+		b, okB := parseVersion(order[i+1])
 		if !okA || !okB || a.compare(b) >= 0 || b.compare(a) <= 0 {
-			t.Errorf("%s < %s failed", order[i], order[i+1])
+			t.Errorf("%s < %s failed (parsed %v %v)", order[i], order[i+1], okA, okB)
 		}
 	}
-	for _, bad := range []string{"1.0", "01.0.0", "v1.x.0", "release-1", ""} {
-		if _, ok := parseSemver(bad); ok {
+	for _, eq := range [][2]string{{"v1.0", "1.0.0"}, {"V1.1", "v1.1.0.0"}, {"1.2.3+build.7", "1.2.3"}} {
+		a, _ := parseVersion(eq[0])
+		b, _ := parseVersion(eq[1])
+		if a.compare(b) != 0 {
+			t.Errorf("%s != %s", eq[0], eq[1])
+		}
+	}
+	for _, bad := range []string{"1", "v2", "1.", ".1", "1..2", "v1.x.0", "release-1", "", "v", "1.0-", "1.2.3.4.5.6.7.8.9",
+		"99999999999999999999.0", "1.0 ", "+1.0"} {
+		if _, ok := parseVersion(bad); ok {
 			t.Errorf("%q parsed as a version", bad)
 		}
 	}
+}
+
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{"v1.0", "1.0.0-rc.1+b", "2024.01.15", "v1.x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := parseVersion(s)
+		if !ok {
+			return
+		}
+		if v.compare(v) != 0 || len(v.nums) < 2 || len(v.nums) > maxParts {
+			t.Fatalf("%q: %+v", s, v)
+		}
+	})
 }
 
 func FuzzParseLock(f *testing.F) {
