@@ -21,8 +21,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 
 	"github.com/graft-build/graft/internal/usererr"
 )
@@ -65,6 +67,7 @@ func Read(site, dir, shown string) (*Tree, error) {
 		return nil, usererr.New("%s is not a folder; source.local names a folder holding the plugin's files", shown)
 	}
 	r := &reader{shown: shown}
+	r.base, r.patterns = ignores(realSite, real)
 	h, _, err := r.tree(real, "")
 	if err != nil {
 		return nil, err
@@ -74,8 +77,10 @@ func Read(site, dir, shown string) (*Tree, error) {
 }
 
 type reader struct {
-	shown string
-	files []File
+	shown    string
+	files    []File
+	base     []string            // the folder's path from the git work tree's top, for ignore patterns
+	patterns []gitignore.Pattern // git's exclude patterns so far (later ones win)
 }
 
 type entry struct {
@@ -91,10 +96,15 @@ func (r *reader) tree(abs, rel string) (plumbing.Hash, bool, error) {
 	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("%s: %w", r.name(rel), err)
 	}
+	r.patterns = append(r.patterns, readIgnoreFile(abs, r.components(rel))...)
+	ignored := gitignore.NewMatcher(r.patterns)
 	var entries []entry
 	for _, de := range des {
 		name := de.Name()
 		p, child := filepath.Join(abs, name), path.Join(rel, name)
+		if ignored.Match(r.components(child), de.IsDir()) && !strings.EqualFold(name, ".git") {
+			continue // as git add: an ignored file is not part of the tree
+		}
 		if strings.EqualFold(name, ".git") {
 			return plumbing.ZeroHash, false, usererr.New("%s: a .git inside a local source (a nested repository) is never installed; "+
 				"make it a plugin with its own git source, or remove it", r.name(child))
@@ -248,4 +258,79 @@ func gitMode(m filemode.FileMode) string {
 		return "120000"
 	}
 	return "100644"
+}
+
+// components is rel (inside the folder) as path components from the git work tree's top.
+func (r *reader) components(rel string) []string {
+	out := append([]string{}, r.base...)
+	if rel != "" {
+		out = append(out, strings.Split(rel, "/")...)
+	}
+	return out
+}
+
+// ignores finds the git work tree holding dir (the nearest folder above it with a .git, else
+// the site repository) and returns dir's path from its top and the exclude patterns git
+// applies above dir: the system's and the user's core.excludesFile, the repository's
+// .git/info/exclude, and the .gitignore files from the top down to dir's parent. The
+// .gitignore files inside dir are read during the walk.
+func ignores(site, dir string) ([]string, []gitignore.Pattern) {
+	top := site
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			top = d
+			break
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	rel, err := filepath.Rel(top, dir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		top, rel = dir, "."
+	}
+	var base []string
+	if rel != "." {
+		base = strings.Split(filepath.ToSlash(rel), "/")
+	}
+	root := osfs.New("/")
+	ps, _ := gitignore.LoadSystemPatterns(root)
+	global, _ := gitignore.LoadGlobalPatterns(root)
+	ps = append(ps, global...)
+	ps = append(ps, readPatterns(filepath.Join(top, ".git", "info", "exclude"), nil)...)
+	for i := range base { // the .gitignore files of top and the folders down to dir's parent
+		ps = append(ps, readIgnoreFile(filepath.Join(append([]string{top}, base[:i]...)...), base[:i])...)
+	}
+	return base, ps
+}
+
+// readIgnoreFile reads the .gitignore of folder abs, whose path from the top is domain.
+func readIgnoreFile(abs string, domain []string) []gitignore.Pattern {
+	return readPatterns(filepath.Join(abs, ".gitignore"), domain)
+}
+
+// readPatterns reads an exclude file (bounded; a missing or unreadable one has no patterns,
+// as for git).
+func readPatterns(file string, domain []string) []gitignore.Pattern {
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return nil
+	}
+	var ps []gitignore.Pattern
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		ps = append(ps, gitignore.ParsePattern(line, domain))
+	}
+	return ps
 }

@@ -51,6 +51,7 @@ func git(t *testing.T, dir string, args ...string) string {
 // with executable bits, symlinks, nested folders, git's name order ("a.b" < "a/" < "a0")
 // and empty folders (which git drops) — and it does not change by committing.
 func TestHashIsGitsTreeHash(t *testing.T) {
+	t.Setenv("HOME", t.TempDir()) // no user core.excludesFile from this machine
 	gittest.RequireGit(t)
 	site := t.TempDir()
 	dir := filepath.Join(site, "plugins", "cam", "files")
@@ -72,11 +73,22 @@ func TestHashIsGitsTreeHash(t *testing.T) {
 	if err := os.Symlink("a/inner.rb", filepath.Join(dir, "link.rb")); err != nil {
 		t.Fatal(err)
 	}
+	// Files git ignores (.gitignore above and inside the folder, .git/info/exclude) are not
+	// part of the tree; a negated pattern brings one back.
+	write(t, site, map[string]string{
+		".gitignore":                   "*.log\n!keep.log\n",
+		"plugins/cam/files/.gitignore": "build/\n",
+		"plugins/cam/files/debug.log":  "noise",
+		"plugins/cam/files/keep.log":   "kept",
+		"plugins/cam/files/build/x.o":  "obj",
+		"plugins/cam/files/a/x.swp":    "swap",
+	})
+	git(t, site, "init", "-q")
+	write(t, site, map[string]string{".git/info/exclude": "*.swp\n"})
 	before, err := Read(site, dir, "plugins/cam/files")
 	if err != nil {
 		t.Fatal(err)
 	}
-	git(t, site, "init", "-q")
 	git(t, site, "add", "-A")
 	git(t, site, "commit", "-q", "-m", "site")
 	want := git(t, site, "rev-parse", "HEAD:plugins/cam/files")
@@ -97,8 +109,13 @@ func TestHashIsGitsTreeHash(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", p, modes[p], m)
 		}
 	}
-	if _, ok := modes["empty"]; ok {
-		t.Errorf("empty folder listed: %v", modes)
+	for _, p := range []string{"empty", "debug.log", "build", "build/x.o", "a/x.swp"} {
+		if _, ok := modes[p]; ok {
+			t.Errorf("%s listed: %v", p, modes)
+		}
+	}
+	if modes["keep.log"] != filemode.Regular || modes[".gitignore"] != filemode.Regular {
+		t.Errorf("keep.log or .gitignore missing: %v", modes)
 	}
 	// One changed byte, one mode bit: another hash.
 	write(t, dir, map[string]string{"README.md@x": "hello\n"})
