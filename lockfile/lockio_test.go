@@ -221,3 +221,36 @@ func FuzzParseLock(f *testing.F) {
 		}
 	})
 }
+
+// A local entry round-trips without git, ref, commit or title; one that lost its folder or
+// gained a commit is refused.
+func TestLocalLockEntry(t *testing.T) {
+	l := sampleLock()
+	l.Plugins = append(l.Plugins, PluginLock{Name: "cam", Kind: KindLocal, Local: "files", Tree: strings.Repeat("4", 40), Definition: "d"})
+	data, err := Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[[plugin]]\nname = 'cam'\nkind = 'local'\nlocal = 'files'\ntree = '" + strings.Repeat("4", 40) + "'\ndefinition = 'd'\n"
+	if !strings.Contains(string(data), want) {
+		t.Fatalf("marshalled:\n%s", data)
+	}
+	back, err := ParseLock("graft.lock", data)
+	if c := back.Plugins[1]; err != nil || c.Name != "cam" || c.Kind != KindLocal || c.Local != "files" || c.Tree != strings.Repeat("4", 40) ||
+		c.Commit != "" || c.Git != "" {
+		t.Fatalf("round trip: %v %+v", err, back)
+	}
+	for edit, msg := range map[string]string{
+		"local = 'files'\n": "plugin \"cam\" is local but has no local folder",
+		"kind = 'local'\n":  "kind = 'local'\ncommit = '" + strings.Repeat("5", 40) + "'\n",
+	} {
+		bad := strings.Replace(string(data), edit, "", 1)
+		if strings.HasPrefix(msg, "kind") {
+			bad = strings.Replace(string(data), edit, msg, 1)
+			msg = "plugin.commit: a local plugin has no commit"
+		}
+		if _, err := ParseLock("graft.lock", []byte(bad)); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%q: %v", msg, err)
+		}
+	}
+}
