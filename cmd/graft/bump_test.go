@@ -141,3 +141,28 @@ func TestBumpListsAtMostFiftyCommits(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// A bump that cannot be resolved (the new release moved the plugin's folder) writes nothing:
+// plugin.toml and graft.lock stay as they were.
+func TestBumpFailureWritesNothing(t *testing.T) {
+	f := newSiteFixture(t)
+	r := f.repo("r.git")
+	r.Write(map[string]string{"plugin/a.rb": "1"})
+	r.Commit("1.0")
+	r.Tag("v1.0")
+	f.plugin("p", f.httpURL("r.git"), "v1.0", "path = \"plugin\"\n")
+	f.mustRun("lock")
+	r.Git("mv", "plugin", "src")
+	r.Commit("2.0: plugin/ is now src/")
+	r.Tag("v2.0")
+	toml, _ := os.ReadFile(filepath.Join(f.dir, "plugins/p/plugin.toml"))
+	lock := f.lockBytes()
+	code, out, errOut := f.run("lock", "--bump", "p")
+	if code != 2 || !strings.Contains(errOut, "source.path: plugin p:") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	after, _ := os.ReadFile(filepath.Join(f.dir, "plugins/p/plugin.toml"))
+	if string(after) != string(toml) || string(f.lockBytes()) != string(lock) {
+		t.Fatalf("files changed:\n%s", after)
+	}
+}
