@@ -80,7 +80,11 @@ func (a *assembly) launcherEpoch() time.Time {
 func (a *assembly) run(ctx context.Context) (*Result, error) {
 	res := &Result{Base: a.base.written, BaseRef: a.base.ref.String(), Created: a.imageEpoch(), Layers: map[v1.Hash]string{}}
 	for _, pl := range a.plugins {
-		res.Plugins = append(res.Plugins, PluginInfo{Name: pl.lock.Name, Commit: pl.lock.Commit, Ref: pl.lock.Ref, Path: pl.lock.Path})
+		info := PluginInfo{Name: pl.lock.Name, Commit: pl.lock.Commit, Ref: pl.lock.Ref, Path: pl.lock.Path}
+		if pl.lock.Kind == lockfile.KindLocal {
+			info.Local, info.Tree = pl.lock.Local, pl.lock.Tree
+		}
+		res.Plugins = append(res.Plugins, info)
 	}
 	a.layers = map[layerKey]v1.Layer{}
 	images := make([]v1.Image, len(a.base.plats))
@@ -150,7 +154,7 @@ func (a *assembly) platform(ctx context.Context, bp *basePlatform, res *Result) 
 	adds := make([]mutate.Addendum, 0, len(layers)+1)
 	for i, pl := range a.plugins {
 		adds = append(adds, mutate.Addendum{Layer: layers[i], MediaType: bp.layerMT, History: v1.History{
-			Created: v1.Time{Time: a.pluginEpoch(pl)}, CreatedBy: "graft: plugin " + pl.lock.Name + " " + pl.lock.Commit}})
+			Created: v1.Time{Time: a.pluginEpoch(pl)}, CreatedBy: "graft: plugin " + pl.lock.Name + " " + pl.version()}})
 	}
 	adds = append(adds, mutate.Addendum{Layer: bl, MediaType: bp.layerMT, History: v1.History{
 		Created: v1.Time{Time: a.launcherEpoch()}, CreatedBy: "graft: launcher " + lversion}},

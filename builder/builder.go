@@ -41,6 +41,9 @@ type PluginInfo struct {
 	Commit string `json:"commit"`
 	Ref    string `json:"ref,omitempty"`
 	Path   string `json:"path,omitempty"`
+	// Local and Tree are set for a plugin kept in the site repository (Commit is empty).
+	Local string `json:"local,omitempty"`
+	Tree  string `json:"tree,omitempty"`
 }
 
 type options struct {

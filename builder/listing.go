@@ -44,11 +44,11 @@ func (o *options) listingPath(src fetch.Source) string {
 }
 
 // loadListing returns the plugin's files (without contents) and commit time, or false.
-func (o *options) loadListing(src fetch.Source) ([]fetch.File, time.Time, bool) {
-	if o.layerDir == "" || src.Tree == "" {
+func (o *options) loadListing(src *fetch.Source) ([]fetch.File, time.Time, bool) {
+	if o.layerDir == "" || src == nil || src.Tree == "" {
 		return nil, time.Time{}, false
 	}
-	data, err := os.ReadFile(o.listingPath(src))
+	data, err := os.ReadFile(o.listingPath(*src))
 	if err != nil {
 		return nil, time.Time{}, false
 	}
@@ -67,8 +67,8 @@ func (o *options) loadListing(src fetch.Source) ([]fetch.File, time.Time, bool) 
 }
 
 // saveListing records res for src; failing to is not an error (the next build reads git).
-func (o *options) saveListing(src fetch.Source, res *fetch.Result) {
-	if o.layerDir == "" || src.Tree == "" {
+func (o *options) saveListing(src *fetch.Source, res *fetch.Result) {
+	if o.layerDir == "" || src == nil || src.Tree == "" {
 		return
 	}
 	l := listing{CommitTime: res.CommitTime, Files: make([]listedFile, len(res.Files))}
@@ -82,22 +82,22 @@ func (o *options) saveListing(src fetch.Source, res *fetch.Result) {
 	if err != nil {
 		return
 	}
-	p := o.listingPath(src)
+	p := o.listingPath(*src)
 	if os.MkdirAll(filepath.Dir(p), 0o755) != nil {
 		return
 	}
 	_ = atomicfile.Write(p, data, 0o644) // failing to cache is not an error
 }
 
-// contents returns the plugin's files with their contents, reading the commit from the git
-// cache when only its listing was loaded.
+// contents returns the plugin's files with their contents, reading them from the plugin's
+// source (the git cache) when only its listing was loaded.
 func (pl *plugin) contents(ctx context.Context, o *options) ([]fetch.File, error) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if !pl.listed {
 		return pl.files, nil
 	}
-	res, err := o.cache.Get(ctx, pl.src)
+	res, err := pl.src.Read(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -26,14 +26,31 @@ type plugin struct {
 	def        *lockfile.Plugin
 	files      []fetch.File
 	commitTime time.Time
-	dir        string // plugins_dir/<name> in the image
-	src        fetch.Source
+	dir        string       // plugins_dir/<name> in the image
+	src        fetch.Reader // a git commit or a folder of the site repository
 
 	mu     sync.Mutex // guards files and listed
 	listed bool       // files hold no contents yet (see contents)
 }
 
-func (pl *plugin) short() string { return pl.lock.Commit[:min(12, len(pl.lock.Commit))] }
+// short names the plugin's version in messages: its commit, or a local folder's tree.
+func (pl *plugin) short() string { return shortVersion(pl.lock) }
+
+func shortVersion(pk lockfile.PluginLock) string {
+	if pk.Kind == lockfile.KindLocal {
+		return "tree " + pk.Tree[:min(12, len(pk.Tree))]
+	}
+	return pk.Commit[:min(12, len(pk.Commit))]
+}
+
+// version is the plugin's full version for the layer's history: its commit, or a local
+// folder's tree.
+func (pl *plugin) version() string {
+	if pl.lock.Kind == lockfile.KindLocal {
+		return "local " + pl.lock.Local + " tree " + pl.lock.Tree
+	}
+	return pl.lock.Commit
+}
 
 // fetchAll fetches every plugin of the lock (bounded parallelism), in lock order.
 func fetchAll(ctx context.Context, p *lockfile.Project, o *options) ([]*plugin, error) {
@@ -57,19 +74,26 @@ func fetchAll(ctx context.Context, p *lockfile.Project, o *options) ([]*plugin, 
 }
 
 func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.PluginLock, def *lockfile.Plugin) (*plugin, error) {
-	src := fetch.Source{Name: pk.Name, URL: p.SourceURL(*def), Ref: pk.Ref, Commit: pk.Commit, Path: pk.Path, Tree: pk.Tree}
-	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetching, Detail: pk.Commit[:min(12, len(pk.Commit))]})
-	pl := &plugin{lock: pk, def: def, dir: path.Join(p.Site.PluginsDir, pk.Name), src: src}
+	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetching, Detail: shortVersion(pk)})
+	pl := &plugin{lock: pk, def: def, dir: path.Join(p.Site.PluginsDir, pk.Name)}
 	how := "cached"
-	if files, t, ok := o.loadListing(src); ok {
+	var git *fetch.Source // nil for a local folder: read (and checked) on every build
+	if def.Source.Local != "" {
+		abs, shown := p.LocalDir(*def)
+		pl.src, how = fetch.Local{Name: pk.Name, Site: p.Dir, Dir: abs, Shown: shown, Tree: pk.Tree}, "local"
+	} else {
+		git = &fetch.Source{Name: pk.Name, URL: p.SourceURL(*def), Ref: pk.Ref, Commit: pk.Commit, Path: pk.Path, Tree: pk.Tree}
+		pl.src = fetch.Git{Cache: o.cache, Source: *git}
+	}
+	if files, t, ok := o.loadListing(git); ok {
 		pl.files, pl.commitTime, pl.listed = files, t, true
 	} else {
-		res, err := o.cache.Get(ctx, src)
+		res, err := pl.src.Read(ctx)
 		if err != nil {
 			return nil, err
 		}
 		pl.files, pl.commitTime = res.Files, res.CommitTime
-		o.saveListing(src, res)
+		o.saveListing(git, res)
 		if res.Fetched {
 			how = "fetched"
 		}
@@ -104,10 +128,10 @@ func (pl *plugin) check(p *lockfile.Project) error {
 		case linkOutside:
 			return usererr.New("plugin %s: symlink %s -> %s points outside the plugin's folder %s (commit %s); "+
 				"graft installs only the plugin's own files: make the link relative and inside the plugin, or remove it",
-				pl.lock.Name, f.Path, f.Data, pl.dir, pl.lock.Commit)
+				pl.lock.Name, f.Path, f.Data, pl.dir, pl.short())
 		case linkLoop:
 			return usererr.New("plugin %s: symlink %s -> %s is a loop: resolving it follows more than %d links, where the kernel gives up (commit %s); "+
-				"fix or remove the links in the plugin", pl.lock.Name, f.Path, f.Data, maxLinks, pl.lock.Commit)
+				"fix or remove the links in the plugin", pl.lock.Name, f.Path, f.Data, maxLinks, pl.short())
 		}
 	}
 	for _, h := range pl.def.Launcher.Hooks {

@@ -8,7 +8,7 @@ import (
 // Drift is one way graft.lock no longer matches the definitions or the remotes.
 type Drift struct {
 	Plugin string `json:"plugin,omitempty"` // empty for the base image and graft.toml
-	What   string `json:"what"`             // definition-changed, added, removed, branch-moved, tag-moved, ref-deleted, base-moved, site-changed, no-lock, lock-edited
+	What   string `json:"what"`             // definition-changed, added, removed, branch-moved, tag-moved, ref-deleted, base-moved, site-changed, no-lock, lock-edited, local-changed
 	Key    string `json:"key,omitempty"`    // lock-edited: the locked value that differs (git, ref, kind, path)
 	Ref    string `json:"ref,omitempty"`
 	Old    string `json:"old,omitempty"` // locked commit (or digest)
@@ -33,6 +33,9 @@ func (d Drift) String() string {
 		return fmt.Sprintf("%s: plugin.toml changed since graft.lock was written (ref %s): %s -> %s; run `graft lock`", subject, d.Ref, d.Old, orNone(d.New))
 	case "lock-edited":
 		return Mismatch{Plugin: d.Plugin, Key: d.Key, Locked: d.Old, Want: d.New, Ref: d.Ref}.String()
+	case "local-changed":
+		return fmt.Sprintf("%s: folder %s changed since graft.lock was written: tree %s -> %s; run `graft lock` and commit graft.lock with the folder",
+			subject, d.Ref, d.Old, d.New)
 	case "ref-deleted":
 		return fmt.Sprintf("%s: %s no longer exists (locked at %s); pick another ref and run `graft lock`", subject, d.Ref, d.Old)
 	}
@@ -115,6 +118,9 @@ func (p *Project) checkBase(ctx context.Context, cfg *resolveConfig) ([]Drift, e
 
 func (p *Project) checkPlugin(ctx context.Context, cfg *resolveConfig, pl Plugin) ([]Drift, error) {
 	old := p.PluginLock(pl.Name)
+	if pl.Source.Local != "" {
+		return p.checkLocal(pl, old)
+	}
 	if old != nil && old.Definition == p.PluginDigest(pl.Name) && old.Kind == KindCommit {
 		return nil, nil // a full SHA never moves; nothing to ask the server
 	}
@@ -149,6 +155,24 @@ func (p *Project) checkPlugin(ctx context.Context, cfg *resolveConfig, pl Plugin
 		return []Drift{{Plugin: pl.Name, What: "ref-deleted", Ref: old.Kind + " " + old.Ref, Old: old.Commit}}, nil
 	case cur != old.Commit:
 		return []Drift{{Plugin: pl.Name, What: old.Kind + "-moved", Ref: old.Ref, Old: old.Commit, New: cur}}, nil
+	}
+	return nil, nil
+}
+
+// checkLocal compares a local plugin's folder, as it is in the working tree, with the lock.
+func (p *Project) checkLocal(pl Plugin, old *PluginLock) ([]Drift, error) {
+	t, err := p.ReadLocal(pl)
+	if err != nil {
+		return nil, err
+	}
+	_, shown := p.LocalDir(pl)
+	switch {
+	case old == nil:
+		return []Drift{{Plugin: pl.Name, What: "added", Ref: "local " + shown, New: t.Hash}}, nil
+	case old.Definition != p.PluginDigest(pl.Name):
+		return []Drift{{Plugin: pl.Name, What: "definition-changed", Ref: "local " + shown, Old: old.Tree, New: t.Hash}}, nil
+	case old.Tree != t.Hash:
+		return []Drift{{Plugin: pl.Name, What: "local-changed", Ref: shown, Old: old.Tree, New: t.Hash}}, nil
 	}
 	return nil, nil
 }

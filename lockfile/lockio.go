@@ -67,16 +67,21 @@ func checkLockEntry(p *problems, i int, pk PluginLock, names map[string]bool) {
 		p.addAt(at("name"), "plugin %q is locked twice; %s", pk.Name, damaged)
 	}
 	names[pk.Name] = true
-	if !fullSHARE.MatchString(pk.Commit) {
+	switch {
+	case pk.Kind == KindLocal && pk.Local == "":
+		p.addAt(at("kind"), "plugin %q is local but has no local folder; %s", pk.Name, damaged)
+	case pk.Kind == KindLocal && pk.Commit != "":
+		p.addAt(at("commit"), "a local plugin has no commit; %s", damaged)
+	case pk.Kind != KindLocal && !fullSHARE.MatchString(pk.Commit):
 		p.addAt(at("commit"), "%q is not a full 40-character commit SHA; %s", pk.Commit, damaged)
 	}
 	if !fullSHARE.MatchString(pk.Tree) {
 		p.addAt(at("tree"), "%q is not a full 40-character tree SHA; %s", pk.Tree, damaged)
 	}
 	switch pk.Kind {
-	case KindBranch, KindTag, KindCommit:
+	case KindBranch, KindTag, KindCommit, KindLocal:
 	default:
-		p.addAt(at("kind"), "%q is not branch, tag or commit; %s", pk.Kind, damaged)
+		p.addAt(at("kind"), "%q is not branch, tag, commit or local; %s", pk.Kind, damaged)
 	}
 }
 

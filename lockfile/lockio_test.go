@@ -92,7 +92,7 @@ func TestParseLockErrors(t *testing.T) {
 		"graft.lock:" + line("digest = ") + ": base.digest: \"sha256:x",
 		"graft.lock:" + line("tree = 'abc'") + ": plugin.tree: \"abc\" is not a full 40-character tree SHA",
 		"graft.lock:" + line("name = 'alpha'\ngit = 'https") + ": plugin.name: plugin \"alpha\" is locked twice",
-		"graft.lock:" + line("kind = 'brnach'") + ": plugin.kind: \"brnach\" is not branch, tag or commit",
+		"graft.lock:" + line("kind = 'brnach'") + ": plugin.kind: \"brnach\" is not branch, tag, commit or local",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
@@ -161,20 +161,46 @@ func TestProjectPathsAndDigest(t *testing.T) {
 	}
 }
 
-func TestSemver(t *testing.T) {
-	order := []string{"v0.9.0", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "v1.0.0", "1.0.1", "1.10.0", "2.0.0"}
+// Dotted numeric tags of any length are versions (issue 12: v1.0 was "up to date" beside
+// v1.1 ... v1.5.5); semver pre-release order still holds.
+func TestVersionOrder(t *testing.T) {
+	order := []string{"v0.9.0", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta.2", "1.0.0-beta.11",
+		"1.0.0-rc.1", "v1.0.0", "1.0.1", "v1.1", "v1.1.0.1", "v1.5", "v1.5.5", "1.10.0", "2.0.0", "v2.0.0.1", "2024.01.15"}
 	for i := 0; i+1 < len(order); i++ {
-		a, okA := parseSemver(order[i])
-		b, okB := parseSemver(order[i+1])
+		a, okA := parseVersion(order[i])
+		b, okB := parseVersion(order[i+1])
 		if !okA || !okB || a.compare(b) >= 0 || b.compare(a) <= 0 {
-			t.Errorf("%s < %s failed", order[i], order[i+1])
+			t.Errorf("%s < %s failed (parsed %v %v)", order[i], order[i+1], okA, okB)
 		}
 	}
-	for _, bad := range []string{"1.0", "01.0.0", "v1.x.0", "release-1", ""} {
-		if _, ok := parseSemver(bad); ok {
+	for _, eq := range [][2]string{{"v1.0", "1.0.0"}, {"V1.1", "v1.1.0.0"}, {"1.2.3+build.7", "1.2.3"}} {
+		a, _ := parseVersion(eq[0])
+		b, _ := parseVersion(eq[1])
+		if a.compare(b) != 0 {
+			t.Errorf("%s != %s", eq[0], eq[1])
+		}
+	}
+	for _, bad := range []string{"1", "v2", "1.", ".1", "1..2", "v1.x.0", "release-1", "", "v", "1.0-", "1.2.3.4.5.6.7.8.9",
+		"99999999999999999999.0", "1.0 ", "+1.0"} {
+		if _, ok := parseVersion(bad); ok {
 			t.Errorf("%q parsed as a version", bad)
 		}
 	}
+}
+
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{"v1.0", "1.0.0-rc.1+b", "2024.01.15", "v1.x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := parseVersion(s)
+		if !ok {
+			return
+		}
+		if v.compare(v) != 0 || len(v.nums) < 2 || len(v.nums) > maxParts {
+			t.Fatalf("%q: %+v", s, v)
+		}
+	})
 }
 
 func FuzzParseLock(f *testing.F) {
@@ -194,4 +220,37 @@ func FuzzParseLock(f *testing.F) {
 			t.Fatalf("cannot re-encode an accepted lock: %v", err)
 		}
 	})
+}
+
+// A local entry round-trips without git, ref, commit or title; one that lost its folder or
+// gained a commit is refused.
+func TestLocalLockEntry(t *testing.T) {
+	l := sampleLock()
+	l.Plugins = append(l.Plugins, PluginLock{Name: "cam", Kind: KindLocal, Local: "files", Tree: strings.Repeat("4", 40), Definition: "d"})
+	data, err := Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[[plugin]]\nname = 'cam'\nkind = 'local'\nlocal = 'files'\ntree = '" + strings.Repeat("4", 40) + "'\ndefinition = 'd'\n"
+	if !strings.Contains(string(data), want) {
+		t.Fatalf("marshalled:\n%s", data)
+	}
+	back, err := ParseLock("graft.lock", data)
+	if c := back.Plugins[1]; err != nil || c.Name != "cam" || c.Kind != KindLocal || c.Local != "files" || c.Tree != strings.Repeat("4", 40) ||
+		c.Commit != "" || c.Git != "" {
+		t.Fatalf("round trip: %v %+v", err, back)
+	}
+	for edit, msg := range map[string]string{
+		"local = 'files'\n": "plugin \"cam\" is local but has no local folder",
+		"kind = 'local'\n":  "kind = 'local'\ncommit = '" + strings.Repeat("5", 40) + "'\n",
+	} {
+		bad := strings.Replace(string(data), edit, "", 1)
+		if strings.HasPrefix(msg, "kind") {
+			bad = strings.Replace(string(data), edit, msg, 1)
+			msg = "plugin.commit: a local plugin has no commit"
+		}
+		if _, err := ParseLock("graft.lock", []byte(bad)); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%q: %v", msg, err)
+		}
+	}
 }

@@ -16,7 +16,7 @@ type Outdated struct {
 	Ref       string   `json:"ref"`
 	Kind      string   `json:"kind"`
 	Locked    string   `json:"locked"`               // locked commit
-	NewerTags []string `json:"newer_tags,omitempty"` // semver tags above the locked version, ascending
+	NewerTags []string `json:"newer_tags,omitempty"` // version tags above the locked version, ascending
 	Head      string   `json:"head,omitempty"`       // branch: its head now, when it moved
 	// NotLocked: the plugin has a plugin.toml but no entry in graft.lock yet (nothing else is
 	// set; its repository is not contacted).
@@ -31,7 +31,7 @@ func (o Outdated) Current() bool {
 }
 
 // Outdated lists, per plugin in name order, the ones not locked yet, the locked ones whose
-// plugin.toml is gone and, per locked plugin, newer semver tags than the locked version (the ref itself
+// plugin.toml is gone and, per locked plugin, newer version tags than the locked version (the ref itself
 // when it is a version, else the highest version tag at the locked commit) and, for branches,
 // the new head. Pre-releases are listed only when the locked version is one.
 func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdated, error) {
@@ -45,8 +45,15 @@ func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdat
 	out := make([]Outdated, len(p.Plugins))
 	var locked []int // indexes into p.Plugins and out
 	for i, pl := range p.Plugins {
-		if p.PluginLock(pl.Name) == nil {
+		pk := p.PluginLock(pl.Name)
+		switch {
+		case pk == nil:
 			out[i] = Outdated{Plugin: pl.Name, Ref: pl.Source.Ref, NotLocked: true}
+			continue
+		case pl.Source.Local != "" || pk.Kind == KindLocal:
+			// Kept in the site repository: nothing upstream to be behind (lock --check
+			// reports a changed folder).
+			out[i] = Outdated{Plugin: pl.Name, Ref: pk.Local, Kind: pk.Kind, Locked: pk.Tree}
 			continue
 		}
 		locked = append(locked, i)
@@ -95,26 +102,26 @@ func (p *Project) outdatedPlugin(ctx context.Context, cfg *resolveConfig, pl Plu
 }
 
 // lockedVersion is the version a plugin is at: its tag ref, else its highest version tag.
-func lockedVersion(pk *PluginLock) (semver, bool) {
+func lockedVersion(pk *PluginLock) (version, bool) {
 	if pk.Kind == KindTag {
-		if v, ok := parseSemver(strings.TrimPrefix(pk.Ref, "refs/tags/")); ok {
+		if v, ok := parseVersion(strings.TrimPrefix(pk.Ref, "refs/tags/")); ok {
 			return v, true
 		}
 	}
-	var best semver
+	var best version
 	found := false
 	for _, t := range pk.Tags {
-		if v, ok := parseSemver(t); ok && (!found || v.compare(best) > 0) {
+		if v, ok := parseVersion(t); ok && (!found || v.compare(best) > 0) {
 			best, found = v, true
 		}
 	}
 	return best, found
 }
 
-func newerTags(r *gitremote.Remote, base semver) []string {
+func newerTags(r *gitremote.Remote, base version) []string {
 	type tv struct {
 		name string
-		v    semver
+		v    version
 	}
 	var found []tv
 	for _, ref := range r.Refs() {
@@ -122,7 +129,7 @@ func newerTags(r *gitremote.Remote, base semver) []string {
 		if !ok {
 			continue
 		}
-		v, ok := parseSemver(name)
+		v, ok := parseVersion(name)
 		if !ok || v.compare(base) <= 0 || (v.pre != "" && base.pre == "") {
 			continue
 		}
@@ -141,38 +148,53 @@ func newerTags(r *gitremote.Remote, base semver) []string {
 	return names
 }
 
-// semver is MAJOR.MINOR.PATCH[-PRE][+BUILD], with an optional leading "v".
-type semver struct {
-	nums [3]uint64
+// version is a dotted numeric tag: 2 to maxParts numbers, an optional leading "v" or "V",
+// optionally a "-PRE" pre-release and a "+BUILD" suffix (ignored): v1.0, 1.5.5, v2.0.0.1,
+// 2024.01.15, v1.0.0-rc.1. Missing trailing numbers count as 0 (v1.1 == v1.1.0).
+type version struct {
+	nums []uint64
 	pre  string
 }
 
-func parseSemver(s string) (semver, bool) {
-	s = strings.TrimPrefix(s, "v")
-	s, _, _ = strings.Cut(s, "+")
-	core, pre, _ := strings.Cut(s, "-")
-	parts := strings.Split(core, ".")
-	if len(parts) != 3 {
-		return semver{}, false
+// maxParts bounds how many numbers a version tag may have.
+const maxParts = 8
+
+// parseVersion reads a tag name as a version; ok is false for any other tag.
+func parseVersion(s string) (version, bool) {
+	if len(s) > 0 && (s[0] == 'v' || s[0] == 'V') {
+		s = s[1:]
 	}
-	var v semver
+	s, _, _ = strings.Cut(s, "+")
+	core, pre, hasPre := strings.Cut(s, "-")
+	if hasPre && pre == "" {
+		return version{}, false
+	}
+	parts := strings.Split(core, ".")
+	if len(parts) < 2 || len(parts) > maxParts {
+		return version{}, false
+	}
+	v := version{nums: make([]uint64, len(parts)), pre: pre}
 	for i, p := range parts {
+		if p == "" || strings.Trim(p, "0123456789") != "" {
+			return version{}, false
+		}
 		n, err := strconv.ParseUint(p, 10, 64)
-		if err != nil || p == "" || (len(p) > 1 && p[0] == '0') {
-			return semver{}, false
+		if err != nil {
+			return version{}, false
 		}
 		v.nums[i] = n
 	}
-	v.pre = pre
 	return v, true
 }
 
-// compare orders by semver precedence: numbers, then a release above its pre-releases, then
-// pre-release identifiers (numeric ones numerically and below alphanumeric ones).
-func (a semver) compare(b semver) int {
-	for i := range a.nums {
-		if a.nums[i] != b.nums[i] {
-			if a.nums[i] < b.nums[i] {
+// compare orders versions: numbers (missing ones are 0), then a release above its
+// pre-releases, then pre-release identifiers (numeric ones numerically and below alphanumeric
+// ones), as semver does.
+func (a version) compare(b version) int {
+	for i := range max(len(a.nums), len(b.nums)) {
+		x, y := at(a.nums, i), at(b.nums, i)
+		if x != y {
+			if x < y {
 				return -1
 			}
 			return 1
@@ -187,6 +209,13 @@ func (a semver) compare(b semver) int {
 		return -1
 	}
 	return comparePre(strings.Split(a.pre, "."), strings.Split(b.pre, "."))
+}
+
+func at(nums []uint64, i int) uint64 {
+	if i < len(nums) {
+		return nums[i]
+	}
+	return 0
 }
 
 func comparePre(a, b []string) int {

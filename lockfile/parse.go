@@ -201,9 +201,14 @@ func ParsePlugin(file, name string, data []byte) (*Plugin, error) {
 }
 
 func validateSource(p *problems, s *Source) {
+	if s.Local != "" {
+		validateLocal(p, s)
+		return
+	}
 	switch {
 	case s.Git == "":
-		p.add("source.git", "source", `missing; set git = "https://host/repo.git" (or ssh, file:// or a local path) under [source]`)
+		p.add("source.git", "source", `missing; set git = "https://host/repo.git" (or ssh, file:// or a local path) under [source], `+
+			`or local = "folder" for files kept in the site repository`)
 	default:
 		if err := gitremote.Check(s.Git); err != nil {
 			p.add("source.git", "source", "%q: %v", gitremote.Redact(s.Git), err)
@@ -217,6 +222,23 @@ func validateSource(p *problems, s *Source) {
 	}
 	if msg := checkRelPath(s.Path); msg != "" {
 		p.add("source.path", "source", "%q %s; give a folder inside the repository, e.g. \"plugin\"", s.Path, msg)
+	}
+}
+
+// validateLocal checks a local source: a folder inside the plugin's folder, and none of the
+// keys that only mean something for a git repository.
+func validateLocal(p *problems, s *Source) {
+	if msg := checkRelPath(s.Local); msg != "" {
+		p.add("source.local", "source", "%q %s; give a folder inside the plugin's folder, e.g. \"files\" (or \".\" for the plugin's folder itself)", s.Local, msg)
+	}
+	for _, k := range []struct{ key, value, why string }{
+		{"git", s.Git, "a source is either a git repository or a local folder"},
+		{"ref", s.Ref, "a local folder has no ref: graft lock pins its content hash"},
+		{"path", s.Path, "point local at the folder to install instead"},
+	} {
+		if k.value != "" {
+			p.add("source."+k.key, "source", "not allowed with local = %q (%s); remove it", s.Local, k.why)
+		}
 	}
 }
 

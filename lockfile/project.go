@@ -15,6 +15,7 @@ import (
 	"github.com/graft-build/graft/internal/tomldecode"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile/gitremote"
+	"github.com/graft-build/graft/lockfile/localtree"
 )
 
 // Project is a loaded site repository: graft.toml, every plugin.toml and graft.lock if present.
@@ -289,4 +290,21 @@ func (p *Project) PluginError(name, key string, entry int, format string, args .
 		line = tomldecode.LineOf(data, strings.Split(key, ".")[0])
 	}
 	return &tomldecode.Error{File: p.pluginFile(name), Line: line, Key: key, Msg: msg}
+}
+
+// LocalDir is the folder of local plugin pl: absolute, and as messages show it
+// ("plugins/NAME/files").
+func (p *Project) LocalDir(pl Plugin) (abs, shown string) {
+	rel := filepath.Join(PluginsDir, pl.Name, filepath.FromSlash(pl.Source.Local))
+	return filepath.Join(p.Dir, rel), filepath.ToSlash(rel)
+}
+
+// ReadLocal reads local plugin pl's folder from the working tree: its files and git tree hash.
+func (p *Project) ReadLocal(pl Plugin) (*localtree.Tree, error) {
+	abs, shown := p.LocalDir(pl)
+	t, err := localtree.Read(p.Dir, abs, shown)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", pl.Name, err)
+	}
+	return t, nil
 }

@@ -149,7 +149,9 @@ func (p *Project) checkNames(names []string) error {
 
 // keep returns the locked entry to reuse under --update, or nil when pl must be resolved.
 func (p *Project) keep(cfg *resolveConfig, pl Plugin) *PluginLock {
-	if !cfg.updates || slices.Contains(cfg.update, pl.Name) {
+	// A local folder is read again every time: it costs no network, and a kept hash of a
+	// changed folder would only make the lock stale.
+	if !cfg.updates || slices.Contains(cfg.update, pl.Name) || pl.Source.Local != "" {
 		return nil
 	}
 	old := p.PluginLock(pl.Name)
@@ -217,6 +219,9 @@ func ImageNotFound(ref imageref.Ref, err error) bool {
 // resolvePlugin lists pl's repository, picks the commit its ref names, and fetches that one
 // commit for its title and the tree of source.path.
 func (p *Project) resolvePlugin(ctx context.Context, cfg *resolveConfig, pl Plugin) (*PluginLock, error) {
+	if pl.Source.Local != "" {
+		return p.resolveLocal(pl)
+	}
 	r, err := p.open(ctx, cfg, pl)
 	if err != nil {
 		return nil, err
@@ -241,6 +246,15 @@ func (p *Project) resolvePlugin(ctx context.Context, cfg *resolveConfig, pl Plug
 		return nil, fmt.Errorf("plugin %s (ref %s): %w", pl.Name, pl.Source.Ref, err)
 	}
 	return p.entry(pl, kind, commit, c.Title, c.Tree, r.TagsAt(commit)), nil
+}
+
+// resolveLocal pins a local plugin to its folder's tree hash, read from the working tree.
+func (p *Project) resolveLocal(pl Plugin) (*PluginLock, error) {
+	t, err := p.ReadLocal(pl)
+	if err != nil {
+		return nil, err
+	}
+	return &PluginLock{Name: pl.Name, Kind: KindLocal, Local: pl.Source.Local, Tree: t.Hash, Definition: p.PluginDigest(pl.Name)}, nil
 }
 
 func (p *Project) entry(pl Plugin, kind, commit, title, tree string, tags []string) *PluginLock {

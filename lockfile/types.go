@@ -54,11 +54,15 @@ type Plugin struct {
 	Launcher PluginLauncher `toml:"launcher,omitempty"`
 }
 
-// Source says where the plugin's files come from.
+// Source says where the plugin's files come from: a git repository (Git, Ref, Path) or a
+// folder of the site repository (Local).
 type Source struct {
 	Git  string `toml:"git"`            // https, ssh, file:// or a local path
 	Ref  string `toml:"ref"`            // branch, tag or full commit
 	Path string `toml:"path,omitempty"` // subfolder of the repo to install; "" is all
+	// Local is a folder relative to the plugin's folder (plugins/<name>/), kept in the site
+	// repository: graft.lock pins its git tree hash, computed from the working tree.
+	Local string `toml:"local,omitempty"`
 }
 
 // Build holds commands run inside the base image at build time (needs BuildKit).
@@ -117,18 +121,20 @@ const (
 	KindBranch = "branch"
 	KindTag    = "tag"
 	KindCommit = "commit"
+	KindLocal  = "local" // a folder of the site repository (source.local)
 )
 
 // PluginLock pins one plugin.
 type PluginLock struct {
 	Name       string   `toml:"name"`
-	Git        string   `toml:"git"`
-	Ref        string   `toml:"ref"`
-	Kind       string   `toml:"kind"`   // what ref named: "branch", "tag" or "commit"
-	Commit     string   `toml:"commit"` // full SHA of the commit, never of a tag object
-	Title      string   `toml:"title"`  // first line of the commit message
+	Git        string   `toml:"git,omitempty"`    // empty for a local plugin
+	Ref        string   `toml:"ref,omitempty"`    // empty for a local plugin
+	Kind       string   `toml:"kind"`             // what ref named: "branch", "tag" or "commit"; or "local"
+	Commit     string   `toml:"commit,omitempty"` // full SHA of the commit, never of a tag object; empty for local
+	Title      string   `toml:"title,omitempty"`  // first line of the commit message
 	Tags       []string `toml:"tags,omitempty"`
 	Path       string   `toml:"path,omitempty"`
-	Tree       string   `toml:"tree"`       // tree hash of Path in Commit
-	Definition string   `toml:"definition"` // sha256 of plugin.toml
+	Local      string   `toml:"local,omitempty"` // source.local of a local plugin
+	Tree       string   `toml:"tree"`            // tree hash of Path in Commit, or of the local folder
+	Definition string   `toml:"definition"`      // sha256 of plugin.toml
 }

@@ -12,7 +12,7 @@ import (
 // another repository). graft never builds or checks against such a lock.
 type Mismatch struct {
 	Plugin string
-	Key    string // git, ref, kind or path
+	Key    string // git, ref, kind, path or local
 	Locked string // the value in graft.lock
 	Want   string // what plugin.toml says (for kind: what its ref names)
 	Ref    string // for kind: plugin.toml's ref
@@ -22,7 +22,10 @@ type Mismatch struct {
 // String is the one-line report of m.
 func (m Mismatch) String() string {
 	want := fmt.Sprintf("%q in plugins/%s/plugin.toml", m.Want, m.Plugin)
-	if m.Key == "kind" {
+	switch {
+	case m.Key == "kind" && m.Want == KindLocal:
+		want = fmt.Sprintf("plugins/%s/plugin.toml has a local source", m.Plugin)
+	case m.Key == "kind":
 		want = fmt.Sprintf("ref %q of plugins/%s/plugin.toml names a %s", m.Ref, m.Plugin, m.Want)
 	}
 	return fmt.Sprintf("plugin %s: %s is %q in graft.lock but %s; %s", m.Plugin, m.Key, m.Locked, want, damaged)
@@ -44,6 +47,18 @@ func (p *Project) Mismatches() []Mismatch {
 		}
 		add := func(key, locked, want string) {
 			out = append(out, Mismatch{Plugin: pk.Name, Key: key, Locked: locked, Want: want, Ref: pl.Source.Ref, index: i})
+		}
+		if pk.Local != pl.Source.Local {
+			add("local", pk.Local, pl.Source.Local)
+		}
+		if pl.Source.Local != "" {
+			if pk.Kind != KindLocal {
+				add("kind", pk.Kind, KindLocal)
+			}
+			if pk.Git != "" {
+				add("git", gitremote.Redact(pk.Git), "")
+			}
+			continue
 		}
 		if pk.Git != pl.Source.Git {
 			add("git", gitremote.Redact(pk.Git), gitremote.Redact(pl.Source.Git))

@@ -154,7 +154,11 @@ func printInspect(w io.Writer, r inspectReport) {
 			if pl.Path != "" {
 				extra = append(extra, "path "+pl.Path)
 			}
-			fmt.Fprintf(w, "  %-24s %s  %s\n", pl.Name, pl.Commit, strings.Join(extra, ", "))
+			at := pl.Commit
+			if pl.Local != "" {
+				at, extra = pl.Tree, append(extra, "local "+pl.Local)
+			}
+			fmt.Fprintf(w, "  %-24s %s  %s\n", pl.Name, at, strings.Join(extra, ", "))
 		}
 	}
 }

@@ -22,6 +22,8 @@ import (
 type lockOpts struct {
 	check   bool
 	update  []string
+	bump    []string
+	changed bool
 	json    bool
 	jobs    int
 	timeout time.Duration
@@ -30,21 +32,37 @@ type lockOpts struct {
 func newLockCmd(g *globalOpts) *cobra.Command {
 	o := &lockOpts{}
 	cmd := &cobra.Command{
-		Use:   "lock [--check] [--update NAME...]",
+		Use:   "lock [--check] [--update NAME...] [--bump NAME...]",
 		Short: "Pin every plugin to a commit and the base image to a digest in graft.lock",
 		Long: `lock resolves each plugins/<name>/plugin.toml source ref (branch, tag or full SHA) to a
 commit, and graft.toml's base to a digest, and writes graft.lock. It never clones: it lists each
 repository's refs and fetches the one commit, in parallel.
 
   --check          compare graft.lock with the definitions and the remotes; exit 1 on drift
-  --update NAME... re-resolve only these plugins; the others keep their locked commit`,
+  --update NAME... re-resolve only these plugins; the others keep their locked commit
+  --changed        resolve only new plugins and changed plugin.toml files (after a hand or bot edit)
+  --bump NAME...   move these plugins to their newest version tag (a branch: its head), editing
+                   ref in plugin.toml and graft.lock together; prints the commits in between`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 && !cmd.Flags().Changed("update") {
+			switch {
+			case len(args) > 0 && cmd.Flags().Changed("bump") && !cmd.Flags().Changed("update"):
+				o.bump = append(o.bump, args...)
+			case len(args) > 0 && !cmd.Flags().Changed("update"):
 				return usererr.New("unexpected arguments %q; did you mean --update %s?", args, args[0])
+			default:
+				o.update = append(o.update, args...)
 			}
-			o.update = append(o.update, args...)
-			if o.check && len(o.update) > 0 {
-				return usererr.New("--check and --update cannot be combined")
+			if o.check && (len(o.update) > 0 || len(o.bump) > 0) {
+				return usererr.New("--check cannot be combined with --update or --bump")
+			}
+			if len(o.update) > 0 && len(o.bump) > 0 {
+				return usererr.New("--update and --bump cannot be combined; run them one after the other")
+			}
+			if o.changed && (o.check || len(o.update) > 0 || len(o.bump) > 0) {
+				return usererr.New("--changed cannot be combined with --check, --update or --bump")
+			}
+			if len(o.bump) > 0 {
+				return runBump(cmd, g, o)
 			}
 			if o.check {
 				return runLockCheck(cmd, g, o)
@@ -54,6 +72,8 @@ repository's refs and fetches the one commit, in parallel.
 	}
 	cmd.Flags().BoolVar(&o.check, "check", false, "exit 1 when graft.lock is stale or a locked branch or tag moved; writes nothing")
 	cmd.Flags().StringSliceVar(&o.update, "update", nil, "re-resolve only these plugins (repeat, comma-separate, or list after the flag)")
+	cmd.Flags().BoolVar(&o.changed, "changed", false, "resolve only new plugins and those whose plugin.toml changed; the others keep their locked commit")
+	cmd.Flags().StringSliceVar(&o.bump, "bump", nil, "move these plugins to their newest version tag (branch: head), editing plugin.toml and graft.lock")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON document on stdout")
 	cmd.Flags().IntVar(&o.jobs, "jobs", lockfile.DefaultJobs, "repositories contacted in parallel")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", lockfile.DefaultTimeout, "time allowed per repository")
@@ -66,7 +86,8 @@ func runLock(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
 		return err
 	}
 	opts := []lockfile.ResolveOption{lockfile.WithJobs(o.jobs), lockfile.WithTimeout(o.timeout)}
-	if len(o.update) > 0 {
+	if len(o.update) > 0 || o.changed {
+		// --changed is --update with no names: only new plugins and changed plugin.toml files.
 		opts = append(opts, lockfile.WithUpdate(o.update...))
 	}
 	lock, err := p.Resolve(cmd.Context(), opts...)
@@ -104,8 +125,12 @@ func writeIfChanged(path string, lock *lockfile.Lock) (bool, error) {
 
 func printLock(w io.Writer, p *lockfile.Project, lock *lockfile.Lock, written bool) {
 	for _, pk := range lock.Plugins {
+		if pk.Kind == lockfile.KindLocal {
+			fmt.Fprintf(w, "%s: local %s -> tree %s%s\n", pk.Name, pk.Local, short(pk.Tree), change(p.PluginLock(pk.Name), pk))
+			continue
+		}
 		fmt.Fprintf(w, "%s: %s %s -> %s %q%s%s\n", pk.Name, pk.Kind, pk.Ref, short(pk.Commit), pk.Title,
-			tagList(pk.Tags), change(p.PluginLock(pk.Name), pk.Commit))
+			tagList(pk.Tags), change(p.PluginLock(pk.Name), pk))
 	}
 	fmt.Fprintf(w, "base: %s -> %s\n", lock.Base.Ref, lock.Base.Digest)
 	if written {
@@ -122,14 +147,23 @@ func tagList(tags []string) string {
 	return fmt.Sprintf(" (tags: %s)", strings.Join(tags, ", "))
 }
 
-func change(old *lockfile.PluginLock, commit string) string {
+// change marks a plugin new, or what it was locked at before (a commit; a local folder's tree).
+func change(old *lockfile.PluginLock, now lockfile.PluginLock) string {
 	switch {
 	case old == nil:
 		return " [new]"
-	case old.Commit != commit:
-		return fmt.Sprintf(" [was %s]", short(old.Commit))
+	case lockedAt(*old) != lockedAt(now):
+		return fmt.Sprintf(" [was %s]", short(lockedAt(*old)))
 	}
 	return ""
+}
+
+// lockedAt is what pins pk: its commit, or a local folder's tree.
+func lockedAt(pk lockfile.PluginLock) string {
+	if pk.Kind == lockfile.KindLocal {
+		return pk.Tree
+	}
+	return pk.Commit
 }
 
 func short(sha string) string {
@@ -149,8 +183,9 @@ type jsonPlugin struct {
 	Title    string   `json:"title"`
 	Tags     []string `json:"tags"`
 	Path     string   `json:"path"`
+	Local    string   `json:"local,omitempty"` // source.local of a local plugin
 	Tree     string   `json:"tree"`
-	Previous string   `json:"previous,omitempty"` // commit in the lock before this run
+	Previous string   `json:"previous,omitempty"` // commit (local: tree) in the lock before this run
 }
 
 type jsonLock struct {
@@ -165,12 +200,12 @@ func lockReport(p *lockfile.Project, lock *lockfile.Lock, path string, written b
 	r := jsonLock{Lock: path, Written: written, Definitions: lock.Definitions, Base: lock.Base, Plugins: []jsonPlugin{}}
 	for _, pk := range lock.Plugins {
 		jp := jsonPlugin{Name: pk.Name, Git: gitremote.Redact(pk.Git), Ref: pk.Ref, Kind: pk.Kind, Commit: pk.Commit,
-			Title: pk.Title, Tags: pk.Tags, Path: pk.Path, Tree: pk.Tree}
+			Title: pk.Title, Tags: pk.Tags, Path: pk.Path, Local: pk.Local, Tree: pk.Tree}
 		if jp.Tags == nil {
 			jp.Tags = []string{}
 		}
 		if old := p.PluginLock(pk.Name); old != nil {
-			jp.Previous = old.Commit
+			jp.Previous = lockedAt(*old)
 		}
 		r.Plugins = append(r.Plugins, jp)
 	}

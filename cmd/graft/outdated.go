@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -10,7 +11,7 @@ import (
 )
 
 func newOutdatedCmd(g *globalOpts) *cobra.Command {
-	var asJSON bool
+	var asJSON, exitCode bool
 	jobs, timeout := lockfile.DefaultJobs, lockfile.DefaultTimeout
 	cmd := &cobra.Command{
 		Use:   "outdated",
@@ -26,15 +27,22 @@ func newOutdatedCmd(g *globalOpts) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(g.stdout, map[string]any{"plugins": list})
+				if err := writeJSON(g.stdout, map[string]any{"plugins": list}); err != nil {
+					return err
+				}
+			} else {
+				for _, o := range list {
+					fmt.Fprintln(g.stdout, outdatedLine(o))
+				}
 			}
-			for _, o := range list {
-				fmt.Fprintln(g.stdout, outdatedLine(o))
+			if exitCode && slices.ContainsFunc(list, func(o lockfile.Outdated) bool { return !o.Current() }) {
+				return errCheckFailed
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document on stdout")
+	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 1 when a plugin is outdated, not locked yet or removed")
 	cmd.Flags().IntVar(&jobs, "jobs", lockfile.DefaultJobs, "repositories contacted in parallel")
 	cmd.Flags().DurationVar(&timeout, "timeout", lockfile.DefaultTimeout, "time allowed per repository")
 	return cmd
@@ -47,9 +55,12 @@ func outdatedLine(o lockfile.Outdated) string {
 	if o.Removed {
 		return fmt.Sprintf("%s: in graft.lock but plugins/%s/plugin.toml is gone; run `graft lock` to drop it", o.Plugin, o.Plugin)
 	}
+	if o.Kind == lockfile.KindLocal {
+		return fmt.Sprintf("%s: local %s at tree %s: kept in the site repository (graft lock --check reports changes)", o.Plugin, o.Ref, short(o.Locked))
+	}
 	var parts []string
 	if len(o.NewerTags) > 0 {
-		parts = append(parts, fmt.Sprintf("newer tags: %s (to bump, set ref in plugins/%s/plugin.toml)",
+		parts = append(parts, fmt.Sprintf("newer tags: %s (to bump: graft lock --bump %s)",
 			strings.Join(o.NewerTags, ", "), o.Plugin))
 	}
 	if o.Head != "" {

@@ -1,0 +1,56 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile/localtree"
+)
+
+// Reader gives one locked plugin's verified files: Git reads a commit through the Cache,
+// Local reads a folder of the site repository. Either checks what it read against the lock.
+type Reader interface {
+	Read(ctx context.Context) (*Result, error)
+}
+
+// Git reads Source's commit through Cache (fetching it first unless cached).
+type Git struct {
+	Cache  *Cache
+	Source Source
+}
+
+// Read implements Reader.
+func (g Git) Read(ctx context.Context) (*Result, error) { return g.Cache.Get(ctx, g.Source) }
+
+// LocalEpoch is the time a local plugin's files are stamped with when SOURCE_DATE_EPOCH is
+// unset: a folder has no commit time, and its files' mtimes differ between checkouts.
+var LocalEpoch = time.Unix(0, 0).UTC()
+
+// Local reads a folder of the site repository from the working tree and checks its git tree
+// hash against the lock: the build takes exactly the files graft lock hashed.
+type Local struct {
+	Name  string // plugin name, for messages
+	Site  string // the site repository (absolute)
+	Dir   string // the folder (absolute)
+	Shown string // the folder as messages name it, e.g. plugins/cam/files
+	Tree  string // tree hash from graft.lock
+}
+
+// Read implements Reader.
+func (l Local) Read(context.Context) (*Result, error) {
+	t, err := localtree.Read(l.Site, l.Dir, l.Shown)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", l.Name, err)
+	}
+	if t.Hash != l.Tree {
+		return nil, usererr.New("plugin %s: folder %s changed since graft.lock was written (tree %s in graft.lock, %s now); "+
+			"run `graft lock` (and commit graft.lock) to build what is there now", l.Name, l.Shown, l.Tree, t.Hash)
+	}
+	files := make([]File, len(t.Files))
+	for i, f := range t.Files {
+		files[i] = File{Path: f.Path, Mode: f.Mode, Data: f.Data}
+	}
+	return &Result{Files: files, CommitTime: LocalEpoch}, nil
+}
