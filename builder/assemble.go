@@ -146,7 +146,14 @@ func (a *assembly) platform(ctx context.Context, bp *basePlatform, res *Result) 
 		return nil, err
 	}
 	a.o.event(progress.Event{Subject: LauncherSubject, Phase: progress.Layering, Detail: bp.name() + " " + lversion})
-	bl, cl, err := launcherLayers(bin, conf, a.conf, bp.uid, bp.gid, bp.layerMT, a.launcherEpoch(), res.Created, a.o)
+	parents, err := baseDirs(ctx, bp.image, bp.digest, ancestorDirs(a.p, appDirs(a.conf)), a.o.layerDir)
+	if err != nil {
+		return nil, fmt.Errorf("base image folders: %w", err)
+	}
+	if err := checkBaseDirs(parents, a.base.written); err != nil {
+		return nil, err
+	}
+	bl, cl, err := launcherLayers(bin, conf, a.conf, parents, bp.uid, bp.gid, bp.layerMT, a.launcherEpoch(), res.Created, a.o)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +28,7 @@ import (
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/builder/fetch"
+	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/launcher/config"
 	"github.com/graft-build/graft/launcher/render"
@@ -590,15 +590,24 @@ func readOS(t *testing.T, path string) string {
 
 // The launcher's configuration layer creates the folders the launcher writes, owned by the
 // app's user, so a non-root start never fails on "mkdir /app/tmp: permission denied"; a
-// shared system tmp keeps the base's owner and mode.
+// shared system tmp keeps the base's owner and mode. It also repeats the base's folders above
+// plugins_dir with the base's metadata (Docker would show them as root:root 0755 otherwise).
 func TestLauncherLayerCreatesAppFolders(t *testing.T) {
+	type meta struct {
+		uid, gid int
+		mode     int64
+	}
+	base := map[string]meta{"app/": {0, 0, 0o755}, "app/plugins/": {0, 0, 0o775}} // buildtest.BaseImage's
 	for _, c := range []struct {
 		tmp  string
-		want []string
+		want map[string]meta
 	}{
-		{"/app/data/tmp", []string{"app/data/tmp/", "run/graft/ports/"}},
-		{"/tmp", []string{"run/graft/ports/"}},
+		{"/app/data/tmp", map[string]meta{"app/data/tmp/": {1000, 1001, 0o755}, "run/graft/ports/": {1000, 1001, 0o755}}},
+		{"/tmp", map[string]meta{"run/graft/ports/": {1000, 1001, 0o755}}},
 	} {
+		for k, v := range base {
+			c.want[k] = v
+		}
 		s := buildtest.NewSite(t, "oci-layout://base", "owner = \"1000:1001\"\n[launcher]\ntmp_dir = \""+c.tmp+"\"")
 		buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64")
 		s.Plugin("alpha", map[string]string{"x": ""}, "")
@@ -606,20 +615,82 @@ func TestLauncherLayerCreatesAppFolders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs := files(t, ls[len(ls)-1])
-		var dirs []string
-		for name, h := range hs {
+		got := map[string]meta{}
+		for name, h := range files(t, ls[len(ls)-1]) {
 			if h.Typeflag == tar.TypeDir && !strings.HasPrefix(name, "etc/") {
-				dirs = append(dirs, name)
-				if h.Uid != 1000 || h.Gid != 1001 || h.Mode&0o7777 != 0o755 {
-					t.Errorf("tmp_dir %s: %s is %d:%d %o, want 1000:1001 0755", c.tmp, name, h.Uid, h.Gid, h.Mode)
-				}
+				got[name] = meta{h.Uid, h.Gid, h.Mode & 0o7777}
 			}
 		}
-		sort.Strings(dirs)
-		if !reflect.DeepEqual(dirs, c.want) {
-			t.Errorf("tmp_dir %s: folders %v, want %v", c.tmp, dirs, c.want)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("tmp_dir %s: folders %v, want %v", c.tmp, got, c.want)
 		}
+	}
+}
+
+// baseWith is buildtest's base with more layers on top, written as the site's oci-layout base.
+func baseWith(t *testing.T, s *buildtest.Site, layers ...[]layer.Entry) {
+	t.Helper()
+	img := buildtest.BaseImage(t, "linux/amd64", "", types.OCIManifestSchema1)
+	for _, entries := range layers {
+		// A root nobody owns keeps each entry's own uid and gid.
+		l, err := layer.New(entries, layer.WithRoot("/nothing"), layer.WithMediaType(types.OCILayer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.AppendLayers(img, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := layout.Write(filepath.Join(s.Dir, "base"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The base's folders above plugins_dir come back with the base's own metadata, read from the
+// topmost layer that holds them; a whited-out folder is not repeated; a symlink on the way is
+// refused, since graft's layers would replace it with a folder.
+func TestBaseFoldersKeepTheirMetadata(t *testing.T) {
+	s := buildtest.NewSite(t, "oci-layout://base", "")
+	baseWith(t, s,
+		[]layer.Entry{{Name: "/srv", Type: tar.TypeDir, Mode: 0o700, UID: 7, GID: 7}},
+		[]layer.Entry{{Name: "/app", Type: tar.TypeDir, Mode: 0o750, UID: 1000, GID: 1000}})
+	s.Plugin("alpha", map[string]string{"x": ""}, "")
+	ls, err := build(t, s.Lock(), t.TempDir()).Image.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := files(t, ls[len(ls)-1])["app/"]
+	if h == nil || h.Uid != 1000 || h.Gid != 1000 || h.Mode&0o7777 != 0o750 {
+		t.Fatalf("app/ in the last layer: %+v, want 1000:1000 0750 as the base's top layer has it", h)
+	}
+	if files(t, ls[len(ls)-1])["srv/"] != nil {
+		t.Error("a folder graft's layers do not pass through must not be repeated")
+	}
+
+	// /app deleted by a whiteout in the base's top layer: nothing to repeat.
+	s = buildtest.NewSite(t, "oci-layout://base", "")
+	baseWith(t, s, []layer.Entry{{Name: "/.wh.app", Type: tar.TypeReg, Mode: 0o644}})
+	s.Plugin("alpha", map[string]string{"x": ""}, "")
+	ls, err = build(t, s.Lock(), t.TempDir()).Image.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := files(t, ls[len(ls)-1])["app/"]; h != nil {
+		t.Errorf("app/ repeated after the base deleted it: %+v", h)
+	}
+
+	// /app is a symlink in the base: refused, naming it.
+	s = buildtest.NewSite(t, "oci-layout://base", "")
+	baseWith(t, s, []layer.Entry{{Name: "/.wh.app", Type: tar.TypeReg, Mode: 0o644}},
+		[]layer.Entry{{Name: "/app", Type: tar.TypeSymlink, Linkname: "/opt/app"}})
+	s.Plugin("alpha", map[string]string{"x": ""}, "")
+	_, err = builder.Build(context.Background(), s.Lock(), builder.WithLaunchers(buildtest.Launchers(t, "amd64")))
+	if err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), "/app is a symlink to /opt/app") {
+		t.Fatalf("err = %v, want a bad-input error naming the symlink", err)
 	}
 }
 

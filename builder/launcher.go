@@ -104,7 +104,10 @@ func sortedTargets(m map[string]string) []string {
 // uid:gid: the port folder and tmp_dir. The launcher runs as that user and could not create
 // them under a root-owned /run or app folder itself ("mkdir /archivesspace/tmp: permission
 // denied").
-func launcherLayers(bin, conf []byte, lc *config.Config, uid, gid int, mt types.MediaType, binEpoch, confEpoch time.Time, o *options) (*layer.Layer, *layer.Layer, error) {
+//
+// parents are folders of the base above what graft's layers own, repeated here with the base's
+// own metadata (see basedirs.go: Docker would otherwise show them as root:root 0755).
+func launcherLayers(bin, conf []byte, lc *config.Config, parents []baseDir, uid, gid int, mt types.MediaType, binEpoch, confEpoch time.Time, o *options) (*layer.Layer, *layer.Layer, error) {
 	// The binary's layer holds no directory: /usr/local/bin belongs to the base (a runtime
 	// creates a missing one as root 0755). The configuration's layer owns /etc/graft.
 	bl, err := binaryLayer(bin, mt, binEpoch, o)
@@ -112,6 +115,9 @@ func launcherLayers(bin, conf []byte, lc *config.Config, uid, gid int, mt types.
 		return nil, nil, err
 	}
 	confEntries := []layer.Entry{{Name: config.DefaultPath, Type: tar.TypeReg, Mode: 0o644, Data: conf}}
+	for _, d := range parents {
+		confEntries = append(confEntries, layer.Entry{Name: d.Path, Type: tar.TypeDir, Mode: d.Mode, UID: d.UID, GID: d.GID})
+	}
 	for _, dir := range appDirs(lc) {
 		confEntries = append(confEntries, layer.Entry{Name: dir, Type: tar.TypeDir, Mode: 0o755, UID: uid, GID: gid})
 	}

@@ -170,9 +170,10 @@ url = "file://%s/"
 	repo(gh, "hudmol/digitization_work_order.git", "master", map[string]string{"frontend/plugin_init.rb": "# dwo\n"})
 	repo(gh, "AtlasSystems/ArchivesSpace-Aeon-Fulfillment-Plugin.git", "master", map[string]string{"public/plugin_init.rb": "# aeon\n"})
 	tmpl, _ := os.ReadFile(filepath.Join(siteDir(t), "site_config/templates/config.rb.tmpl"))
+	rc, _ := os.ReadFile(filepath.Join(siteDir(t), "site_config/templates/launcher_rc.rb.tmpl"))
 	hook, _ := os.ReadFile(filepath.Join(siteDir(t), "site_config/hooks/wait-for-solr.sh"))
 	repo(ex, "library/aspace-site-config.git", "main", map[string]string{
-		"templates/config.rb.tmpl": string(tmpl), "hooks/wait-for-solr.sh@x": string(hook)})
+		"templates/config.rb.tmpl": string(tmpl), "templates/launcher_rc.rb.tmpl": string(rc), "hooks/wait-for-solr.sh@x": string(hook)})
 	return dir, writeASpaceBase(t, filepath.Join(dir, "base"))
 }
 

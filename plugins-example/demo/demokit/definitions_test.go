@@ -42,6 +42,9 @@ func merge(p *lockfile.Project) config.Config {
 		if pl.Config.Snippet != "" {
 			c.Snippets = append(c.Snippets, config.Snippet{Plugin: pl.Name, Text: pl.Config.Snippet})
 		}
+		for target, text := range pl.Config.Targets {
+			c.Snippets = append(c.Snippets, config.Snippet{Plugin: pl.Name, Target: target, Text: text})
+		}
 	}
 	return c
 }
@@ -65,6 +68,9 @@ func TestTemplatesRender(t *testing.T) {
 			[]string{"frontend", "public"},
 			[]string{"AppConfig[:enable_backend]  = false", "AppConfig[:enable_frontend] = true",
 				"# --- plugin aspace-oauth\nAppConfig[:plugins] << \"aspace-oauth\""}},
+		{"plugins-example/archivesspace", "plugins-example/archivesspace/site_config/templates/launcher_rc.rb.tmpl",
+			[]string{"backend"},
+			[]string{"# --- plugin site_config\njava.lang.System.set_property(\"java.io.tmpdir\", \"/archivesspace/tmp\")"}},
 	}
 	for _, c := range cases {
 		p, err := lockfile.Load(filepath.Join(root, c.site))
@@ -78,7 +84,7 @@ func TestTemplatesRender(t *testing.T) {
 		}
 		dest := filepath.Join(t.TempDir(), "out")
 		err = render.File(config.Template{Src: filepath.Join(root, c.tmpl), Dest: dest},
-			render.Data{Settings: settings, Components: c.comps, Snippets: merged.Snippets}, render.Secrets{})
+			render.NewData(settings, c.comps, merged.Snippets), render.Secrets{})
 		if err != nil {
 			t.Errorf("%s: %v", c.tmpl, err)
 			continue

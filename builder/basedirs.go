@@ -1,0 +1,200 @@
+package builder
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/graft-build/graft/internal/atomicfile"
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile"
+)
+
+// Why graft's last layer repeats folders of the base.
+//
+// graft's layers hold no entries above what they own (plugins_dir/NAME, the launcher's files),
+// so that they never replace the base's owner and mode of plugins_dir or the app's folder. But
+// Docker Engine applies a layer into an empty folder and creates every parent the tar lacks as
+// root:root 0755, and on overlay filesystems that new folder hides the base's one: after
+// graft's layers, /archivesspace would be root's and the app (uid 1000) could no longer write in
+// it. (containerd copies the parents' metadata from the layers below; Docker does not.) So the
+// launcher configuration layer, the last one, carries an explicit entry for each such folder
+// with the metadata the base gives it, which is what every runtime then shows.
+
+// baseDirsVersion changes when the cached form of baseDir lists changes.
+const baseDirsVersion = 1
+
+// baseDir is one folder of the base image's file system, as its layers leave it.
+type baseDir struct {
+	Path string `json:"path"`
+	UID  int    `json:"uid"`
+	GID  int    `json:"gid"`
+	Mode int64  `json:"mode"`
+	Link string `json:"link,omitempty"` // the base has a symlink here
+}
+
+// systemDirs are left out: every base has them root:root 0755, which is what a runtime creates
+// for a missing parent anyway, so reading the (large, early) layers that hold them would be
+// wasted.
+var systemDirs = map[string]bool{"/usr": true, "/usr/local": true, "/usr/local/bin": true, "/etc": true,
+	"/run": true, "/var": true, "/var/run": true, "/var/lib": true, "/opt": true, "/srv": true, "/home": true}
+
+// ancestorDirs are the folders above what graft's layers own for this site: every folder from
+// "/" (excluded) down to plugins_dir, and to the parents of port_dir and tmp_dir, without the
+// system folders.
+func ancestorDirs(p *lockfile.Project, lc []string) []string {
+	set := map[string]bool{}
+	add := func(dir string) {
+		for d := path.Clean(dir); d != "/" && d != "."; d = path.Dir(d) {
+			if !systemDirs[d] {
+				set[d] = true
+			}
+		}
+	}
+	add(p.Site.PluginsDir)
+	for _, d := range lc {
+		add(path.Dir(path.Clean(d)))
+	}
+	out := make([]string, 0, len(set))
+	for d := range set {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// baseDirs finds paths in the base's layers, from the top layer down, stopping once each is
+// known: the topmost layer that holds a path (or deletes it with a whiteout) decides it. Paths
+// the base does not have are left out. The answer is cached per base manifest and path list.
+func baseDirs(ctx context.Context, img v1.Image, digest v1.Hash, paths []string, cacheDir string) ([]baseDir, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%d\x00%s\x00%s", baseDirsVersion, digest, strings.Join(paths, "\x00"))))
+	cached := ""
+	if cacheDir != "" {
+		cached = filepath.Join(cacheDir, "basedirs", hex.EncodeToString(sum[:])+".json")
+		var out []baseDir
+		if data, err := os.ReadFile(cached); err == nil && json.Unmarshal(data, &out) == nil {
+			return out, nil
+		}
+	}
+	out, err := scanBaseDirs(ctx, img, paths)
+	if err != nil {
+		return nil, err
+	}
+	if cached != "" {
+		if data, err := json.Marshal(out); err == nil && os.MkdirAll(filepath.Dir(cached), 0o755) == nil {
+			_ = atomicfile.Write(cached, data, 0o644) // failing to cache is not an error
+		}
+	}
+	return out, nil
+}
+
+func scanBaseDirs(ctx context.Context, img v1.Image, paths []string) ([]baseDir, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("base layers: %w", err)
+	}
+	pending := map[string]bool{}
+	for _, p := range paths {
+		pending[p] = true
+	}
+	found := map[string]baseDir{}
+	for i := len(layers) - 1; i >= 0 && len(pending) > 0; i-- {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		decided, err := scanLayer(layers[i], pending)
+		if err != nil {
+			return nil, fmt.Errorf("base layer %d: %w", i+1, err)
+		}
+		for p, d := range decided {
+			delete(pending, p)
+			if d != nil {
+				found[p] = *d
+			}
+		}
+	}
+	out := make([]baseDir, 0, len(found))
+	for _, p := range paths {
+		if d, ok := found[p]; ok {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// scanLayer reads one layer's headers and returns the pending paths it decides: their entry,
+// or nil when the layer deletes them (a whiteout of the path or of a folder above it, or an
+// opaque folder above it).
+func scanLayer(l v1.Layer, pending map[string]bool) (map[string]*baseDir, error) {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	decided := map[string]*baseDir{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return decided, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := path.Clean("/" + h.Name)
+		dir, base := path.Split(name)
+		dir = path.Clean(dir)
+		if strings.HasPrefix(base, ".wh.") {
+			gone := path.Join(dir, strings.TrimPrefix(base, ".wh."))
+			opaque := base == ".wh..wh..opq"
+			for p := range pending {
+				if _, ok := decided[p]; ok {
+					continue
+				}
+				if (!opaque && (p == gone || strings.HasPrefix(p, gone+"/"))) || (opaque && strings.HasPrefix(p, dir+"/")) {
+					decided[p] = nil
+				}
+			}
+			continue
+		}
+		if !pending[name] {
+			continue
+		}
+		d := &baseDir{Path: name, UID: h.Uid, GID: h.Gid, Mode: h.Mode & 0o7777}
+		switch h.Typeflag {
+		case tar.TypeDir:
+		case tar.TypeSymlink:
+			d.Link = h.Linkname
+		default:
+			d = nil // a file where a folder is wanted: adding files under it will fail anyway
+		}
+		decided[name] = d
+	}
+}
+
+// checkBaseDirs refuses a site whose folders go through a symlink of the base: graft's layers
+// would create a real folder there, hiding the link and everything the base keeps behind it.
+func checkBaseDirs(dirs []baseDir, base string) error {
+	for _, d := range dirs {
+		if d.Link != "" {
+			return usererr.New("base image %s: %s is a symlink to %s, and graft.toml's plugins_dir, port_dir or tmp_dir is below it; "+
+				"graft's layers would replace the link with a folder: use the real path (under %s) in graft.toml", base, d.Path, d.Link, d.Link)
+		}
+	}
+	return nil
+}
