@@ -108,7 +108,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	}
 	progress, rep, closeReporter := reporter(g, o, p)
 	defer closeReporter() // before main prints an error, so the error follows the display
-	opts, closeEngine, err := builderOptions(ctx, p, o, progress)
+	opts, closeEngine, err := builderOptions(ctx, g, p, o, progress)
 	if err != nil {
 		return err
 	}
@@ -165,12 +165,12 @@ func parseOutputs(p *lockfile.Project, o *buildOpts) ([]publish.Publisher, error
 // builderOptions gathers the build's options; BuildKit is contacted only when a plugin has
 // build steps, so a CI that exports BUILDKIT_HOST everywhere still builds daemonless images
 // when nothing needs it.
-func builderOptions(ctx context.Context, p *lockfile.Project, o *buildOpts, progress io.Writer) ([]builder.Option, func(), error) {
+func builderOptions(ctx context.Context, g *globalOpts, p *lockfile.Project, o *buildOpts, progress io.Writer) ([]builder.Option, func(), error) {
 	cacheDir, err := builder.DefaultCacheDir()
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []builder.Option{builder.WithLaunchers(launchers(os.Getenv)), builder.WithProgress(progress),
+	opts := []builder.Option{builder.WithLaunchers(launchers(ctx, g, os.Getenv, cacheDir, progress)), builder.WithProgress(progress),
 		builder.WithCache(fetch.NewCache(filepath.Join(cacheDir, "git"))),
 		builder.WithLayerCache(filepath.Join(cacheDir, "layers"))}
 	if o.jobs > 0 {
