@@ -37,6 +37,8 @@ type buildOpts struct {
 	tlsKey    string
 	json      bool
 	jobs      int
+	tags      []string // -t/--tag, as buildx
+	push      bool     // --push, as buildx
 }
 
 func newBuildCmd(g *globalOpts) *cobra.Command {
@@ -50,9 +52,11 @@ its launcher.toml. The same lock gives the same digest anywhere. Progress goes t
 last line of stdout is the image digest.
 
   --output type=oci,dest=DIR         OCI layout folder (default: out/image in the site repository)
+           type=oci,dest=FILE.tar    the same as a tar (as buildx; tar=true|false forces either)
            type=docker,dest=FILE     a docker load tar
            type=registry,name=REF    push (only blobs the registry lacks; Docker credentials)
            type=daemon[,name=REF]    load into the local Docker Engine
+  -t NAME (repeatable), --push       as buildx: name the image; push it to every -t NAME
   --buildkit ADDR (or BUILDKIT_HOST) runs plugins' [build] steps: unix://, tcp://,
            docker-container://NAME, kube-pod://NAME, docker:// (the Docker Engine's BuildKit)
   SOURCE_DATE_EPOCH                  fixes every timestamp; else they come from the commits`,
@@ -71,6 +75,8 @@ last line of stdout is the image digest.
 	f.StringVar(&o.tlsKey, "tlskey", "", "client key for a tcp:// BuildKit daemon (PEM)")
 	f.BoolVar(&o.json, "json", false, "print one JSON document on stdout")
 	f.IntVar(&o.jobs, "jobs", 0, "plugins fetched and compressed, and blobs uploaded, in parallel (default: CPUs)")
+	f.StringArrayVarP(&o.tags, "tag", "t", nil, "image name, as buildx (repeatable; the first is the outputs' default name)")
+	f.BoolVar(&o.push, "push", false, "push to every -t NAME (graft.toml name without -t): shorthand for --output type=registry,name=NAME")
 	return cmd
 }
 
@@ -146,11 +152,11 @@ func checkPlatforms(ps []string) error {
 }
 
 func parseOutputs(p *lockfile.Project, o *buildOpts) ([]publish.Publisher, error) {
-	specs := o.outputs
-	if len(specs) == 0 {
-		specs = []string{publish.DefaultSpec}
+	specs, defaultName, err := outputSpecs(o, p.Site.Name)
+	if err != nil {
+		return nil, err
 	}
-	popts := publish.Options{BaseDir: p.Dir, DefaultName: p.Site.Name, Jobs: o.jobs}
+	popts := publish.Options{BaseDir: p.Dir, DefaultName: defaultName, Jobs: o.jobs}
 	var pubs []publish.Publisher
 	for _, s := range specs {
 		pub, err := publish.Parse(s, popts)
