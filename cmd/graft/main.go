@@ -78,7 +78,8 @@ func newRootCmd(stdout, stderr io.Writer, embedded fs.FS) *cobra.Command {
 	// Flag errors are usage errors: exit 2, like every other bad input.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usererr.Wrap(err) })
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", ".", "the site repository")
-	root.AddCommand(newVersionCmd(g), newLockCmd(g), newOutdatedCmd(g), newBuildCmd(g), newInspectCmd(g))
+	root.AddCommand(newVersionCmd(g), newLockCmd(g), newOutdatedCmd(g), newBuildCmd(g), newInspectCmd(g),
+		newLoginCmd(g), newLogoutCmd(g))
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
