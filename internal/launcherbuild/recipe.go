@@ -60,6 +60,11 @@ func LDFlags(version string) (string, error) {
 // go.mod (toolchain line, else go line), so Go downloads that one through the module proxy when
 // the local go is another version.
 func Command(ctx context.Context, t Target, version, srcDir, out string) (*exec.Cmd, error) {
+	return GoBuild(ctx, t, version, srcDir, out, Package)
+}
+
+// GoBuild is Command for another main package of the module (graft itself, for its image).
+func GoBuild(ctx context.Context, t Target, version, srcDir, out, pkg string) (*exec.Cmd, error) {
 	ld, err := LDFlags(version)
 	if err != nil {
 		return nil, err
@@ -68,7 +73,7 @@ func Command(ctx context.Context, t Target, version, srcDir, out string) (*exec.
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags="+ld, "-o", out, Package)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags="+ld, "-o", out, pkg)
 	cmd.Dir = srcDir
 	cmd.Env = append(cleanEnv(os.Environ()), "CGO_ENABLED=0", "GOOS="+t.OS, "GOARCH="+t.Arch,
 		"GOFLAGS=-mod=readonly", "GOWORK=off", "GO111MODULE=on", "GOTOOLCHAIN="+tc)
