@@ -185,11 +185,14 @@ func TestGraftImageRunsInDocker(t *testing.T) {
 
 	docker := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command("docker", append([]string{"run", "--rm"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("docker run %v: %v\n%s", args, err, out)
+		// stdout alone: graft's digest is its last line, progress goes to stderr.
+		var stdout, stderr strings.Builder
+		cmd := exec.Command("docker", append([]string{"run", "--rm"}, args...)...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("docker run %v: %v\n%s%s", args, err, stdout.String(), stderr.String())
 		}
-		return string(out)
+		return stdout.String()
 	}
 	if out := docker(tag); !strings.HasPrefix(out, "graft "+version+" linux/amd64") {
 		t.Fatalf("graft version in the image: %q", out)
