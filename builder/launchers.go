@@ -44,9 +44,12 @@ func (l Launchers) Launcher(p v1.Platform) ([]byte, string, error) {
 		names = append(names, LauncherFile(v1.Platform{OS: p.OS, Architecture: p.Architecture}))
 	}
 	for _, name := range names {
-		if data, from, err := l.find(name); err == nil {
+		if data, from, read, err := l.find(name); err == nil {
 			if err := CheckLauncher(data, p); err != nil {
 				return nil, "", usererr.New("%s: %v; %s", from, err, launcherFix(p))
+			}
+			if v := sidecarVersion(read, name); v != "" {
+				return data, v, nil
 			}
 			return data, binaryVersion(data), nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -54,14 +57,17 @@ func (l Launchers) Launcher(p v1.Platform) ([]byte, string, error) {
 		}
 	}
 	if l.Fallback != nil {
-		data, _, err := l.Fallback.Launcher(p)
+		data, v, err := l.Fallback.Launcher(p)
 		if err != nil {
 			return nil, "", err
 		}
 		if err := CheckLauncher(data, p); err != nil {
 			return nil, "", fmt.Errorf("graft-launcher built for %s: %w", platformString(p), err)
 		}
-		return data, binaryVersion(data), nil
+		if v == "" {
+			v = binaryVersion(data)
+		}
+		return data, v, nil
 	}
 	where := append(append(append([]string{}, l.Override...), "graft's embedded set"), l.Dirs...)
 	return nil, "", fmt.Errorf("no graft-launcher for %s (looked for %s in %s); build it with "+
@@ -70,24 +76,40 @@ func (l Launchers) Launcher(p v1.Platform) ([]byte, string, error) {
 		platformString(p), names[0], strings.Join(where, ", "), p.OS, p.Architecture, names[0])
 }
 
-// find returns the binary and where it was found.
-func (l Launchers) find(name string) ([]byte, string, error) {
-	if data, from, err := findIn(l.Override, name); !errors.Is(err, fs.ErrNotExist) {
-		return data, from, err
+// LauncherVersionSuffix names the file beside a launcher that holds its release version (one
+// line): a -trimpath build does not record -ldflags, so -X cannot be read back from the binary.
+const LauncherVersionSuffix = ".version"
+
+// sidecarVersion reads a launcher's version file (one short line), "" when there is none.
+func sidecarVersion(read func(string) ([]byte, error), name string) string {
+	raw, err := read(name + LauncherVersionSuffix)
+	if err != nil || len(raw) > 129 {
+		return ""
+	}
+	if v := strings.TrimSpace(string(raw)); !strings.ContainsAny(v, " \t\n\"'") {
+		return v
+	}
+	return ""
+}
+
+// find returns the binary, where it was found, and a reader of files beside it.
+func (l Launchers) find(name string) ([]byte, string, func(string) ([]byte, error), error) {
+	if data, from, read, err := findIn(l.Override, name); !errors.Is(err, fs.ErrNotExist) {
+		return data, from, read, err
 	}
 	if l.FS != nil {
 		data, err := fs.ReadFile(l.FS, name)
 		if err == nil && len(data) > 0 {
-			return data, "graft's embedded " + name, nil
+			return data, "graft's embedded " + name, func(n string) ([]byte, error) { return fs.ReadFile(l.FS, n) }, nil
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 	}
 	return findIn(l.Dirs, name)
 }
 
-func findIn(dirs []string, name string) ([]byte, string, error) {
+func findIn(dirs []string, name string) ([]byte, string, func(string) ([]byte, error), error) {
 	for _, dir := range dirs {
 		if dir == "" {
 			continue
@@ -95,13 +117,13 @@ func findIn(dirs []string, name string) ([]byte, string, error) {
 		p := filepath.Join(dir, name)
 		data, err := os.ReadFile(p)
 		if err == nil {
-			return data, p, nil
+			return data, p, func(n string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, n)) }, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 	}
-	return nil, "", fs.ErrNotExist
+	return nil, "", nil, fs.ErrNotExist
 }
 
 // binaryVersion reads the module version and VCS revision Go stamped into the binary, without

@@ -41,8 +41,8 @@ func FileName(t Target) string {
 	return name
 }
 
-// Launcher implements builder.LauncherSource; the version is left to the caller, who reads it
-// from the binary as for any other launcher.
+// Launcher implements builder.LauncherSource; the version is the release version the launcher
+// was built with, "" for a checkout's (the caller reads the binary's build info then).
 func (b *Builder) Launcher(p v1.Platform) ([]byte, string, error) {
 	t := Target{OS: p.OS, Arch: p.Architecture, Variant: p.Variant}
 	if _, err := exec.LookPath("go"); err != nil {
@@ -61,7 +61,8 @@ func (b *Builder) Launcher(p v1.Platform) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("no graft-launcher for %s embedded, and building one failed: %w", t, err)
 	}
-	return data, "", nil
+	// The version it was built with: what a release records beside its launchers.
+	return data, b.src.Version, nil
 }
 
 func noGo(t Target) error {

@@ -153,19 +153,32 @@ func TestGoInstalledGraftBuildsTheReleaseLauncher(t *testing.T) {
 	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64")
 	s.Plugin("alpha", map[string]string{"a.txt": "alpha"}, "")
 	p := s.Lock()
+	// The release's set, as `GRAFT_VERSION=... go generate ./cmd/graft` writes it.
 	release := t.TempDir()
-	os.WriteFile(filepath.Join(release, "graft-launcher-linux-amd64"), want, 0o755)
+	if err := launcherbuild.Generate(context.Background(), checkout(t), release, fakeVersion, launcherbuild.Target{OS: "linux", Arch: "amd64"}); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(release, "graft-launcher-linux-amd64")); !bytes.Equal(data, want) {
+		t.Fatal("Generate and Command disagree")
+	}
 	digest := func(l builder.Launchers) string {
 		res, err := builder.Build(context.Background(), p, builder.WithLaunchers(l))
 		if err != nil {
 			t.Fatal(err)
 		}
+		cf, _ := res.Image.ConfigFile()
+		if v := cf.Config.Labels[builder.LabelLauncherVersion]; v != fakeVersion {
+			t.Errorf("launcher version label %q, want %s", v, fakeVersion)
+		}
 		return res.Digest.String()
 	}
-	embedded := digest(builder.Launchers{Dirs: []string{release}})
+	embedded := digest(builder.Launchers{FS: os.DirFS(release)})
 	built := digest(builder.Launchers{Fallback: &launcherbuild.Builder{Ctx: context.Background(), CacheDir: t.TempDir(), Locate: loc.Locate}})
 	if embedded != built {
 		t.Fatalf("image with the release's launcher %s, with the built one %s", embedded, built)
+	}
+	if launcherbuild.VersionSuffix != builder.LauncherVersionSuffix {
+		t.Fatal("launcherbuild and builder name the version file differently")
 	}
 }
 

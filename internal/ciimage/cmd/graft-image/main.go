@@ -96,16 +96,9 @@ func run(ctx context.Context, o opts) (string, error) {
 
 // buildGraft embeds the launchers (every platform graft ships) and builds graft for the image.
 func buildGraft(ctx context.Context, root string, o opts) ([]byte, error) {
-	for _, arch := range []string{"amd64", "arm64"} {
-		t := launcherbuild.Target{OS: "linux", Arch: arch}
-		dir := filepath.Join(root, "cmd/graft/launchers")
-		tmp := filepath.Join(dir, "."+launcherbuild.FileName(t)+".tmp")
-		if err := runGo(launcherbuild.Command(ctx, t, o.version, root, tmp)); err != nil {
-			return nil, err
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, launcherbuild.FileName(t))); err != nil {
-			return nil, err
-		}
+	if err := launcherbuild.Generate(ctx, root, filepath.Join(root, "cmd/graft/launchers"), o.version,
+		launcherbuild.Target{OS: "linux", Arch: "amd64"}, launcherbuild.Target{OS: "linux", Arch: "arm64"}); err != nil {
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp("", "graft-image-")
 	if err != nil {

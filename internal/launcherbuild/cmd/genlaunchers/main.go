@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/graft-build/graft/internal/launcherbuild"
@@ -39,12 +38,7 @@ func run(out string, platforms []string) error {
 	if !ok {
 		return fmt.Errorf("run inside the graft module (no go.mod of %s above %s)", launcherbuild.Module, cwd)
 	}
-	if out, err = filepath.Abs(out); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
+	var targets []launcherbuild.Target
 	for _, p := range platforms {
 		parts := strings.Split(p, "/")
 		if len(parts) < 2 || len(parts) > 3 {
@@ -54,26 +48,7 @@ func run(out string, platforms []string) error {
 		if len(parts) == 3 {
 			t.Variant = parts[2]
 		}
-		if err := one(t, root, out); err != nil {
-			return err
-		}
+		targets = append(targets, t)
 	}
-	return nil
-}
-
-// one builds into a temporary file and renames it, so an interrupted run leaves no half binary
-// for `go build` to embed.
-func one(t launcherbuild.Target, root, out string) error {
-	final := filepath.Join(out, launcherbuild.FileName(t))
-	tmp := filepath.Join(out, "."+launcherbuild.FileName(t)+".tmp") // go:embed skips dot files
-	cmd, err := launcherbuild.Command(context.Background(), t, os.Getenv("GRAFT_VERSION"), root, tmp)
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("build %s: %w", t, err)
-	}
-	return os.Rename(tmp, final)
+	return launcherbuild.Generate(context.Background(), root, out, os.Getenv("GRAFT_VERSION"), targets...)
 }
