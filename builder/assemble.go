@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/graft-build/graft/builder/progress"
+	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/internal/version"
 	"github.com/graft-build/graft/launcher/config"
 	"github.com/graft-build/graft/lockfile"
@@ -140,6 +141,10 @@ func (a *assembly) platform(ctx context.Context, bp *basePlatform, res *Result) 
 	bin, lversion, err := a.o.launchers.Launcher(bp.platform)
 	if err != nil {
 		return nil, err
+	}
+	// Launchers checked it and named the file; any other source is checked here all the same.
+	if err := CheckLauncher(bin, bp.platform); err != nil {
+		return nil, usererr.New("graft-launcher for %s: %v; %s", bp.name(), err, launcherFix(bp.platform))
 	}
 	conf, err := a.conf.Marshal()
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/graft-build/graft/internal/usererr"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -24,12 +26,15 @@ func LauncherFile(p v1.Platform) string {
 }
 
 // Launchers finds launcher binaries in each of Override (an explicit choice, e.g.
-// $GRAFT_LAUNCHER_DIR), then in FS (graft's embedded set; may be nil), then in each of Dirs.
-// A binary without variant serves every variant of its architecture.
+// $GRAFT_LAUNCHER_DIR), then in FS (graft's embedded set; may be nil), then in each of Dirs,
+// then asks Fallback (may be nil; graft builds one with the Go toolchain). A binary without
+// variant serves every variant of its architecture. Every binary is checked (CheckLauncher)
+// before it is returned: a bad one is bad input (exit 2) naming the file and the fix.
 type Launchers struct {
 	Override []string
 	FS       fs.FS
 	Dirs     []string
+	Fallback LauncherSource
 }
 
 // Launcher implements LauncherSource.
@@ -39,11 +44,30 @@ func (l Launchers) Launcher(p v1.Platform) ([]byte, string, error) {
 		names = append(names, LauncherFile(v1.Platform{OS: p.OS, Architecture: p.Architecture}))
 	}
 	for _, name := range names {
-		if data, err := l.find(name); err == nil {
+		if data, from, read, err := l.find(name); err == nil {
+			if err := CheckLauncher(data, p); err != nil {
+				return nil, "", usererr.New("%s: %v; %s", from, err, launcherFix(p))
+			}
+			if v := sidecarVersion(read, name); v != "" {
+				return data, v, nil
+			}
 			return data, binaryVersion(data), nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, "", fmt.Errorf("launcher for %s: %w", platformString(p), err)
 		}
+	}
+	if l.Fallback != nil {
+		data, v, err := l.Fallback.Launcher(p)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := CheckLauncher(data, p); err != nil {
+			return nil, "", fmt.Errorf("graft-launcher built for %s: %w", platformString(p), err)
+		}
+		if v == "" {
+			v = binaryVersion(data)
+		}
+		return data, v, nil
 	}
 	where := append(append(append([]string{}, l.Override...), "graft's embedded set"), l.Dirs...)
 	return nil, "", fmt.Errorf("no graft-launcher for %s (looked for %s in %s); build it with "+
@@ -52,36 +76,54 @@ func (l Launchers) Launcher(p v1.Platform) ([]byte, string, error) {
 		platformString(p), names[0], strings.Join(where, ", "), p.OS, p.Architecture, names[0])
 }
 
-func (l Launchers) find(name string) ([]byte, error) {
-	if data, err := findIn(l.Override, name); !errors.Is(err, fs.ErrNotExist) {
-		return data, err
+// LauncherVersionSuffix names the file beside a launcher that holds its release version (one
+// line): a -trimpath build does not record -ldflags, so -X cannot be read back from the binary.
+const LauncherVersionSuffix = ".version"
+
+// sidecarVersion reads a launcher's version file (one short line), "" when there is none.
+func sidecarVersion(read func(string) ([]byte, error), name string) string {
+	raw, err := read(name + LauncherVersionSuffix)
+	if err != nil || len(raw) > 129 {
+		return ""
+	}
+	if v := strings.TrimSpace(string(raw)); !strings.ContainsAny(v, " \t\n\"'") {
+		return v
+	}
+	return ""
+}
+
+// find returns the binary, where it was found, and a reader of files beside it.
+func (l Launchers) find(name string) ([]byte, string, func(string) ([]byte, error), error) {
+	if data, from, read, err := findIn(l.Override, name); !errors.Is(err, fs.ErrNotExist) {
+		return data, from, read, err
 	}
 	if l.FS != nil {
 		data, err := fs.ReadFile(l.FS, name)
 		if err == nil && len(data) > 0 {
-			return data, nil
+			return data, "graft's embedded " + name, func(n string) ([]byte, error) { return fs.ReadFile(l.FS, n) }, nil
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+			return nil, "", nil, err
 		}
 	}
 	return findIn(l.Dirs, name)
 }
 
-func findIn(dirs []string, name string) ([]byte, error) {
+func findIn(dirs []string, name string) ([]byte, string, func(string) ([]byte, error), error) {
 	for _, dir := range dirs {
 		if dir == "" {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(dir, name))
+		p := filepath.Join(dir, name)
+		data, err := os.ReadFile(p)
 		if err == nil {
-			return data, nil
+			return data, p, func(n string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, n)) }, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+			return nil, "", nil, err
 		}
 	}
-	return nil, fs.ErrNotExist
+	return nil, "", nil, fs.ErrNotExist
 }
 
 // binaryVersion reads the module version and VCS revision Go stamped into the binary, without

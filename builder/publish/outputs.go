@@ -42,11 +42,11 @@ func newLayout(kv map[string]string, o Options, spec string) (Publisher, error) 
 	if err := only(kv, spec, "dest", "name", "tar"); err != nil {
 		return nil, err
 	}
-	if kv["tar"] != "" && kv["tar"] != "false" {
-		return nil, usererr.New("--output %q: graft writes an OCI layout folder; drop tar=%s", spec, kv["tar"])
+	if kv["tar"] != "" && kv["tar"] != "false" && kv["tar"] != "true" {
+		return nil, usererr.New("--output %q: tar=%s: write tar=true (one tar file) or tar=false (a layout folder)", spec, kv["tar"])
 	}
 	if kv["dest"] == "" {
-		return nil, usererr.New("--output %q: type=oci needs dest=DIR", spec)
+		return nil, usererr.New("--output %q: type=oci needs dest=DIR or dest=FILE.tar", spec)
 	}
 	tag := "latest"
 	if n := firstNonEmpty(kv["name"], o.DefaultName); n != "" {
@@ -55,6 +55,9 @@ func newLayout(kv map[string]string, o Options, spec string) (Publisher, error) 
 			return nil, err
 		}
 		tag = t.TagStr()
+	}
+	if wantsTar(kv) {
+		return &ociTarOut{dest: absDest(kv["dest"], o.BaseDir), tag: tag}, nil
 	}
 	return &layoutOut{dest: absDest(kv["dest"], o.BaseDir), tag: tag}, nil
 }

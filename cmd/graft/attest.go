@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/pflag"
 
 	"github.com/graft-build/graft/builder"
@@ -28,11 +26,12 @@ const (
 )
 
 // attachments are the documents published as referrers of the built image.
-func (a *attestOpts) attachments(p *lockfile.Project, res *builder.Result) ([]publish.Attachment, error) {
+// ls is the launcher source the build used: the SBOM lists each launcher's Go modules.
+func (a *attestOpts) attachments(p *lockfile.Project, res *builder.Result, ls builder.LauncherSource) ([]publish.Attachment, error) {
 	if !a.sbom && !a.provenance {
 		return nil, nil
 	}
-	in, err := attest.NewInput(p, res, launchers(os.Getenv))
+	in, err := attest.NewInput(p, res, ls)
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,8 @@ type buildOpts struct {
 	json      bool
 	jobs      int
 	attest    attestOpts
+	tags      []string // -t/--tag, as buildx
+	push      bool     // --push, as buildx
 }
 
 func newBuildCmd(g *globalOpts) *cobra.Command {
@@ -53,9 +55,11 @@ its launcher.toml. The same lock gives the same digest anywhere. Progress goes t
 last line of stdout is the image digest.
 
   --output type=oci,dest=DIR         OCI layout folder (default: out/image in the site repository)
+           type=oci,dest=FILE.tar    the same as a tar (as buildx; tar=true|false forces either)
            type=docker,dest=FILE     a docker load tar
            type=registry,name=REF    push (only blobs the registry lacks; Docker credentials)
            type=daemon[,name=REF]    load into the local Docker Engine
+  -t NAME (repeatable), --push       as buildx: name the image; push it to every -t NAME
   --buildkit ADDR (or BUILDKIT_HOST) runs plugins' [build] steps: unix://, tcp://,
            docker-container://NAME, kube-pod://NAME, docker:// (the Docker Engine's BuildKit),
            or auto: start or reuse buildkitd in a Docker container (graft-buildkitd); the
@@ -78,6 +82,8 @@ last line of stdout is the image digest.
 	f.BoolVar(&o.json, "json", false, "print one JSON document on stdout")
 	o.attest.flags(f)
 	f.IntVar(&o.jobs, "jobs", 0, "plugins fetched and compressed, and blobs uploaded, in parallel (default: CPUs)")
+	f.StringArrayVarP(&o.tags, "tag", "t", nil, "image name, as buildx (repeatable; the first is the outputs' default name)")
+	f.BoolVar(&o.push, "push", false, "push to every -t NAME (graft.toml name without -t): shorthand for --output type=registry,name=NAME")
 	return cmd
 }
 
@@ -118,7 +124,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	}
 	progress, rep, closeReporter := reporter(g, o, p)
 	defer closeReporter() // before main prints an error, so the error follows the display
-	opts, closeEngine, err := builderOptions(ctx, p, o, progress)
+	opts, closeEngine, err := builderOptions(ctx, g, p, o, progress)
 	if err != nil {
 		return err
 	}
@@ -131,7 +137,11 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	took := time.Since(start).Round(time.Millisecond)
 	rep.Event(graftprogress.Event{Subject: "image", Phase: graftprogress.Done, Detail: res.Digest.String(),
 		Plain: fmt.Sprintf("built  %s (%d platform(s), %d plugin(s)) in %s", res.Digest, len(res.Platforms), len(res.Plugins), took)})
-	atts, err := o.attest.attachments(p, res)
+	cacheDir, err := builder.DefaultCacheDir()
+	if err != nil {
+		return err
+	}
+	atts, err := o.attest.attachments(p, res, launchers(ctx, g, os.Getenv, cacheDir, io.Discard))
 	if err != nil {
 		return err
 	}
@@ -160,11 +170,11 @@ func checkPlatforms(ps []string) error {
 }
 
 func parseOutputs(p *lockfile.Project, o *buildOpts) ([]publish.Publisher, error) {
-	specs := o.outputs
-	if len(specs) == 0 {
-		specs = []string{publish.DefaultSpec}
+	specs, defaultName, err := outputSpecs(o, p.Site.Name)
+	if err != nil {
+		return nil, err
 	}
-	popts := publish.Options{BaseDir: p.Dir, DefaultName: p.Site.Name, Jobs: o.jobs}
+	popts := publish.Options{BaseDir: p.Dir, DefaultName: defaultName, Jobs: o.jobs}
 	var pubs []publish.Publisher
 	for _, s := range specs {
 		pub, err := publish.Parse(s, popts)
@@ -179,12 +189,12 @@ func parseOutputs(p *lockfile.Project, o *buildOpts) ([]publish.Publisher, error
 // builderOptions gathers the build's options; BuildKit is contacted only when a plugin has
 // build steps, so a CI that exports BUILDKIT_HOST everywhere still builds daemonless images
 // when nothing needs it.
-func builderOptions(ctx context.Context, p *lockfile.Project, o *buildOpts, progress io.Writer) ([]builder.Option, func(), error) {
+func builderOptions(ctx context.Context, g *globalOpts, p *lockfile.Project, o *buildOpts, progress io.Writer) ([]builder.Option, func(), error) {
 	cacheDir, err := builder.DefaultCacheDir()
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []builder.Option{builder.WithLaunchers(launchers(os.Getenv)), builder.WithProgress(progress),
+	opts := []builder.Option{builder.WithLaunchers(launchers(ctx, g, os.Getenv, cacheDir, progress)), builder.WithProgress(progress),
 		builder.WithCache(fetch.NewCache(filepath.Join(cacheDir, "git"))),
 		builder.WithLayerCache(filepath.Join(cacheDir, "layers"))}
 	if o.jobs > 0 {

@@ -23,7 +23,8 @@ func newInspectCmd(g *globalOpts) *cobra.Command {
 		Use:   "inspect IMAGE",
 		Short: "Show what graft put in an image: base, plugins with commits, launcher version",
 		Long: `inspect reads the labels graft build set. IMAGE is a registry reference
-(host/repo:tag or host/repo@sha256:...), oci-layout://DIR[:tag|@digest], or a docker save tar.
+(host/repo:tag or host/repo@sha256:...), oci-layout://DIR[:tag|@digest], a plain path to an
+OCI layout folder (out/image), or a tar: docker save or an OCI layout tar (type=oci,dest=FILE.tar).
 Relative paths are taken from the current directory.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -59,7 +60,12 @@ func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) err
 	if err != nil {
 		return err
 	}
-	ref, err := imageref.Parse(arg, cwd)
+	local, cleanup, err := localImage(arg)
+	if err != nil {
+		return usererr.Wrap(err)
+	}
+	defer cleanup()
+	ref, err := imageref.Parse(local, cwd)
 	if err != nil {
 		return usererr.Wrap(err)
 	}
@@ -71,7 +77,11 @@ func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) err
 		}
 		return err
 	}
-	r := inspectReport{Image: ref.String(), Digest: res.Digest.String(), MediaType: string(res.MediaType)}
+	shown := ref.String()
+	if local != arg {
+		shown = arg // a temporary folder for an OCI tar means nothing to the user
+	}
+	r := inspectReport{Image: shown, Digest: res.Digest.String(), MediaType: string(res.MediaType)}
 	if res.Index != nil {
 		if r.Platforms, err = indexPlatforms(res.Index); err != nil {
 			return err

@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"embed"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/internal/launcherbuild"
+	"github.com/graft-build/graft/internal/version"
 )
 
-// Cross-compile the launchers graft embeds (static, reproducible, no symbols).
-//go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath "-ldflags=-s -w" -o launchers/graft-launcher-linux-amd64 ../graft-launcher
-//go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath "-ldflags=-s -w" -o launchers/graft-launcher-linux-arm64 ../graft-launcher
+// Cross-compile the launchers graft embeds with launcherbuild's recipe (static, -trimpath, no
+// symbols, the toolchain of go.mod): the same recipe a graft without them uses, so both give
+// byte-identical launchers. Release builds set GRAFT_VERSION to their tag.
+//go:generate go run ../../internal/launcherbuild/cmd/genlaunchers -o launchers linux/amd64 linux/arm64
 
 // embeddedLaunchers holds launchers/README.md always and the binaries when `go generate` ran.
 //
@@ -22,16 +27,24 @@ var embeddedLaunchers embed.FS
 // none embedded for a platform.
 const EnvLauncherDir = "GRAFT_LAUNCHER_DIR"
 
-// launchers is where graft finds launcher binaries: $GRAFT_LAUNCHER_DIR (an explicit choice
-// wins), the embedded set, then beside the graft executable.
-func launchers(getenv func(string) string) builder.Launchers {
+// embeddedSet is the embedded launchers folder.
+func embeddedSet() fs.FS {
 	sub, _ := fs.Sub(embeddedLaunchers, "launchers")
-	l := builder.Launchers{FS: sub}
+	return sub
+}
+
+// launchers is where graft finds launcher binaries: $GRAFT_LAUNCHER_DIR (an explicit choice
+// wins), the embedded set, beside the graft executable, else one built with the local Go
+// toolchain from graft's own version (kept in cacheDir/launchers/<version>/).
+func launchers(ctx context.Context, g *globalOpts, getenv func(string) string, cacheDir string, log io.Writer) builder.Launchers {
+	l := builder.Launchers{FS: g.embedded}
 	if d := getenv(EnvLauncherDir); d != "" {
 		l.Override = []string{d}
 	}
 	if exe, err := os.Executable(); err == nil {
 		l.Dirs = append(l.Dirs, filepath.Dir(exe))
 	}
+	loc := launcherbuild.NewLocator(version.Version)
+	l.Fallback = &launcherbuild.Builder{Ctx: ctx, CacheDir: filepath.Join(cacheDir, "launchers"), Log: log, Locate: loc.Locate}
 	return l
 }

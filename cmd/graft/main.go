@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -57,7 +58,13 @@ func main() {
 
 // run executes the CLI and maps errors to exit codes; tests call it directly.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd(stdout, stderr)
+	return runWith(ctx, args, stdout, stderr, embeddedSet())
+}
+
+// runWith is run with the given embedded launcher set (tests give an empty one, to stand for
+// a `go install`ed graft).
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, embedded fs.FS) int {
+	root := newRootCmd(stdout, stderr, embedded)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -85,13 +92,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // globalOpts are flags every command shares.
 type globalOpts struct {
-	dir    string
-	stdout io.Writer
-	stderr io.Writer
+	dir      string
+	stdout   io.Writer
+	stderr   io.Writer
+	embedded fs.FS // graft's embedded launchers
 }
 
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	g := &globalOpts{stdout: stdout, stderr: stderr}
+func newRootCmd(stdout, stderr io.Writer, embedded fs.FS) *cobra.Command {
+	g := &globalOpts{stdout: stdout, stderr: stderr, embedded: embedded}
 	root := &cobra.Command{
 		Use:           "graft",
 		Short:         "Lock application plugins to commits and build reproducible images from the lock",
@@ -104,7 +112,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usererr.Wrap(err) })
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", ".", "the site repository")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkLimits(cmd) }
-	root.AddCommand(newVersionCmd(g), newLockCmd(g), newOutdatedCmd(g), newBuildCmd(g), newInspectCmd(g), newSBOMCmd(g), newVerifyCmd(g))
+	root.AddCommand(newVersionCmd(g), newLockCmd(g), newOutdatedCmd(g), newBuildCmd(g), newInspectCmd(g),
+		newSBOMCmd(g), newVerifyCmd(g), newLoginCmd(g), newLogoutCmd(g))
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}

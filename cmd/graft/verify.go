@@ -83,14 +83,14 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildOpts, arg string) err
 	if err != nil {
 		return fmt.Errorf("image %s: %w", arg, err)
 	}
-	built, diffs, notes, err := verifyOnce(ctx, p, o, plats, res.Index != nil, nil)
+	built, diffs, notes, err := verifyOnce(ctx, g, p, o, plats, res.Index != nil, nil)
 	if err != nil {
 		return err
 	}
 	// An image built with SOURCE_DATE_EPOCH has that time everywhere: when the image's time is
 	// not the one the commits give, try it, and keep it if it explains the image completely.
 	if len(diffs) > 0 && os.Getenv("SOURCE_DATE_EPOCH") == "" && !created.IsZero() && !built.Created.Equal(created) {
-		again, d2, n2, err := verifyOnce(ctx, p, o, plats, res.Index != nil, &created)
+		again, d2, n2, err := verifyOnce(ctx, g, p, o, plats, res.Index != nil, &created)
 		if err == nil && len(d2) == 0 {
 			built, diffs, notes = again, d2, n2
 		}
@@ -112,8 +112,8 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildOpts, arg string) err
 
 // verifyOnce recomputes the image (with epoch as SOURCE_DATE_EPOCH when given) and compares
 // every platform.
-func verifyOnce(ctx context.Context, p *lockfile.Project, o *buildOpts, plats []verifyPlatform, index bool, epoch *time.Time) (*builder.Result, []string, []string, error) {
-	built, skipped, err := rebuild(ctx, p, o, plats, index, epoch)
+func verifyOnce(ctx context.Context, g *globalOpts, p *lockfile.Project, o *buildOpts, plats []verifyPlatform, index bool, epoch *time.Time) (*builder.Result, []string, []string, error) {
+	built, skipped, err := rebuild(ctx, g, p, o, plats, index, epoch)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -193,8 +193,8 @@ func verifyCreated(img v1.Image) (time.Time, error) {
 }
 
 // rebuild recomputes the image from the lock with the builder (no output is written).
-func rebuild(ctx context.Context, p *lockfile.Project, o *buildOpts, plats []verifyPlatform, index bool, epoch *time.Time) (*builder.Result, map[string]bool, error) {
-	opts, closeEngine, err := builderOptions(ctx, p, o, io.Discard)
+func rebuild(ctx context.Context, g *globalOpts, p *lockfile.Project, o *buildOpts, plats []verifyPlatform, index bool, epoch *time.Time) (*builder.Result, map[string]bool, error) {
+	opts, closeEngine, err := builderOptions(ctx, g, p, o, io.Discard)
 	if err != nil {
 		return nil, nil, err
 	}

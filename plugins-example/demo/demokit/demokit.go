@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/graft-build/graft/internal/launcherbuild"
 	"github.com/graft-build/graft/plugins-example/demo/base"
 	"github.com/graft-build/graft/plugins-example/demo/repos"
 )
@@ -107,17 +108,21 @@ func (k *Kit) BuildTools(ctx context.Context) error {
 	if err := os.MkdirAll(k.Bin, 0o755); err != nil {
 		return err
 	}
-	builds := []struct{ out, pkg, goos, goarch string }{
-		{"graft", "./cmd/graft", runtime.GOOS, runtime.GOARCH},
-		{"graft-launcher-linux-" + runtime.GOARCH, "./cmd/graft-launcher", "linux", runtime.GOARCH},
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(k.Bin, "graft"), "./cmd/graft")
+	cmd.Dir = k.Module
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/graft: %w: %s", err, out)
 	}
-	for _, b := range builds {
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(k.Bin, b.out), b.pkg)
-		cmd.Dir = k.Module
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+b.goos, "GOARCH="+b.goarch)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w: %s", b.pkg, err, out)
-		}
+	// The launcher as a release embeds it and a `go install`ed graft builds it (one recipe), so
+	// the demo image has the digest any installation of this checkout's graft gives.
+	t := launcherbuild.Target{OS: "linux", Arch: runtime.GOARCH}
+	cmd, err := launcherbuild.Command(ctx, t, "", k.Module, filepath.Join(k.Bin, launcherbuild.FileName(t)))
+	if err != nil {
+		return err
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w: %s", launcherbuild.Package, err, out)
 	}
 	return nil
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/graft-build/graft/internal/imageref"
+)
+
+// maxTarMeta bounds what inspect extracts from an OCI tar: index, manifests and configs are
+// small; layers, which inspect never reads, are skipped.
+const maxTarMeta = 16 << 20
+
+// localImage turns a plain path to an image on disk into what imageref reads: a folder is an
+// OCI layout (as `graft build` writes out/image), a tar is a `docker save` tar or an OCI layout
+// tar (type=oci,dest=FILE.tar; read from a temporary folder cleanup removes). Anything else is
+// returned as given, so `graft inspect out/image` never asks Docker Hub for "out/image".
+func localImage(arg string) (ref string, cleanup func(), err error) {
+	cleanup = func() {}
+	if strings.Contains(arg, "://") {
+		return arg, cleanup, nil
+	}
+	fi, err := os.Stat(arg)
+	if err != nil {
+		return arg, cleanup, nil
+	}
+	abs, err := filepath.Abs(arg)
+	if err != nil {
+		return "", cleanup, err
+	}
+	if fi.IsDir() {
+		return imageref.LayoutScheme + abs, cleanup, nil
+	}
+	kind, err := tarKind(abs)
+	if err != nil || kind != "oci" {
+		return abs, cleanup, nil // a docker save tar (or not a tar: imageref says so)
+	}
+	dir, err := os.MkdirTemp("", "graft-inspect-")
+	if err != nil {
+		return "", cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	if err := extractMeta(abs, dir); err != nil {
+		cleanup()
+		return "", func() {}, fmt.Errorf("%s: %w", arg, err)
+	}
+	return imageref.LayoutScheme + dir, cleanup, nil
+}
+
+// tarKind is "docker" for a tar with manifest.json (docker save; buildx's docker tars have
+// both), "oci" for one with only an oci-layout file.
+func tarKind(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	kind := ""
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return kind, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		switch path.Clean(h.Name) {
+		case "manifest.json":
+			return "docker", nil
+		case "oci-layout":
+			kind = "oci"
+		}
+	}
+}
+
+// extractMeta writes the tar's small regular files under dir, refusing names that would leave
+// it; links and devices are ignored (a layout holds none).
+func extractMeta(file, dir string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
+		if h.Typeflag != tar.TypeReg || h.Size > maxTarMeta || name == "." {
+			continue
+		}
+		if path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
+			return fmt.Errorf("tar entry %q leaves the layout", h.Name)
+		}
+		dest := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
+			return err
+		}
+		out, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(out, io.LimitReader(tr, maxTarMeta))
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

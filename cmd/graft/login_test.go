@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// privateRegistry is an in-memory registry that wants HTTP basic auth user:pw.
+func privateRegistry(t *testing.T, user, pw string) string {
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pw {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// withStdin runs f with os.Stdin reading s (cobra reads the command's stdin from it).
+func withStdin(t *testing.T, s string, f func()) {
+	file := filepath.Join(t.TempDir(), "stdin")
+	os.WriteFile(file, []byte(s), 0o600)
+	in, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	old := os.Stdin
+	os.Stdin = in
+	defer func() { os.Stdin = old }()
+	f()
+}
+
+// graft login checks the credentials with the registry and stores them where docker login
+// does; graft build --push then uses them; graft logout removes them.
+func TestLoginStoresCredentialsAsDockerDoes(t *testing.T) {
+	buildEnv(t)
+	cfgDir := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", cfgDir)
+	const pw = "s3cret-token-value"
+	host := privateRegistry(t, "ci", pw)
+	s := graftSite(t)
+
+	var code int
+	var out, errOut string
+	withStdin(t, "wrong-password\n", func() { code, out, errOut = graft(t, "login", host, "-u", "ci", "--password-stdin") })
+	if code != 2 || !strings.Contains(errOut, "refused") || strings.Contains(errOut+out, "wrong-password") {
+		t.Fatalf("wrong password: exit %d, %q %q", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(cfgDir, "config.json")); err == nil {
+		t.Fatal("refused credentials were stored")
+	}
+	if code, _, errOut := graft(t, "build", "-C", s.Dir, "-t", host+"/lib/app:v1", "--push", "--progress", "quiet"); code == 0 {
+		t.Fatalf("push without login succeeded: %s", errOut)
+	}
+
+	withStdin(t, pw+"\n", func() { code, out, errOut = graft(t, "login", host, "-u", "ci", "--password-stdin") })
+	if code != 0 || !strings.Contains(out, "Login Succeeded") || strings.Contains(out+errOut, pw) {
+		t.Fatalf("login: exit %d, %q %q", code, out, errOut)
+	}
+	raw, err := os.ReadFile(filepath.Join(cfgDir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cf struct {
+		Auths map[string]struct{ Auth string } `json:"auths"`
+	}
+	if err := json.Unmarshal(raw, &cf); err != nil || cf.Auths[host].Auth != base64.StdEncoding.EncodeToString([]byte("ci:"+pw)) {
+		t.Fatalf("config.json: %s (%v)", raw, err)
+	}
+	if fi, _ := os.Stat(filepath.Join(cfgDir, "config.json")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("config.json mode %v, want 0600", fi.Mode().Perm())
+	}
+	if code, _, errOut := graft(t, "build", "-C", s.Dir, "-t", host+"/lib/app:v1", "--push", "--progress", "quiet"); code != 0 {
+		t.Fatalf("push after login: exit %d %s", code, errOut)
+	}
+
+	if code, out, errOut := graft(t, "logout", host); code != 0 || !strings.Contains(out, "Removing login credentials for "+host) {
+		t.Fatalf("logout: exit %d %q %q", code, out, errOut)
+	}
+	if raw, _ := os.ReadFile(filepath.Join(cfgDir, "config.json")); strings.Contains(string(raw), base64.StdEncoding.EncodeToString([]byte("ci:"+pw))) {
+		t.Fatalf("credentials still stored: %s", raw)
+	}
+	// Usage errors: exit 2.
+	for _, args := range [][]string{{"login", host}, {"login", host, "-u", "ci"}, {"login", "https://host/with/path", "-u", "x", "-p", "y"}} {
+		if code, _, errOut := graft(t, args...); code != 2 {
+			t.Errorf("%v: exit %d %q", args, code, errOut)
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package launcherbuild
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/graft-build/graft/internal/usererr"
+)
+
+// Builder is a launcher source (builder.LauncherSource) that builds graft-launcher of graft's
+// own version with the local Go toolchain, for a graft that has none embedded for a platform.
+// A launcher of a released module version is kept in CacheDir/<version>/ and built once.
+type Builder struct {
+	Ctx      context.Context
+	CacheDir string    // e.g. ~/.cache/graft/launchers
+	Log      io.Writer // one line per build; nil: none
+	Locate   func(context.Context) (Source, error)
+
+	once sync.Once
+	src  Source
+	err  error
+	mu   sync.Mutex // one go build at a time: each already uses every core
+}
+
+// FileName is the launcher's name for t in a launcher folder: graft-launcher-linux-arm64-v8.
+func FileName(t Target) string {
+	name := "graft-launcher-" + t.OS + "-" + t.Arch
+	if t.Variant != "" {
+		name += "-" + t.Variant
+	}
+	return name
+}
+
+// Launcher implements builder.LauncherSource; the version is the release version the launcher
+// was built with, "" for a checkout's (the caller reads the binary's build info then).
+func (b *Builder) Launcher(p v1.Platform) ([]byte, string, error) {
+	t := Target{OS: p.OS, Arch: p.Architecture, Variant: p.Variant}
+	if _, err := exec.LookPath("go"); err != nil {
+		return nil, "", noGo(t)
+	}
+	b.once.Do(func() { b.src, b.err = b.Locate(b.Ctx) })
+	if errors.Is(b.err, ErrNoGo) {
+		return nil, "", noGo(t)
+	}
+	if b.err != nil {
+		return nil, "", fmt.Errorf("no graft-launcher for %s embedded: %w", t, b.err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	data, err := b.build(t)
+	if err != nil {
+		return nil, "", fmt.Errorf("no graft-launcher for %s embedded, and building one failed: %w", t, err)
+	}
+	// The version it was built with: what a release records beside its launchers.
+	return data, b.src.Version, nil
+}
+
+func noGo(t Target) error {
+	return usererr.New("no graft-launcher for %s in this graft (a `go install`ed graft embeds none) and no `go` command "+
+		"to build one: install Go (https://go.dev/dl/, the version in graft's go.mod or newer) and put `go` on PATH, "+
+		"or use a release archive or image of graft (launchers embedded), or set GRAFT_LAUNCHER_DIR to a folder holding %s",
+		t, FileName(t))
+}
+
+// build returns the cached launcher of an immutable source, else builds it into a temporary
+// file in the destination folder and renames it into place, so a reader never sees half of it.
+func (b *Builder) build(t Target) ([]byte, error) {
+	dir, final := "", ""
+	if b.src.Immutable {
+		dir = filepath.Join(b.CacheDir, b.src.Version)
+		final = filepath.Join(dir, FileName(t))
+		if data, err := os.ReadFile(final); err == nil {
+			return data, nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("launcher cache: %w", err)
+		}
+	}
+	tmpDir, err := os.MkdirTemp(dir, ".graft-launcher-build-*")
+	if err != nil {
+		return nil, fmt.Errorf("launcher cache: %w", err)
+	}
+	defer os.RemoveAll(tmpDir)
+	out := filepath.Join(tmpDir, FileName(t))
+	cmd, err := Command(b.Ctx, t, b.src.Version, b.src.Dir, out)
+	if err != nil {
+		return nil, err
+	}
+	tc, _ := Toolchain(filepath.Join(b.src.Dir, "go.mod")) // Command read it already
+	if b.Log != nil {
+		fmt.Fprintf(b.Log, "launcher %s: building graft-launcher %s with %s from %s\n", t, orDevel(b.src.Version), tc, b.src.Dir)
+	}
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &errb, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("go build (%s, in %s): %v: %s", tc, b.src.Dir, err, oneLine(errb.String()))
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	if final != "" {
+		if err := os.Rename(out, final); err != nil {
+			return nil, fmt.Errorf("launcher cache: %w", err)
+		}
+	}
+	return data, nil
+}
