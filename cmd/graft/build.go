@@ -64,8 +64,8 @@ last line of stdout is the image digest.
 	f.StringSliceVar(&o.platforms, "platform", nil, "platforms of a multi-platform base to build (default: graft.toml platforms, else all)")
 	f.StringVar(&o.buildkit, "buildkit", "", "BuildKit address for plugins with build steps (default $"+EnvBuildkitHost+")")
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, plain, tty or quiet")
-	f.StringArrayVar(&o.cacheTo, "cache-to", nil, "export BuildKit's step cache: type=local,dest=DIR | type=registry,ref=REF[,mode=max]")
-	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import BuildKit's step cache: type=local,src=DIR | type=registry,ref=REF")
+	f.StringArrayVar(&o.cacheTo, "cache-to", nil, "export graft's plugin layers and BuildKit's step cache: type=local,dest=DIR | type=registry,ref=REF[,mode=max]")
+	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import graft's plugin layers and BuildKit's step cache: type=local,src=DIR | type=registry,ref=REF")
 	f.StringVar(&o.tlsCA, "tlscacert", "", "CA certificate of a tcp:// BuildKit daemon (PEM)")
 	f.StringVar(&o.tlsCert, "tlscert", "", "client certificate for a tcp:// BuildKit daemon (PEM)")
 	f.StringVar(&o.tlsKey, "tlskey", "", "client key for a tcp:// BuildKit daemon (PEM)")
@@ -114,6 +114,13 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	}
 	defer closeEngine()
 	start := time.Now()
+	cache, err := layerCache(ctx, o, progress)
+	if err != nil {
+		return err
+	}
+	if cache != nil {
+		opts = append(opts, builder.WithSharedCache(cache))
+	}
 	res, err := builder.Build(ctx, p, append(opts, builder.WithReporter(rep))...)
 	if err != nil {
 		return err
@@ -122,6 +129,9 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	rep.Event(graftprogress.Event{Subject: "image", Phase: graftprogress.Done, Detail: res.Digest.String(),
 		Plain: fmt.Sprintf("built  %s (%d platform(s), %d plugin(s)) in %s", res.Digest, len(res.Platforms), len(res.Plugins), took)})
 	where, err := publishAll(ctx, pubs, res, rep)
+	if err == nil && cache != nil {
+		err = cache.Export(ctx, pushedRepos(p, o.outputs))
+	}
 	closeReporter()
 	if err != nil {
 		return err
@@ -187,9 +197,6 @@ func builderOptions(ctx context.Context, p *lockfile.Project, o *buildOpts, prog
 		opts = append(opts, builder.WithSourceDateEpoch(epoch))
 	}
 	addr := buildkitAddr(o)
-	if addr == "" && (len(o.cacheTo) > 0 || len(o.cacheFrom) > 0) {
-		return nil, nil, usererr.New("--cache-to and --cache-from are BuildKit's cache of build steps; give --buildkit ADDR or set %s", EnvBuildkitHost)
-	}
 	if addr == "" || !hasSteps(p) {
 		return opts, func() {}, nil
 	}

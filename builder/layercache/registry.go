@@ -1,0 +1,216 @@
+package layercache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Media types of the cache artifact in a registry: an OCI image manifest whose config is the
+// index and whose layers are the blobs it names (so the registry keeps them while the
+// artifact is tagged).
+const (
+	ArtifactType    = "application/vnd.graft.layer-cache.v1"
+	ConfigMediaType = "application/vnd.graft.layer-cache.index.v1+json"
+)
+
+type registryStore struct {
+	ref  name.Reference
+	opts []remote.Option
+
+	once sync.Once
+	rt   http.RoundTripper
+	err  error
+}
+
+// Registry is a cache at ref (type=registry,ref=REF): the artifact is tagged REF itself,
+// beside BuildKit's step caches at REF-<plugin>-<os>-<arch>. Credentials come from the Docker
+// config and its helpers.
+func Registry(ref name.Reference, opts ...remote.Option) Store {
+	return &registryStore{ref: ref, opts: append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}, opts...)}
+}
+
+func (s *registryStore) String() string { return s.ref.String() }
+
+func (s *registryStore) ropts(ctx context.Context) []remote.Option {
+	return append([]remote.Option{remote.WithContext(ctx)}, s.opts...)
+}
+
+func (s *registryStore) read(ctx context.Context) ([]byte, error) {
+	desc, err := remote.Get(s.ref, s.ropts(ctx)...)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return nil, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	if m.Config.MediaType != ConfigMediaType {
+		return nil, fmt.Errorf("not a graft layer cache (config media type %q)", m.Config.MediaType)
+	}
+	if m.Config.Size > maxIndex {
+		return nil, fmt.Errorf("index of %d bytes is over %d", m.Config.Size, maxIndex)
+	}
+	return img.RawConfigFile() // ggcr checks it against the manifest's digest
+}
+
+// open asks the registry whether it still holds the blob (HEAD); the layer is mountable from
+// this repository into another of the same registry.
+func (s *registryStore) open(ctx context.Context, d layerDesc) (v1.Layer, error) {
+	ok, err := s.exists(ctx, d.digest)
+	if err != nil || !ok {
+		return nil, err
+	}
+	ref := s.ref.Context().Digest(d.digest.String())
+	opts := s.opts
+	bl := &blobLayer{d: d, open: func() (io.ReadCloser, error) {
+		l, err := remote.Layer(ref, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return l.Compressed()
+	}}
+	return &remote.MountableLayer{Layer: bl, Reference: ref}, nil
+}
+
+func (s *registryStore) exists(ctx context.Context, h v1.Hash) (bool, error) {
+	s.once.Do(func() {
+		repo := s.ref.Context()
+		auth, err := authn.DefaultKeychain.Resolve(repo)
+		if err != nil {
+			s.err = err
+			return
+		}
+		s.rt, s.err = transport.NewWithContext(ctx, repo.Registry, auth, remote.DefaultTransport, []string{repo.Scope(transport.PullScope)})
+	})
+	if s.err != nil {
+		return false, s.err
+	}
+	repo := s.ref.Context()
+	url := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), h)
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := s.rt.RoundTrip(req)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, fmt.Errorf("HEAD %s: %s", url, resp.Status)
+}
+
+func isNotFound(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
+}
+
+// write pushes the artifact: blobs the repository holds are skipped, those the build pushed
+// to another repository of this registry (mountFrom) or took from another cache are mounted.
+func (s *registryStore) write(ctx context.Context, index []byte, layers []v1.Layer, mountFrom []name.Repository) error {
+	tag, ok := s.ref.(name.Tag)
+	if !ok {
+		return fmt.Errorf("give a tag, not a digest, to write to")
+	}
+	var src *name.Repository
+	for _, r := range mountFrom {
+		if r.RegistryStr() == tag.RegistryStr() && r.String() != tag.Context().String() {
+			src = &r
+			break
+		}
+	}
+	out := make([]v1.Layer, len(layers))
+	for i, l := range layers {
+		out[i] = l
+		if _, mountable := l.(*remote.MountableLayer); !mountable && src != nil {
+			d, err := l.Digest()
+			if err != nil {
+				return err
+			}
+			out[i] = &remote.MountableLayer{Layer: l, Reference: src.Digest(d.String())}
+		}
+	}
+	img, err := newArtifact(index, out)
+	if err != nil {
+		return err
+	}
+	return remote.Write(tag, img, s.ropts(ctx)...)
+}
+
+// artifact is the cache as an OCI image manifest with the index as its config.
+type artifact struct {
+	config   []byte
+	manifest []byte
+	layers   map[v1.Hash]v1.Layer
+}
+
+func newArtifact(index []byte, layers []v1.Layer) (v1.Image, error) {
+	m := v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIManifestSchema1,
+		ArtifactType:  ArtifactType,
+		Config:        v1.Descriptor{MediaType: ConfigMediaType, Size: int64(len(index)), Digest: digestOf(index)},
+		Annotations:   map[string]string{"org.opencontainers.image.title": "graft layer cache"},
+	}
+	a := &artifact{config: index, layers: map[v1.Hash]v1.Layer{}}
+	for _, l := range layers {
+		d, err := partial.Descriptor(l)
+		if err != nil {
+			return nil, err
+		}
+		m.Layers = append(m.Layers, *d)
+		a.layers[d.Digest] = l
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	a.manifest = raw
+	return partial.CompressedToImage(a)
+}
+
+func (a *artifact) RawConfigFile() ([]byte, error)      { return a.config, nil }
+func (a *artifact) RawManifest() ([]byte, error)        { return a.manifest, nil }
+func (a *artifact) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+
+func (a *artifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	if h == digestOf(a.config) {
+		return partial.ConfigLayer(a)
+	}
+	if l, ok := a.layers[h]; ok {
+		return l, nil
+	}
+	return nil, fmt.Errorf("no blob %s in the cache artifact", h)
+}
+
+func digestOf(b []byte) v1.Hash {
+	sum := sha256.Sum256(b)
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+}
