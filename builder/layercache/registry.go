@@ -164,48 +164,61 @@ func (s *registryStore) write(ctx context.Context, index []byte, layers []v1.Lay
 	return remote.Write(tag, img, s.ropts(ctx)...)
 }
 
-// artifact is the cache as an OCI image manifest with the index as its config.
+// artifact is the cache as an OCI image manifest with the index as its config. It is a whole
+// v1.Image of its own (not partial.CompressedToImage, which wraps layers) so that remote.Write
+// sees the remote.MountableLayer values and mounts them.
 type artifact struct {
 	config   []byte
-	manifest []byte
-	layers   map[v1.Hash]v1.Layer
+	manifest *v1.Manifest
+	raw      []byte
+	layers   []v1.Layer
 }
 
 func newArtifact(index []byte, layers []v1.Layer) (v1.Image, error) {
-	m := v1.Manifest{
+	m := &v1.Manifest{
 		SchemaVersion: 2,
 		MediaType:     types.OCIManifestSchema1,
 		ArtifactType:  ArtifactType,
 		Config:        v1.Descriptor{MediaType: ConfigMediaType, Size: int64(len(index)), Digest: digestOf(index)},
 		Annotations:   map[string]string{"org.opencontainers.image.title": "graft layer cache"},
 	}
-	a := &artifact{config: index, layers: map[v1.Hash]v1.Layer{}}
 	for _, l := range layers {
 		d, err := partial.Descriptor(l)
 		if err != nil {
 			return nil, err
 		}
 		m.Layers = append(m.Layers, *d)
-		a.layers[d.Digest] = l
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return nil, err
 	}
-	a.manifest = raw
-	return partial.CompressedToImage(a)
+	return &artifact{config: index, manifest: m, raw: raw, layers: layers}, nil
 }
 
-func (a *artifact) RawConfigFile() ([]byte, error)      { return a.config, nil }
-func (a *artifact) RawManifest() ([]byte, error)        { return a.manifest, nil }
+func (a *artifact) Layers() ([]v1.Layer, error)         { return a.layers, nil }
 func (a *artifact) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+func (a *artifact) Size() (int64, error)                { return int64(len(a.raw)), nil }
+func (a *artifact) ConfigName() (v1.Hash, error)        { return a.manifest.Config.Digest, nil }
+func (a *artifact) RawConfigFile() ([]byte, error)      { return a.config, nil }
+func (a *artifact) Digest() (v1.Hash, error)            { return digestOf(a.raw), nil }
+func (a *artifact) Manifest() (*v1.Manifest, error)     { return a.manifest, nil }
+func (a *artifact) RawManifest() ([]byte, error)        { return a.raw, nil }
+func (a *artifact) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	return nil, fmt.Errorf("no layer %s", h)
+}
 
-func (a *artifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
-	if h == digestOf(a.config) {
+// ConfigFile: the config is graft's index, not an image configuration.
+func (a *artifact) ConfigFile() (*v1.ConfigFile, error) { return &v1.ConfigFile{}, nil }
+
+func (a *artifact) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	if h == a.manifest.Config.Digest {
 		return partial.ConfigLayer(a)
 	}
-	if l, ok := a.layers[h]; ok {
-		return l, nil
+	for _, l := range a.layers {
+		if d, err := l.Digest(); err == nil && d == h {
+			return l, nil
+		}
 	}
 	return nil, fmt.Errorf("no blob %s in the cache artifact", h)
 }
