@@ -1,6 +1,7 @@
 package layercache
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,14 +19,16 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 )
 
 // Media types of the cache artifact in a registry: an OCI image manifest whose config is the
-// index and whose layers are the blobs it names (so the registry keeps them while the
-// artifact is tagged).
+// index, gzip-compressed (listings of thousands of files shrink about tenfold, and the index
+// is the one blob every export uploads again), and whose layers are the blobs it names (so
+// the registry keeps them while the artifact is tagged).
 const (
 	ArtifactType    = "application/vnd.graft.layer-cache.v1"
-	ConfigMediaType = "application/vnd.graft.layer-cache.index.v1+json"
+	ConfigMediaType = "application/vnd.graft.layer-cache.index.v1+json+gzip"
 )
 
 type registryStore struct {
@@ -72,7 +75,43 @@ func (s *registryStore) read(ctx context.Context) ([]byte, error) {
 	if m.Config.Size > maxIndex {
 		return nil, fmt.Errorf("index of %d bytes is over %d", m.Config.Size, maxIndex)
 	}
-	return img.RawConfigFile() // ggcr checks it against the manifest's digest
+	raw, err := img.RawConfigFile() // ggcr checks it against the manifest's digest
+	if err != nil {
+		return nil, err
+	}
+	return gunzip(raw)
+}
+
+// gunzip decompresses an index, bounded by maxIndex.
+func gunzip(raw []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(zr, maxIndex+1))
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	if len(data) > maxIndex {
+		return nil, fmt.Errorf("index is over %d bytes uncompressed", maxIndex)
+	}
+	return data, nil
+}
+
+// gzipIndex compresses an index (deterministically: no name, no time).
+func gzipIndex(index []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(index); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // open asks the registry whether it still holds the blob (HEAD); the layer is mountable from
@@ -157,7 +196,11 @@ func (s *registryStore) write(ctx context.Context, index []byte, layers []v1.Lay
 			out[i] = &remote.MountableLayer{Layer: l, Reference: src.Digest(d.String())}
 		}
 	}
-	img, err := newArtifact(index, out)
+	z, err := gzipIndex(index)
+	if err != nil {
+		return err
+	}
+	img, err := newArtifact(z, out)
 	if err != nil {
 		return err
 	}
