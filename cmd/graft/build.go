@@ -114,7 +114,9 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	}
 	defer closeEngine()
 	start := time.Now()
-	cache, err := layerCache(ctx, o, progress)
+	notes := graftprogress.Lines(rep, "cache", graftprogress.Fetched)
+	defer notes.Close()
+	cache, err := layerCache(ctx, o, notes)
 	if err != nil {
 		return err
 	}
@@ -132,6 +134,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err == nil && cache != nil {
 		err = cache.Export(ctx, pushedRepos(p, o.outputs))
 	}
+	notes.Close()
 	closeReporter()
 	if err != nil {
 		return err
