@@ -142,7 +142,7 @@ func (a *assembly) platform(ctx context.Context, bp *basePlatform, res *Result) 
 		return nil, err
 	}
 	a.o.event(progress.Event{Subject: LauncherSubject, Phase: progress.Layering, Detail: bp.name() + " " + lversion})
-	bl, cl, err := launcherLayers(bin, conf, a.conf, bp.uid, bp.gid, bp.layerMT, a.launcherEpoch(), res.Created, a.o)
+	bl, cl, err := launcherLayers(ctx, bin, conf, a.conf, bp.uid, bp.gid, bp.layerMT, a.launcherEpoch(), res.Created, a.o)
 	if err != nil {
 		return nil, err
 	}

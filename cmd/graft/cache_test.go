@@ -28,7 +28,7 @@ func TestBuildLayerCacheFlags(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, layercache.IndexFile)); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(errOut, "cache  "+ref+": wrote 2 layer(s), 2 listing(s)") {
+	if !strings.Contains(errOut, "cache  "+ref+": wrote 3 layer(s), 2 listing(s)") {
 		t.Errorf("progress:\n%s", errOut)
 	}
 	if err := os.RemoveAll(s.Git); err != nil { // no plugin can be fetched any more
