@@ -163,3 +163,34 @@ func TestRegistryIndexVersions(t *testing.T) {
 		}
 	}
 }
+
+// An entry whose size is not the blob's is a miss: the image's manifest would carry it.
+func TestRegistryEntryOfAnotherSizeIsAMiss(t *testing.T) {
+	reg := regtest.New(t)
+	ctx := context.Background()
+	ref, _ := name.ParseReference(reg.Host + "/ci/cache:size")
+	l, err := random.Layer(300, types.OCILayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("cd", 32)
+	w := New(nil, []Store{Registry(ref)}, nil)
+	if err := w.Remember(id, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Export(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	var notes bytes.Buffer
+	r := New([]Store{Registry(ref)}, nil, &notes)
+	r.Load(ctx)
+	if _, hit := r.Layer(ctx, id, ""); !hit {
+		t.Fatalf("honest entry missed: %s", notes.String())
+	}
+	d := r.imported[0].Layers[id]
+	d.Size++
+	r.imported[0].Layers[id] = d
+	if _, hit := r.Layer(ctx, id, ""); hit || !strings.Contains(notes.String(), "the index says") {
+		t.Errorf("hit %v with a wrong size; notes %q", hit, notes.String())
+	}
+}

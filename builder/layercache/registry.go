@@ -117,7 +117,7 @@ func gzipIndex(index []byte) ([]byte, error) {
 // open asks the registry whether it still holds the blob (HEAD); the layer is mountable from
 // this repository into another of the same registry.
 func (s *registryStore) open(ctx context.Context, d layerDesc) (v1.Layer, error) {
-	ok, err := s.exists(ctx, d.digest)
+	ok, err := s.exists(ctx, d.digest, d.size)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -133,7 +133,9 @@ func (s *registryStore) open(ctx context.Context, d layerDesc) (v1.Layer, error)
 	return &remote.MountableLayer{Layer: bl, Reference: ref}, nil
 }
 
-func (s *registryStore) exists(ctx context.Context, h v1.Hash) (bool, error) {
+// exists asks for the blob (HEAD); one whose size is not the index's is refused, as the
+// image's manifest would carry the wrong size.
+func (s *registryStore) exists(ctx context.Context, h v1.Hash, size int64) (bool, error) {
 	s.once.Do(func() {
 		repo := s.ref.Context()
 		auth, err := authn.DefaultKeychain.Resolve(repo)
@@ -159,6 +161,9 @@ func (s *registryStore) exists(ctx context.Context, h v1.Hash) (bool, error) {
 	resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
+		if resp.ContentLength >= 0 && resp.ContentLength != size {
+			return false, fmt.Errorf("the registry holds %d bytes, the index says %d", resp.ContentLength, size)
+		}
 		return true, nil
 	case http.StatusNotFound:
 		return false, nil
