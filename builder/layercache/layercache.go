@@ -196,9 +196,6 @@ func New(from, to []Store, notes io.Writer) *Cache {
 	return &Cache{from: from, to: to, notes: notes, used: newIndex(), layers: map[string]v1.Layer{}}
 }
 
-// Enabled reports whether the build has anything to import or export.
-func (c *Cache) Enabled() bool { return c != nil && (len(c.from) > 0 || len(c.to) > 0) }
-
 // Load reads every --cache-from index; one that is missing, unreadable or of another version
 // is skipped with a note.
 func (c *Cache) Load(ctx context.Context) {

@@ -55,6 +55,8 @@ last line of stdout is the image digest.
            type=daemon[,name=REF]    load into the local Docker Engine
   --buildkit ADDR (or BUILDKIT_HOST) runs plugins' [build] steps: unix://, tcp://,
            docker-container://NAME, kube-pod://NAME, docker:// (the Docker Engine's BuildKit)
+  --cache-from/--cache-to type=registry,ref=REF | type=local,src=DIR / dest=DIR
+           share plugin layers between CI runners (and BuildKit's step cache)
   SOURCE_DATE_EPOCH                  fixes every timestamp; else they come from the commits`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBuild(cmd.Context(), g, o) },
