@@ -31,6 +31,10 @@ func TestBuildLayerCacheFlags(t *testing.T) {
 	if !strings.Contains(errOut, "cache  "+ref+": wrote 3 layer(s), 2 listing(s)") {
 		t.Errorf("progress:\n%s", errOut)
 	}
+	// The blobs the image push sent are mounted into the cache's repository, not sent again.
+	if m := reg.Mounts(); len(m) != 3 || m[0] != "lib/app -> ci/cache" {
+		t.Errorf("mounts %v, want the three layers from lib/app", m)
+	}
 	if err := os.RemoveAll(s.Git); err != nil { // no plugin can be fetched any more
 		t.Fatal(err)
 	}
