@@ -139,6 +139,14 @@ func TestRegistryCacheFreshRunnerFetchesOnlyTheChange(t *testing.T) {
 		if res.Digest != res1.Digest {
 			t.Errorf("digest %s, want %s", res.Digest, res1.Digest)
 		}
+		// Pushed to another repository of the registry: the cached blobs are mounted from the
+		// cache's repository; only the small launcher.toml layer, config and manifest are sent.
+		before, mounts := reg.Uploaded(), len(reg.Mounts())
+		push(t, reg.Host+"/lib/other:1", res.Image)
+		got := reg.Mounts()[mounts:]
+		if sent := reg.Uploaded() - before; sent > 8<<10 || len(got) < 4 || got[0] != "ci/cache -> lib/other" {
+			t.Errorf("pushed %d bytes, mounts %v; want the cached layers mounted from ci/cache", sent, got)
+		}
 	})
 
 	s.Plugin("beta", map[string]string{"beta.txt": "beta v2"}, "")
