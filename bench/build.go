@@ -34,7 +34,8 @@ func buildRows(ctx context.Context, b *bench) []*row {
 	cold := &row{Scenario: fmt.Sprintf("cold build, %d plugins", n), Target: "≤ 0.3× docker build"}
 	noop := &row{Scenario: fmt.Sprintf("no-op rebuild, %d plugins", n), Target: "≤ 1 s"}
 	change := &row{Scenario: "one plugin changed: rebuild + push", Target: "upload ≤ 1.05× that plugin's layer"}
-	rows := []*row{cold, noop, change}
+	fresh := &row{Scenario: "fresh CI runner, one plugin changed: rebuild + push"}
+	rows := []*row{cold, noop, change, fresh}
 	e, err := newBuildEnv(ctx, b)
 	if err != nil {
 		for _, r := range rows {
@@ -46,6 +47,7 @@ func buildRows(ctx context.Context, b *bench) []*row {
 	e.coldBuild(ctx, cold)
 	e.noopBuild(ctx, noop)
 	e.changedBuild(ctx, change)
+	e.freshRunnerBuild(ctx, fresh)
 	return rows
 }
 

@@ -158,7 +158,7 @@ func (a *assembly) platform(ctx context.Context, bp *basePlatform, res *Result) 
 	if err := checkBaseDirs(parents, a.base.written); err != nil {
 		return nil, err
 	}
-	bl, cl, err := launcherLayers(bin, conf, a.conf, parents, bp.uid, bp.gid, bp.layerMT, a.launcherEpoch(), res.Created, a.o)
+	bl, cl, err := launcherLayers(ctx, bin, conf, a.conf, parents, bp.uid, bp.gid, bp.layerMT, a.launcherEpoch(), res.Created, a.o)
 	if err != nil {
 		return nil, err
 	}

@@ -57,6 +57,7 @@ type options struct {
 	jobs      int
 	resolve   []imageref.Option
 	layerDir  string
+	shared    SharedCache
 }
 
 // LauncherSubject names the launcher's line in progress events.

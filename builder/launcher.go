@@ -2,6 +2,7 @@ package builder
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"path"
@@ -107,10 +108,10 @@ func sortedTargets(m map[string]string) []string {
 //
 // parents are folders of the base above what graft's layers own, repeated here with the base's
 // own metadata (see basedirs.go: Docker would otherwise show them as root:root 0755).
-func launcherLayers(bin, conf []byte, lc *config.Config, parents []baseDir, uid, gid int, mt types.MediaType, binEpoch, confEpoch time.Time, o *options) (*layer.Layer, *layer.Layer, error) {
+func launcherLayers(ctx context.Context, bin, conf []byte, lc *config.Config, parents []baseDir, uid, gid int, mt types.MediaType, binEpoch, confEpoch time.Time, o *options) (v1.Layer, *layer.Layer, error) {
 	// The binary's layer holds no directory: /usr/local/bin belongs to the base (a runtime
 	// creates a missing one as root 0755). The configuration's layer owns /etc/graft.
-	bl, err := binaryLayer(bin, mt, binEpoch, o)
+	bl, err := binaryLayer(ctx, bin, mt, binEpoch, o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,19 +148,24 @@ func appDirs(lc *config.Config) []string {
 	return dirs
 }
 
-// binaryLayer is the launcher binary's layer, found in the layer cache by the binary's hash
-// when it was made before (hashing the binary costs less than hashing and checking its tar).
-func binaryLayer(bin []byte, mt types.MediaType, epoch time.Time, o *options) (*layer.Layer, error) {
+// binaryLayer is the launcher binary's layer, found in the layer cache (local, then shared)
+// by the binary's hash when it was made before (hashing the binary costs less than hashing
+// and checking its tar; a fresh CI runner would compress megabytes again).
+func binaryLayer(ctx context.Context, bin []byte, mt types.MediaType, epoch time.Time, o *options) (v1.Layer, error) {
 	opts := o.layerOpts(layer.WithRoot(LauncherPath), layer.WithEpoch(epoch), layer.WithMediaType(mt))
 	sum := sha256.Sum256(bin)
 	key := fmt.Sprintf("launcher\x00%s\x00%x", LauncherPath, sum)
+	id := layer.KeyID(key, opts...)
 	if l := layer.Lookup(key, opts...); l != nil {
-		return l, nil
+		return o.remember(id, l)
+	}
+	if l, ok := o.sharedLayer(ctx, id, mt); ok {
+		return o.remember(id, l)
 	}
 	l, err := layer.New([]layer.Entry{{Name: LauncherPath, Type: tar.TypeReg, Mode: 0o755, Data: bin}},
 		append(opts, layer.WithKey(key))...)
 	if err != nil {
 		return nil, fmt.Errorf("launcher layer: %w", err)
 	}
-	return l, nil
+	return o.remember(id, l)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"github.com/graft-build/graft/builder/fetch"
+	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/internal/atomicfile"
 )
 
@@ -21,16 +22,10 @@ import (
 // symlink targets (for the checks of symlinks, hooks and templates), without their contents.
 // With it and a keyed layer (layer.Lookup), a no-op rebuild reads no git objects and hashes no
 // tar; a miss on either falls back to reading the commit from the git cache.
-type listing struct {
-	CommitTime time.Time    `json:"commit_time"`
-	Files      []listedFile `json:"files"`
-}
-
-type listedFile struct {
-	Path string `json:"path"`
-	Mode uint32 `json:"mode"`
-	Link string `json:"link,omitempty"`
-}
+type (
+	listing    = layercache.Listing // the same document a shared cache carries
+	listedFile = layercache.File
+)
 
 // listingKey names everything the listing depends on: the commit and the path in it (the tree
 // is its hash; kept too so a hand-edited lock never matches).
@@ -39,8 +34,13 @@ func listingKey(src fetch.Source) string {
 }
 
 func (o *options) listingPath(src fetch.Source) string {
+	return filepath.Join(o.layerDir, "listings", listingID(src))
+}
+
+// listingID names src's listing in the local cache and in a shared one.
+func listingID(src fetch.Source) string {
 	sum := sha256.Sum256([]byte("graft listing 1\x00" + listingKey(src)))
-	return filepath.Join(o.layerDir, "listings", hex.EncodeToString(sum[:]))
+	return hex.EncodeToString(sum[:])
 }
 
 // loadListing returns the plugin's files (without contents) and commit time, or false.
@@ -56,6 +56,11 @@ func (o *options) loadListing(src *fetch.Source) ([]fetch.File, time.Time, bool)
 	if json.Unmarshal(data, &l) != nil || l.CommitTime.IsZero() {
 		return nil, time.Time{}, false
 	}
+	return filesOf(l), l.CommitTime, true
+}
+
+// filesOf is a listing's files, without contents.
+func filesOf(l listing) []fetch.File {
 	files := make([]fetch.File, len(l.Files))
 	for i, f := range l.Files {
 		files[i] = fetch.File{Path: f.Path, Mode: filemode.FileMode(f.Mode)}
@@ -63,7 +68,19 @@ func (o *options) loadListing(src *fetch.Source) ([]fetch.File, time.Time, bool)
 			files[i].Data = []byte(f.Link)
 		}
 	}
-	return files, l.CommitTime, true
+	return files
+}
+
+// listingOf lists files (names, modes, link targets) without their contents.
+func listingOf(t time.Time, files []fetch.File) listing {
+	l := listing{CommitTime: t, Files: make([]listedFile, len(files))}
+	for i, f := range files {
+		l.Files[i] = listedFile{Path: f.Path, Mode: uint32(f.Mode)}
+		if f.Mode == filemode.Symlink {
+			l.Files[i].Link = string(f.Data)
+		}
+	}
+	return l
 }
 
 // saveListing records res for src; failing to is not an error (the next build reads git).
@@ -71,13 +88,7 @@ func (o *options) saveListing(src *fetch.Source, res *fetch.Result) {
 	if o.layerDir == "" || src == nil || src.Tree == "" {
 		return
 	}
-	l := listing{CommitTime: res.CommitTime, Files: make([]listedFile, len(res.Files))}
-	for i, f := range res.Files {
-		l.Files[i] = listedFile{Path: f.Path, Mode: uint32(f.Mode)}
-		if f.Mode == filemode.Symlink {
-			l.Files[i].Link = string(f.Data)
-		}
-	}
+	l := listingOf(res.CommitTime, res.Files)
 	data, err := json.Marshal(l)
 	if err != nil {
 		return
@@ -100,6 +111,12 @@ func (pl *plugin) contents(ctx context.Context, o *options) ([]fetch.File, error
 	res, err := pl.src.Read(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// The listing set the layer's mtime; one from a changed cache must not outlive git's word.
+	if !res.CommitTime.Equal(pl.commitTime) {
+		return nil, fmt.Errorf("plugin %s: the cached listing says commit %s was made at %s, git says %s: "+
+			"the cache was changed; delete it (or the --cache-from entry) and build again",
+			pl.lock.Name, pl.short(), pl.commitTime.UTC().Format(time.RFC3339), res.CommitTime.UTC().Format(time.RFC3339))
 	}
 	pl.files, pl.listed = res.Files, false
 	return pl.files, nil

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/graft-build/graft/builder/fetch"
@@ -87,6 +88,8 @@ func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.
 	}
 	if files, t, ok := o.loadListing(git); ok {
 		pl.files, pl.commitTime, pl.listed = files, t, true
+	} else if files, t, ok := o.sharedListing(git); ok {
+		pl.files, pl.commitTime, pl.listed, how = files, t, true, "cache-from"
 	} else {
 		res, err := pl.src.Read(ctx)
 		if err != nil {
@@ -98,6 +101,7 @@ func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.
 			how = "fetched"
 		}
 	}
+	o.rememberListing(pl)
 	detail := fmt.Sprintf("%s (%s, %d files)", pl.short(), how, len(pl.files))
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetched, Detail: detail, Plain: "fetch  " + pk.Name + " " + detail})
 	if err := pl.check(p); err != nil {
@@ -296,15 +300,20 @@ func (pl *plugin) entries(files []fetch.File) []layer.Entry {
 
 // fileLayer is the plugin's own files as a layer. A layer made before from the same commit,
 // tree and path into the same folder (with the same owner, mtime and compression, which
-// layer.Lookup adds to the key) is taken from the cache without reading the files.
-func (pl *plugin) fileLayer(ctx context.Context, bp *basePlatform, epoch time.Time, o *options) (*layer.Layer, error) {
+// layer.Lookup adds to the key) is taken from the local cache, else from the shared one,
+// without reading the files.
+func (pl *plugin) fileLayer(ctx context.Context, bp *basePlatform, epoch time.Time, o *options) (v1.Layer, error) {
 	opts := o.layerOpts(layer.WithRoot(pl.dir), layer.WithOwner(bp.uid, bp.gid),
 		layer.WithEpoch(epoch), layer.WithMediaType(bp.layerMT))
-	key := ""
+	key, id := "", ""
 	if pl.lock.Tree != "" {
 		key = fmt.Sprintf("plugin\x00%s\x00%s\x00%s\x00%s", pl.lock.Commit, pl.lock.Tree, pl.lock.Path, pl.dir)
+		id = layer.KeyID(key, opts...)
 		if l := layer.Lookup(key, opts...); l != nil {
-			return l, nil
+			return o.remember(id, l)
+		}
+		if l, ok := o.sharedLayer(ctx, id, bp.layerMT); ok {
+			return o.remember(id, l)
 		}
 	}
 	files, err := pl.contents(ctx, o)
@@ -315,5 +324,5 @@ func (pl *plugin) fileLayer(ctx context.Context, bp *basePlatform, epoch time.Ti
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: layer: %w", pl.lock.Name, err)
 	}
-	return l, nil
+	return o.remember(id, l)
 }

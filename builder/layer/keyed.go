@@ -36,11 +36,22 @@ type record struct {
 
 // keyPath is the record of key under these options.
 func (o *options) keyPath(key string) string {
+	return filepath.Join(o.cacheDir, "keys", o.keyID(key))
+}
+
+// keyID names key under these options: everything the layer's bytes depend on.
+func (o *options) keyID(key string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "graft layer %s\x00%s\x00gzip%d\x00%s\x00%d:%d\x00%d\x00%s",
 		formatVersion, key, o.level, compressorVersion(), o.uid, o.gid, o.epoch.Unix(), o.root)
-	return filepath.Join(o.cacheDir, "keys", hex.EncodeToString(h.Sum(nil)))
+	return hex.EncodeToString(h.Sum(nil))
 }
+
+// KeyID is the name the local cache records key under with these options (see WithKey): the
+// commit, tree, path and folder the key names plus owner, epoch, root, gzip level, compressor
+// and layer-format versions. A shared cache (package builder/layercache) uses the same name,
+// so an entry another graft release wrote (other format or compressor) never matches.
+func KeyID(key string, opts ...Option) string { return newOptions(opts).keyID(key) }
 
 // Lookup returns the layer New made before under key (see WithKey) with the same options,
 // without reading the entries or hashing the blob: the blob is checked against the recorded

@@ -64,6 +64,8 @@ last line of stdout is the image digest.
            docker-container://NAME, kube-pod://NAME, docker:// (the Docker Engine's BuildKit),
            or auto: start or reuse buildkitd in a Docker container (graft-buildkitd); the
            default when plugins have steps, no address is given and Docker answers
+  --cache-from/--cache-to type=registry,ref=REF | type=local,src=DIR / dest=DIR
+           share plugin layers between CI runners (and BuildKit's step cache)
   SOURCE_DATE_EPOCH                  fixes every timestamp; else they come from the commits`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBuild(cmd.Context(), g, o) },
@@ -74,8 +76,8 @@ last line of stdout is the image digest.
 	f.StringVar(&o.buildkit, "buildkit", "", "BuildKit address for plugins with build steps (default $"+EnvBuildkitHost+")")
 	f.StringVar(&o.bkImage, "buildkit-image", "", "image --buildkit auto runs (default $"+EnvBuildkitImage+", else "+buildkitd.DefaultImage()+")")
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, plain, tty or quiet")
-	f.StringArrayVar(&o.cacheTo, "cache-to", nil, "export BuildKit's step cache: type=local,dest=DIR | type=registry,ref=REF[,mode=max]")
-	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import BuildKit's step cache: type=local,src=DIR | type=registry,ref=REF")
+	f.StringArrayVar(&o.cacheTo, "cache-to", nil, "export graft's plugin layers and BuildKit's step cache: type=local,dest=DIR | type=registry,ref=REF[,mode=max]")
+	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import graft's plugin layers and BuildKit's step cache: type=local,src=DIR | type=registry,ref=REF")
 	f.StringVar(&o.tlsCA, "tlscacert", "", "CA certificate of a tcp:// BuildKit daemon (PEM)")
 	f.StringVar(&o.tlsCert, "tlscert", "", "client certificate for a tcp:// BuildKit daemon (PEM)")
 	f.StringVar(&o.tlsKey, "tlskey", "", "client key for a tcp:// BuildKit daemon (PEM)")
@@ -130,6 +132,15 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	}
 	defer closeEngine()
 	start := time.Now()
+	notes := graftprogress.Lines(rep, "cache", graftprogress.Fetched)
+	defer notes.Close()
+	cache, err := layerCache(ctx, o, notes)
+	if err != nil {
+		return err
+	}
+	if cache != nil {
+		opts = append(opts, builder.WithSharedCache(cache))
+	}
 	res, err := builder.Build(ctx, p, append(opts, builder.WithReporter(rep))...)
 	if err != nil {
 		return err
@@ -146,6 +157,10 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 		return err
 	}
 	where, err := publishAll(ctx, pubs, res, atts, rep)
+	if err == nil && cache != nil {
+		err = cache.Export(ctx, pushedRepos(p, o.outputs))
+	}
+	notes.Close()
 	closeReporter()
 	if err != nil {
 		return err
@@ -211,9 +226,6 @@ func builderOptions(ctx context.Context, g *globalOpts, p *lockfile.Project, o *
 		opts = append(opts, builder.WithSourceDateEpoch(epoch))
 	}
 	addr := buildkitAddr(o)
-	if addr == "" && (len(o.cacheTo) > 0 || len(o.cacheFrom) > 0) {
-		return nil, nil, usererr.New("--cache-to and --cache-from are BuildKit's cache of build steps; give --buildkit ADDR or set %s", EnvBuildkitHost)
-	}
 	if addr == "" || !hasSteps(p) {
 		return opts, func() {}, nil
 	}

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/internal/buildkittest"
 	"github.com/graft-build/graft/internal/imageref"
 )
@@ -73,5 +75,38 @@ func tarFile(t *testing.T, l interface{ Uncompressed() (io.ReadCloser, error) },
 			b, _ := io.ReadAll(tr)
 			return string(b)
 		}
+	}
+}
+
+// With BuildKit, one local cache folder holds BuildKit's step cache and graft's layer cache
+// side by side: a fresh runner whose plugin repositories are gone builds the same image from
+// it, its step plugin's files coming from graft's cache and the step from BuildKit's.
+func TestBuildKitAndLayerCacheShareAFolder(t *testing.T) {
+	buildEnv(t)
+	d := buildkittest.Start(t)
+	s := buildtest.NewSite(t, "oci-layout://base", "")
+	buildtest.WriteBusyboxBaseLayout(t, filepath.Join(s.Dir, "base"))
+	s.Plugin("alpha", map[string]string{"a.txt": "alpha"}, "")
+	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"echo built-by-$(id -u) > generated.txt\"]")
+	s.Lock()
+	t.Setenv(EnvBuildkitHost, d.Addr)
+	dir := filepath.Join(t.TempDir(), "cache")
+	code, out, errOut := graft(t, "build", "-C", s.Dir, "--progress", "plain", "--cache-to", "type=local,dest="+dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, f := range []string{"index.json", layercache.IndexFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("the cache folder lacks %s: %v", f, err)
+		}
+	}
+	if err := os.RemoveAll(s.Git); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GRAFT_CACHE_DIR", t.TempDir())
+	code, out2, errOut := graft(t, "build", "-C", s.Dir, "--progress", "plain", "--cache-from", "type=local,src="+dir,
+		"--output", "type=oci,dest="+filepath.Join(t.TempDir(), "img"))
+	if code != 0 || lastLine(out2) != lastLine(out) {
+		t.Fatalf("exit %d, digest %q (want %s): %s", code, lastLine(out2), lastLine(out), errOut)
 	}
 }

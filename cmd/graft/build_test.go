@@ -135,11 +135,14 @@ func TestBuildBadInputExits2(t *testing.T) {
 			s.Plugin("beta", nil, "[build]\nrun = [\"make\"]")
 			s.Lock()
 		}, want: "plugin beta has [build] run steps, which need BuildKit"},
-		"bad output":             {args: []string{"--output", "type=floppy"}, want: `unknown type "floppy"`},
-		"bad progress":           {args: []string{"--progress", "loud"}, want: "--progress"},
-		"cache without buildkit": {args: []string{"--cache-to", "type=local,dest=x"}, want: "give --buildkit"},
-		"unknown platform":       {args: []string{"--platform", "linux/s390x"}, want: "linux/s390x is not in the base image"},
-		"platform without arch":  {args: []string{"--platform", "linux/amd64,linux"}, want: `--platform "linux": write os/arch[/variant]`},
+		"bad output":              {args: []string{"--output", "type=floppy"}, want: `unknown type "floppy"`},
+		"bad progress":            {args: []string{"--progress", "loud"}, want: "--progress"},
+		"cache without buildkit":  {args: []string{"--cache-to", "type=gha,scope=x"}, want: "give --buildkit"},
+		"local cache without dir": {args: []string{"--cache-from", "type=local,dest=x"}, want: "type=local needs src=DIR"},
+		"cache to a digest": {args: []string{"--cache-to", "type=registry,ref=127.0.0.1:1/c@sha256:" + strings.Repeat("a", 64)},
+			want: "a cache is written to a tag"},
+		"unknown platform":      {args: []string{"--platform", "linux/s390x"}, want: "linux/s390x is not in the base image"},
+		"platform without arch": {args: []string{"--platform", "linux/amd64,linux"}, want: `--platform "linux": write os/arch[/variant]`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,61 @@
+package builder
+
+import (
+	"context"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/graft-build/graft/builder/fetch"
+	"github.com/graft-build/graft/builder/layercache"
+)
+
+// SharedCache is a layer cache shared between machines (--cache-from/--cache-to, package
+// builder/layercache): plugins' listings and layers by the same IDs the local cache uses.
+type SharedCache interface {
+	Listing(id string) (layercache.Listing, bool)
+	Layer(ctx context.Context, id string, mt types.MediaType) (v1.Layer, bool)
+	Remember(id string, l v1.Layer) error
+	RememberListing(id string, l layercache.Listing)
+}
+
+// WithSharedCache imports plugin layers from, and records them for, a shared cache.
+func WithSharedCache(c SharedCache) Option { return func(o *options) { o.shared = c } }
+
+// sharedListing is src's listing from the shared cache; nil src (a local folder, read on
+// every build) has none.
+func (o *options) sharedListing(src *fetch.Source) ([]fetch.File, time.Time, bool) {
+	if o.shared == nil || src == nil || src.Tree == "" {
+		return nil, time.Time{}, false
+	}
+	l, ok := o.shared.Listing(listingID(*src))
+	if !ok {
+		return nil, time.Time{}, false
+	}
+	return filesOf(l), l.CommitTime, true
+}
+
+// rememberListing records pl's listing for export.
+func (o *options) rememberListing(pl *plugin) {
+	g, ok := pl.src.(fetch.Git)
+	if o.shared != nil && ok && g.Source.Tree != "" {
+		o.shared.RememberListing(listingID(g.Source), listingOf(pl.commitTime, pl.files))
+	}
+}
+
+// sharedLayer is the layer recorded under id in the shared cache.
+func (o *options) sharedLayer(ctx context.Context, id string, mt types.MediaType) (v1.Layer, bool) {
+	if o.shared == nil || id == "" {
+		return nil, false
+	}
+	return o.shared.Layer(ctx, id, mt)
+}
+
+// remember records l under id for export; a layer that cannot describe itself fails the build.
+func (o *options) remember(id string, l v1.Layer) (v1.Layer, error) {
+	if o.shared == nil || id == "" {
+		return l, nil
+	}
+	return l, o.shared.Remember(id, l)
+}

@@ -1,0 +1,84 @@
+// Package regtest runs CNCF distribution, the registry most registries run, in-process on
+// 127.0.0.1 with in-memory storage, and counts what clients upload and which repositories
+// blobs were mounted into: tests of caches and pushes measure the wire, not a mock.
+package regtest
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory" // the storage driver
+	"github.com/sirupsen/logrus"
+)
+
+// Registry is a running registry.
+type Registry struct {
+	Host string // 127.0.0.1:PORT
+
+	uploaded atomic.Int64
+	mu       sync.Mutex
+	mounts   []string // "from -> to" repositories of mount requests
+}
+
+var quiet sync.Once
+
+// New starts a registry (blob deletes enabled) for the test's lifetime.
+func New(t testing.TB) *Registry {
+	t.Helper()
+	quiet.Do(func() { logrus.SetOutput(io.Discard) })
+	cfg := &configuration.Configuration{Storage: configuration.Storage{
+		"inmemory":    configuration.Parameters{},
+		"delete":      configuration.Parameters{"enabled": true},
+		"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
+	}}
+	cfg.HTTP.Headers = http.Header{"X-Content-Type-Options": []string{"nosniff"}}
+	app := handlers.NewApp(context.Background(), cfg)
+	r := &Registry{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch req.Method {
+		case http.MethodPut, http.MethodPatch, http.MethodPost:
+			req.Body = &counter{r: req.Body, n: &r.uploaded}
+		}
+		if from := req.URL.Query().Get("from"); req.Method == http.MethodPost && from != "" {
+			to := strings.TrimSuffix(strings.TrimPrefix(req.URL.Path, "/v2/"), "/blobs/uploads/")
+			r.mu.Lock()
+			r.mounts = append(r.mounts, from+" -> "+to)
+			r.mu.Unlock()
+		}
+		app.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	r.Host = strings.TrimPrefix(srv.URL, "http://")
+	return r
+}
+
+// Uploaded is the request-body bytes clients have sent so far.
+func (r *Registry) Uploaded() int64 { return r.uploaded.Load() }
+
+// Mounts lists the cross-repository mount requests so far ("from -> to").
+func (r *Registry) Mounts() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.mounts...)
+}
+
+type counter struct {
+	r io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *counter) Close() error { return c.r.Close() }
