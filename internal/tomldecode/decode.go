@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -95,10 +96,15 @@ func cleanMsg(s string) string {
 	return friendlyType(s)
 }
 
+// go-toml v2's type mismatch messages (unmarshaler.go), compiled on first use: they are needed
+// only for bad input, and compiling them at init cost every graft-launcher start 0.1 ms.
 var (
-	// go-toml v2's type mismatch messages (unmarshaler.go).
-	mismatchRE = regexp.MustCompile(`^cannot decode TOML (.+?) into (?:struct field .* of type )?(.+)$`)
-	tableInRE  = regexp.MustCompile(`^cannot store (a table|an array table) in a (.+)$`)
+	mismatchRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^cannot decode TOML (.+?) into (?:struct field .* of type )?(.+)$`)
+	})
+	tableInRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^cannot store (a table|an array table) in a (.+)$`)
+	})
 )
 
 // friendlyType rewrites a go-toml type mismatch ("cannot decode TOML string into struct field
@@ -106,9 +112,9 @@ var (
 // example, without Go type names. Other messages are returned unchanged.
 func friendlyType(s string) string {
 	var found, goType string
-	if m := mismatchRE.FindStringSubmatch(s); m != nil {
+	if m := mismatchRE().FindStringSubmatch(s); m != nil {
 		found, goType = "a TOML "+m[1], m[2]
-	} else if m := tableInRE.FindStringSubmatch(s); m != nil {
+	} else if m := tableInRE().FindStringSubmatch(s); m != nil {
 		found, goType = "a table", m[2]
 		if m[1] == "an array table" {
 			found = "an array of tables ([[...]])"
