@@ -50,7 +50,7 @@ func newBench(ctx context.Context, cfg *config) (*bench, error) {
 	}
 	if !cfg.worktree {
 		// Measure the committed graft (the commit the results name), not files being edited.
-		if b.src, err = exportHead(ctx, root, srcDir(tmp)); err != nil {
+		if b.src, err = exportHead(ctx, root, srcDir(tmp), cfg.rev); err != nil {
 			return nil, err
 		}
 	}
@@ -111,8 +111,8 @@ func srcDir(tmp string) string {
 	return filepath.Join(tmp, "src")
 }
 
-// exportHead writes the files of the repository's HEAD commit to dir.
-func exportHead(ctx context.Context, root, dir string) (string, error) {
+// exportHead writes the files of the repository's commit rev (HEAD unless -rev) to dir.
+func exportHead(ctx context.Context, root, dir, rev string) (string, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return "", err
 	}
@@ -120,7 +120,7 @@ func exportHead(ctx context.Context, root, dir string) (string, error) {
 		return "", err
 	}
 	archive := filepath.Join(filepath.Dir(dir), "src.tar")
-	if _, err := runCmd(ctx, cmdSpec{dir: root}, "git", "archive", "--format=tar", "-o", archive, "HEAD"); err != nil {
+	if _, err := runCmd(ctx, cmdSpec{dir: root}, "git", "archive", "--format=tar", "-o", archive, rev); err != nil {
 		return "", fmt.Errorf("export HEAD (use -worktree to build the working tree): %w", err)
 	}
 	if _, err := runCmd(ctx, cmdSpec{}, "tar", "-xf", archive, "-C", dir); err != nil {
@@ -190,6 +190,7 @@ func tvSeconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv
 type usage struct {
 	cpu        float64 // user+system seconds
 	pageFaults float64 // minor page faults
+	maxRSS     float64 // peak resident set, bytes (the largest of the command and the children it waited for)
 }
 
 // runCmdCPU is runCmd that also returns the command's resource usage.
@@ -206,6 +207,7 @@ func runCmdCPU(ctx context.Context, spec cmdSpec, name string, args ...string) (
 	u := usage{cpu: cmd.ProcessState.UserTime().Seconds() + cmd.ProcessState.SystemTime().Seconds()}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		u.pageFaults = float64(ru.Minflt)
+		u.maxRSS = float64(ru.Maxrss) * 1024
 	}
 	return u, nil
 }
