@@ -22,19 +22,26 @@ func (o *options) cachePath(diffID v1.Hash) string {
 	return filepath.Join(o.cacheDir, fmt.Sprintf("%s-gzip%d-%s", diffID.Hex, o.level, compressorVersion()))
 }
 
-// compressorVersion is the klauspost/compress module version linked into this binary.
+// compressorVersion names the compressor linked into this binary: klauspost/pgzip (which cuts
+// the blocks) and klauspost/compress (which deflates them).
 func compressorVersion() string {
+	v := map[string]string{}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
-			if d.Path == "github.com/klauspost/compress" {
-				if d.Replace != nil {
-					d = d.Replace
-				}
-				return d.Version
+			v[d.Path] = d.Version
+			if d.Replace != nil {
+				v[d.Path] = d.Replace.Path + "@" + d.Replace.Version
 			}
 		}
 	}
-	return "unknown"
+	return fmt.Sprintf("pgzip%s-%s", or(v["github.com/klauspost/pgzip"], "unknown"), or(v["github.com/klauspost/compress"], "unknown"))
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // spool receives a blob as it is compressed: in memory up to memLimit, then in a file in

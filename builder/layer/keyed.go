@@ -19,7 +19,7 @@ import (
 // formatVersion names how this package lays out a tar (sorting, parents, headers). Bump it
 // whenever a change to layer.go would change the bytes made from the same entries, so that
 // keyed cache entries of an older graft are not taken for this one's.
-const formatVersion = "1"
+const formatVersion = "2" // 2: blobs compressed in 1 MiB blocks (pgzip)
 
 // WithKey names the layer's inputs when the caller knows them without the entries (e.g. a
 // plugin's commit, tree, path and folder): New records the made layer under the key, and

@@ -3,11 +3,13 @@ package layer
 import (
 	"archive/tar"
 	"bytes"
+	stdgzip "compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -83,3 +85,30 @@ func TestStreamOfTheWrongLengthFails(t *testing.T) {
 
 func newSHA() hash.Hash         { return sha256.New() }
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
+
+// Parallel compression gives the same blob whatever the cores and scheduling, and any gzip
+// reader (the standard library's too, as Docker uses) reads it back.
+func TestParallelCompressionIsDeterministic(t *testing.T) {
+	data := append(big(), big()...)
+	make1 := func(procs int) *Layer {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		l, err := New([]Entry{streamed("/p/big.bin", data), streamed("/p/small", []byte("s"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	one, four := make1(1), make1(4)
+	if one.digest != four.digest || one.diffID != four.diffID {
+		t.Fatalf("1 core: %s, 4 cores: %s", one.digest, four.digest)
+	}
+	rc, _ := four.Compressed()
+	zr, err := stdgzip.NewReader(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarDigest, _, err := sha256Reader(zr)
+	if err != nil || "sha256:"+tarDigest != four.diffID.String() {
+		t.Fatalf("standard gzip reads %s (%v), diff ID %s", tarDigest, err, four.diffID)
+	}
+}
