@@ -256,3 +256,37 @@ func dockerUsable(ctx context.Context) error {
 	}
 	return nil
 }
+
+// runCmdRSS is runCmdCPU whose maxRSS is the command's own peak RSS. The kernel's ru_maxrss of a
+// child also counts the memory of the process it was exec'ed from (Go starts children with
+// vfork, so a graft started by the bench inherits the bench's own peak, hundreds of MB after
+// generating the inputs); GNU time, small and forking, measures graft alone.
+func runCmdRSS(ctx context.Context, spec cmdSpec, name string, args ...string) (usage, error) {
+	tm, err := exec.LookPath("time")
+	if err != nil {
+		tm = "/usr/bin/time"
+	}
+	if _, err := os.Stat(tm); err != nil {
+		return usage{}, errors.New("peer missing: GNU time (apt-get install time) to measure peak RSS")
+	}
+	f, err := os.CreateTemp("", "graft-bench-rss-")
+	if err != nil {
+		return usage{}, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	u, err := runCmdCPU(ctx, spec, tm, append([]string{"-f", "%M", "-o", f.Name(), name}, args...)...)
+	if err != nil {
+		return u, err
+	}
+	data, err := os.ReadFile(f.Name())
+	if err != nil {
+		return u, err
+	}
+	var kb float64
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(data)), "%g", &kb); err != nil {
+		return u, fmt.Errorf("GNU time wrote %q: %w", data, err)
+	}
+	u.maxRSS = kb * 1024
+	return u, nil
+}

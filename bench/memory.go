@@ -120,7 +120,7 @@ func (b *bench) coldRSS(ctx context.Context, site, cache string, size int64) *si
 			return failedSide("graft build", err)
 		}
 		start := time.Now()
-		u, err := runCmdCPU(ctx, b.graftSpec(site, fmt.Sprintf("%s-cold-%d", cache, i)), b.graft,
+		u, err := runCmdRSS(ctx, b.graftSpec(site, fmt.Sprintf("%s-cold-%d", cache, i)), b.graft,
 			"build", "-C", site, "--progress", "quiet", "--output", "type=oci,dest="+out)
 		if err != nil {
 			return failedSide("graft build", err)
@@ -144,7 +144,7 @@ func (b *bench) noopRSS(ctx context.Context, site, cache string) *side {
 	}
 	var rss []float64
 	runs, err := measure(b.cfg.runs, nil, func(int) error {
-		u, err := runCmdCPU(ctx, spec, b.graft, args...)
+		u, err := runCmdRSS(ctx, spec, b.graft, args...)
 		rss = append(rss, u.maxRSS)
 		return err
 	})
@@ -168,7 +168,7 @@ func (b *bench) lockRSS(ctx context.Context, site string, r *pluginRepo) *side {
 			return failedSide("graft lock", err)
 		}
 		start := time.Now()
-		u, err := runCmdCPU(ctx, b.graftSpec(site, fmt.Sprintf("mem-lock-%d", i)), b.graft, "lock", "-C", site)
+		u, err := runCmdRSS(ctx, b.graftSpec(site, fmt.Sprintf("mem-lock-%d", i)), b.graft, "lock", "-C", site)
 		if err != nil {
 			return failedSide("graft lock", err)
 		}
