@@ -103,7 +103,7 @@ func compress(w io.Writer, tarHash hash.Hash, sorted []Entry, o *options) error 
 		return fmt.Errorf("gzip level %d: %w", o.level, err)
 	}
 	zw.ModTime = time.Unix(0, 0) // the header's mtime field 0, as gzip writes it for "none"
-	if err := zw.SetConcurrency(blockSize, 2*runtime.GOMAXPROCS(0)); err != nil {
+	if err := zw.SetConcurrency(blockSize, runtime.GOMAXPROCS(0)+1); err != nil {
 		return err
 	}
 	var tw io.Writer = zw

@@ -2,12 +2,16 @@ package gitremote
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -89,3 +93,43 @@ func storeMeta(r io.Reader, st *memory.Storage) error {
 	}
 	return nil
 }
+
+// FetchPack asks the server for want (depth commits deep, 0 for its whole history, every blob
+// included) and copies the pack stream to w as it arrives: the caller stores and indexes it
+// without holding it in memory (builder/fetch).
+func (r *Remote) FetchPack(ctx context.Context, want string, depth int, w io.Writer) (err error) {
+	req := packp.NewUploadPackRequestFromCapabilities(r.adv.Capabilities)
+	req.Wants = []plumbing.Hash{plumbing.NewHash(want)}
+	if depth > 0 {
+		req.Depth = packp.DepthCommits(depth)
+		if err := req.Capabilities.Set(capability.Shallow); err != nil {
+			return r.wrap("fetch "+want, err)
+		}
+	}
+	if r.adv.Capabilities.Supports(capability.NoProgress) {
+		_ = req.Capabilities.Set(capability.NoProgress)
+	}
+	resp, err := r.sess.UploadPack(ctx, req)
+	if err != nil {
+		return r.wrap("fetch "+want, err)
+	}
+	defer func() {
+		if cerr := resp.Close(); err == nil && cerr != nil {
+			err = r.wrap("fetch "+want, cerr)
+		}
+	}()
+	var rd io.Reader = resp
+	switch {
+	case req.Capabilities.Supports(capability.Sideband64k):
+		rd = sideband.NewDemuxer(sideband.Sideband64k, resp)
+	case req.Capabilities.Supports(capability.Sideband):
+		rd = sideband.NewDemuxer(sideband.Sideband, resp)
+	}
+	if _, err := io.Copy(w, rd); err != nil {
+		return r.wrap("fetch "+want, err)
+	}
+	return nil
+}
+
+// Want is what to ask the server for to get commit (see want).
+func (r *Remote) Want(commit string) string { return r.want(commit).String() }
