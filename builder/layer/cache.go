@@ -159,5 +159,6 @@ func (s *spool) storeSmall(l *Layer, o *options) {
 		os.Remove(f.Name())
 		return
 	}
-	l.file, l.trusted = dest, true
+	// Served from the file from now on: a build of hundreds of plugins holds no blobs.
+	l.file, l.trusted, l.compressed = dest, true, nil
 }

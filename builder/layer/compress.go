@@ -53,9 +53,10 @@ type Layer struct {
 
 var _ v1.Layer = (*Layer)(nil)
 
-// memLimit is the largest blob a layer keeps in memory; bigger ones go to a file as they are
-// compressed, so memory stays flat whatever the plugins weigh.
-const memLimit = 1 << 20
+// memLimit is the largest blob a layer keeps in memory (without a cache; with one, every blob
+// is a cache file); bigger ones go to a file as they are compressed, so memory stays flat
+// whatever the plugins weigh and however many there are.
+const memLimit = 64 << 10
 
 // New makes a layer of entries: tar, gzip and both digests in one streaming pass. With
 // WithCacheDir the blob is kept there under its diff ID (and WithKey records it for Lookup).
