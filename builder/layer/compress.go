@@ -99,22 +99,54 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // compress writes the gzip-compressed tar of sorted entries to w, and the tar to tarHash too
 // when it is not nil (one pass makes both).
 func compress(w io.Writer, tarHash hash.Hash, sorted []Entry, o *options) error {
-	zw, err := pgzip.NewWriterLevel(w, o.level)
+	zw, done, err := newGzip(w, o.level)
 	if err != nil {
 		return fmt.Errorf("gzip level %d: %w", o.level, err)
-	}
-	zw.ModTime = time.Unix(0, 0) // the header's mtime field 0, as gzip writes it for "none"
-	if err := zw.SetConcurrency(blockSize, runtime.GOMAXPROCS(0)+1); err != nil {
-		return err
 	}
 	var tw io.Writer = zw
 	if tarHash != nil {
 		tw = io.MultiWriter(tarHash, zw)
 	}
 	if err := writeTar(tw, sorted, o); err != nil {
+		zw.Close() // stops its goroutines; the writer is not reused
 		return err
 	}
-	return zw.Close()
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	done()
+	return nil
+}
+
+// gzipWriters keeps pgzip writers at DefaultLevel for the next layer: each holds its blocks'
+// buffers and deflate state (several MB), and a build makes a layer per plugin; allocating
+// them afresh for every layer made the garbage collector, not the data, set a build's peak
+// memory.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := pgzip.NewWriterLevel(io.Discard, DefaultLevel)
+	return zw
+}}
+
+// newGzip is a parallel gzip writer to w (see blockSize); done returns it for reuse.
+func newGzip(w io.Writer, level int) (*pgzip.Writer, func(), error) {
+	var zw *pgzip.Writer
+	done := func() {}
+	if level == DefaultLevel {
+		zw = gzipWriters.Get().(*pgzip.Writer)
+		zw.Reset(w)
+		done = func() { gzipWriters.Put(zw) }
+	} else {
+		var err error
+		if zw, err = pgzip.NewWriterLevel(w, level); err != nil {
+			return nil, nil, err
+		}
+	}
+	zw.ModTime = time.Unix(0, 0) // the header's mtime field 0, as gzip writes it for "none"
+	// As many blocks in flight as cores (what Reset sets, so a reused writer keeps its buffers).
+	if err := zw.SetConcurrency(blockSize, runtime.GOMAXPROCS(0)); err != nil {
+		return nil, nil, err
+	}
+	return zw, done, nil
 }
 
 // writeTar writes sorted entries as a tar stream.
