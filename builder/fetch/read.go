@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -46,7 +47,23 @@ func (e *damagedError) Error() string {
 type reader struct {
 	src Source
 	dir string
-	s   *filesystem.Storage
+	mu  sync.Mutex          // guards s once the files are handed out
+	s   *filesystem.Storage // nil until a file is opened again
+}
+
+func (r *reader) open() *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(osfs.New(r.dir), cache.NewObjectLRU(objectCache),
+		filesystem.Options{LargeObjectThreshold: largeObject})
+}
+
+// storage is the cache entry's storage, opened again after read handed the files out.
+func (r *reader) storage() *filesystem.Storage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.s == nil {
+		r.s = r.open()
+	}
+	return r.s
 }
 
 // largeObject is the size above which go-git streams an object from its pack instead of
@@ -63,9 +80,8 @@ func read(src Source, dir string) (*Result, error) {
 	if st, err := os.Stat(filepath.Join(dir, "objects")); err != nil || !st.IsDir() {
 		return nil, &damagedError{src.Name, dir, "no objects folder"}
 	}
-	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(objectCache),
-		filesystem.Options{LargeObjectThreshold: largeObject})
-	r := &reader{src: src, dir: dir, s: st}
+	r := &reader{src: src, dir: dir}
+	r.s = r.open()
 	commit, err := r.commit(plumbing.NewHash(src.Commit))
 	if err != nil {
 		return nil, err
@@ -83,6 +99,9 @@ func read(src Source, dir string) (*Result, error) {
 		return nil, err
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	// The files' Opens open the storage again when a layer reads them: between the fetch of
+	// every plugin and its layer, a plugin holds no decoded objects or pack index.
+	r.s = nil
 	return &Result{Files: files, CommitTime: commit.Committer.When.UTC()}, nil
 }
 
@@ -133,7 +152,7 @@ func (r *reader) file(p string, e object.TreeEntry) (File, error) {
 // stream reads blob h, checking its length and hash as it goes: the last Read fails when the
 // content is not what the tree names.
 func (r *reader) stream(h plumbing.Hash, size int64) (io.ReadCloser, error) {
-	obj, err := r.s.EncodedObject(plumbing.BlobObject, h)
+	obj, err := r.storage().EncodedObject(plumbing.BlobObject, h)
 	if err != nil {
 		return nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("blob %s: %v", h, err)}
 	}
