@@ -88,7 +88,9 @@ func (g *gitServer) serveKept(w http.ResponseWriter, r *http.Request, backend ht
 		return
 	}
 	sum := sha256.Sum256(body)
-	key := r.Method + " " + r.URL.String() + " " + r.Header.Get("Content-Encoding") + " " + hex.EncodeToString(sum[:])
+	// git asks for protocol v2 in a header, go-git does not: the same URL, other answers.
+	key := r.Method + " " + r.URL.String() + " " + r.Header.Get("Git-Protocol") + " " +
+		r.Header.Get("Content-Encoding") + " " + hex.EncodeToString(sum[:])
 	if v, ok := g.kept.Load(key); ok && g.replay.Load() {
 		g.replayed.Add(1)
 		k := v.(*keptResponse)
