@@ -70,9 +70,11 @@ type packEntry struct {
 
 // maxCached bounds the resolved delta bases kept while indexing (a base used by several deltas
 // is inflated once); one object over maxCachedObject is inflated again each time it is needed.
+// Small: the cache lives only while one plugin is fetched, but two fetch at once, and its peak
+// adds to the build's (source files deltified against each other are common).
 const (
-	maxCached       = 64 << 20
-	maxCachedObject = 8 << 20
+	maxCached       = 16 << 20
+	maxCachedObject = 2 << 20
 	maxDeltaChain   = 10000
 )
 
