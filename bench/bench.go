@@ -50,7 +50,7 @@ func newBench(ctx context.Context, cfg *config) (*bench, error) {
 	}
 	if !cfg.worktree {
 		// Measure the committed graft (the commit the results name), not files being edited.
-		if b.src, err = exportHead(ctx, root, srcDir(tmp)); err != nil {
+		if b.src, err = exportHead(ctx, root, srcDir(tmp), cfg.rev); err != nil {
 			return nil, err
 		}
 	}
@@ -112,8 +112,8 @@ func srcDir(tmp string) string {
 	return filepath.Join(tmp, "src")
 }
 
-// exportHead writes the files of the repository's HEAD commit to dir.
-func exportHead(ctx context.Context, root, dir string) (string, error) {
+// exportHead writes the files of the repository's commit rev (HEAD unless -rev) to dir.
+func exportHead(ctx context.Context, root, dir, rev string) (string, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return "", err
 	}
@@ -121,7 +121,7 @@ func exportHead(ctx context.Context, root, dir string) (string, error) {
 		return "", err
 	}
 	archive := filepath.Join(filepath.Dir(dir), "src.tar")
-	if _, err := runCmd(ctx, cmdSpec{dir: root}, "git", "archive", "--format=tar", "-o", archive, "HEAD"); err != nil {
+	if _, err := runCmd(ctx, cmdSpec{dir: root}, "git", "archive", "--format=tar", "-o", archive, rev); err != nil {
 		return "", fmt.Errorf("export HEAD (use -worktree to build the working tree): %w", err)
 	}
 	if _, err := runCmd(ctx, cmdSpec{}, "tar", "-xf", archive, "-C", dir); err != nil {
@@ -191,6 +191,7 @@ func tvSeconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv
 type usage struct {
 	cpu        float64 // user+system seconds
 	pageFaults float64 // minor page faults
+	maxRSS     float64 // peak resident set, bytes (the largest of the command and the children it waited for)
 }
 
 // runCmdCPU is runCmd that also returns the command's resource usage.
@@ -207,6 +208,7 @@ func runCmdCPU(ctx context.Context, spec cmdSpec, name string, args ...string) (
 	u := usage{cpu: cmd.ProcessState.UserTime().Seconds() + cmd.ProcessState.SystemTime().Seconds()}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		u.pageFaults = float64(ru.Minflt)
+		u.maxRSS = float64(ru.Maxrss) * 1024
 	}
 	return u, nil
 }
@@ -254,4 +256,38 @@ func dockerUsable(ctx context.Context) error {
 		return errors.New("peer missing: Docker Engine (docker version failed)")
 	}
 	return nil
+}
+
+// runCmdRSS is runCmdCPU whose maxRSS is the command's own peak RSS. The kernel's ru_maxrss of a
+// child also counts the memory of the process it was exec'ed from (Go starts children with
+// vfork, so a graft started by the bench inherits the bench's own peak, hundreds of MB after
+// generating the inputs); GNU time, small and forking, measures graft alone.
+func runCmdRSS(ctx context.Context, spec cmdSpec, name string, args ...string) (usage, error) {
+	tm, err := exec.LookPath("time")
+	if err != nil {
+		tm = "/usr/bin/time"
+	}
+	if _, err := os.Stat(tm); err != nil {
+		return usage{}, errors.New("peer missing: GNU time (apt-get install time) to measure peak RSS")
+	}
+	f, err := os.CreateTemp("", "graft-bench-rss-")
+	if err != nil {
+		return usage{}, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	u, err := runCmdCPU(ctx, spec, tm, append([]string{"-f", "%M", "-o", f.Name(), name}, args...)...)
+	if err != nil {
+		return u, err
+	}
+	data, err := os.ReadFile(f.Name())
+	if err != nil {
+		return u, err
+	}
+	var kb float64
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(data)), "%g", &kb); err != nil {
+		return u, fmt.Errorf("GNU time wrote %q: %w", data, err)
+	}
+	u.maxRSS = kb * 1024
+	return u, nil
 }

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cgi"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -17,12 +23,27 @@ import (
 // way forges do: `git http-backend` behind net/http/cgi on 127.0.0.1. An optional delay is
 // added to every request, to stand in for the round trip to a real forge.
 type gitServer struct {
-	URL      string // http://127.0.0.1:PORT; repo "x.git" is URL+"/x.git"
-	root     string
-	delay    atomic.Int64 // nanoseconds added to every request
-	requests atomic.Int64
-	sent     atomic.Int64 // response body bytes
-	srv      *http.Server
+	URL       string // http://127.0.0.1:PORT; repo "x.git" is URL+"/x.git"
+	root      string
+	delay     atomic.Int64 // nanoseconds added to every request
+	connDelay atomic.Int64 // nanoseconds added to the first read of every new connection
+	requests  atomic.Int64
+	sent      atomic.Int64 // response body bytes
+	srv       *http.Server
+
+	// A forge answers many requests at once from its caches; git http-backend as CGI on the
+	// bench's 2 cores cannot (every request forks git and packs objects). With record on,
+	// responses are kept by request; with replay on, a kept response is sent again without
+	// running git, so the server answers in parallel and costs next to no CPU.
+	record, replay atomic.Bool
+	replayed       atomic.Int64
+	kept           sync.Map // request key -> *keptResponse
+}
+
+type keptResponse struct {
+	status int
+	header http.Header
+	body   []byte
 }
 
 func startGitServer(root string) (*gitServer, error) {
@@ -41,16 +62,82 @@ func startGitServer(root string) (*gitServer, error) {
 		if d := time.Duration(g.delay.Load()); d > 0 {
 			time.Sleep(d)
 		}
-		backend.ServeHTTP(&countingWriter{ResponseWriter: w, n: &g.sent}, r)
+		cw := &countingWriter{ResponseWriter: w, n: &g.sent}
+		if !g.record.Load() && !g.replay.Load() {
+			backend.ServeHTTP(cw, r)
+			return
+		}
+		g.serveKept(cw, r, backend)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("git server: %w", err)
 	}
+	ln := &delayListener{Listener: tcp, d: &g.connDelay}
 	g.URL = "http://" + ln.Addr().String()
 	g.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go g.srv.Serve(ln)
 	return g, nil
+}
+
+// serveKept replays a kept response to the same request, else runs git and keeps its answer.
+func (g *gitServer) serveKept(w http.ResponseWriter, r *http.Request, backend http.Handler) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	sum := sha256.Sum256(body)
+	// git asks for protocol v2 in a header, go-git does not: the same URL, other answers.
+	key := r.Method + " " + r.URL.String() + " " + r.Header.Get("Git-Protocol") + " " +
+		r.Header.Get("Content-Encoding") + " " + hex.EncodeToString(sum[:])
+	if v, ok := g.kept.Load(key); ok && g.replay.Load() {
+		g.replayed.Add(1)
+		k := v.(*keptResponse)
+		for h, vs := range k.header {
+			w.Header()[h] = vs
+		}
+		w.WriteHeader(k.status)
+		w.Write(k.body)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := httptest.NewRecorder()
+	backend.ServeHTTP(rec, r)
+	if g.record.Load() && rec.Code == http.StatusOK {
+		g.kept.Store(key, &keptResponse{status: rec.Code, header: rec.Header().Clone(), body: rec.Body.Bytes()})
+	}
+	for h, vs := range rec.Header() {
+		w.Header()[h] = vs
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
+}
+
+// delayListener delays the first read of every accepted connection by *d: a stand-in for the
+// TCP and TLS handshakes a real server's clients pay per new connection.
+type delayListener struct {
+	net.Listener
+	d *atomic.Int64
+}
+
+func (l *delayListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &delayConn{Conn: c, d: time.Duration(l.d.Load())}, nil
+}
+
+type delayConn struct {
+	net.Conn
+	d    time.Duration
+	once sync.Once
+}
+
+func (c *delayConn) Read(p []byte) (int, error) {
+	c.once.Do(func() { time.Sleep(c.d) })
+	return c.Conn.Read(p)
 }
 
 // countingWriter counts the bytes of a response body.
@@ -70,6 +157,8 @@ func (g *gitServer) traffic() (requests, bytes int64) { return g.requests.Load()
 
 func (g *gitServer) setDelay(d time.Duration) { g.delay.Store(int64(d)) }
 
+func (g *gitServer) setConnDelay(d time.Duration) { g.connDelay.Store(int64(d)) }
+
 func (g *gitServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -77,14 +166,14 @@ func (g *gitServer) close() {
 }
 
 // roundTrip times one request a git client makes first: the ref advertisement of repo.
-func (g *gitServer) roundTrip(ctx context.Context, repo string) (time.Duration, error) {
+func (g *gitServer) roundTrip(ctx context.Context, client *http.Client, repo string) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
 		g.URL+"/"+repo+"/info/refs?service=git-upload-pack", nil)
 	if err != nil {
 		return 0, err
 	}
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}

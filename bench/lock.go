@@ -2,26 +2,35 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 )
 
-// lockRows: `graft lock` of N plugins against a git server with added delay, beside the
-// sequential `git ls-remote` loop a site script runs today. Target: ≤ 5× one round trip.
+// lockRows: `graft lock` of N plugins beside the sequential `git ls-remote` loop a site script
+// runs today, three ways: against git http-backend as CGI (server-bound: every request forks
+// git on the bench's own 2 cores), against a server answering in parallel (responses kept from
+// a first, untimed run and replayed, as a forge answers from its caches), and the same with a
+// delay per new connection (TCP and TLS set-up). Target: ≤ 5× one round trip.
 func lockRows(ctx context.Context, b *bench) []*row {
-	n := b.cfg.lockPlugins
-	r := &row{Scenario: fmt.Sprintf("lock %d plugins (%s added per request)", n, b.cfg.delay)}
-	r.Graft = statusSide("graft lock", "failed: setup")
-	peer := statusSide("`git ls-remote` loop", "failed: setup")
-	r.Peers = []*side{peer}
+	n, d := b.cfg.lockPlugins, b.cfg.delay
+	cgiRow := &row{Scenario: fmt.Sprintf("lock %d plugins, CGI git server (server-bound), %s added per request", n, d)}
+	parRow := &row{Scenario: fmt.Sprintf("lock %d plugins, server answering in parallel, %s per request", n, d)}
+	connRow := &row{Scenario: fmt.Sprintf("lock %d plugins, server answering in parallel, %s per request + %s per new connection", n, d, 2*d)}
+	rows := []*row{cgiRow, parRow, connRow}
 	fail := func(err error) []*row {
-		r.Graft, r.Peers[0] = failedSide("graft lock", err), failedSide(peer.Name, err)
-		return []*row{r}
+		for _, r := range rows {
+			r.Graft, r.Peers = failedSide("graft lock", err), []*side{failedSide("`git ls-remote` loop", err)}
+		}
+		return rows
 	}
 	if _, err := lookTool("git"); err != nil {
-		r.Graft, r.Peers[0] = statusSide("graft lock", err.Error()), statusSide(peer.Name, err.Error())
-		return []*row{r}
+		for _, r := range rows {
+			r.Graft, r.Peers = statusSide("graft lock", err.Error()), []*side{statusSide("`git ls-remote` loop", err.Error())}
+		}
+		return rows
 	}
 	repos, err := b.ensureRepos(ctx, n, min(n, b.cfg.plugins))
 	if err != nil {
@@ -41,30 +50,71 @@ func lockRows(ctx context.Context, b *bench) []*row {
 		gitURL: git.URL, plugins: n}); err != nil {
 		return fail(err)
 	}
-	git.setDelay(b.cfg.delay)
+	git.setDelay(d)
 	defer git.setDelay(0)
+	l := &lockEnv{b: b, git: git, site: site, repo: repos[0].name + ".git", n: n}
+	l.measure(ctx, cgiRow, http.DefaultClient, true)
+	cgiRow.Notes = append(cgiRow.Notes, "server-bound: git http-backend runs as CGI on the bench's own cores, "+
+		"forking git and packing objects for every request; graft's share is its own CPU time")
 
+	// Keep every response of one untimed run of each tool, then replay them.
+	git.record.Store(true)
+	os.Remove(filepath.Join(site, "graft.lock"))
+	_, errG := runCmd(ctx, b.graftSpec(site, "lock-record"), b.graft, "lock", "-C", site)
+	errL := lsRemoteOnce(ctx, git, n)
+	git.record.Store(false)
+	if err := errors.Join(errG, errL); err != nil {
+		parRow.Graft, connRow.Graft = failedSide("graft lock", err), failedSide("graft lock", err)
+		return rows
+	}
+	git.replay.Store(true)
+	defer git.replay.Store(false)
+	l.measure(ctx, parRow, http.DefaultClient, false)
+	git.setConnDelay(2 * d)
+	defer git.setConnDelay(0)
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	l.measure(ctx, connRow, fresh, false)
+	for _, r := range []*row{parRow, connRow} {
+		r.Notes = append(r.Notes, fmt.Sprintf("the server replays responses kept from one untimed run of each tool "+
+			"(%d requests replayed in all), so it answers in parallel without running git, as a forge answers from its caches", git.replayed.Load()))
+	}
+	connRow.Notes = append(connRow.Notes, "one round trip here is a request on a new connection (the per-connection delay included)")
+	return rows
+}
+
+// lockEnv is what the lock rows share.
+type lockEnv struct {
+	b    *bench
+	git  *gitServer
+	site string
+	repo string // the repository the round trip is timed against
+	n    int
+}
+
+// measure fills r: the round trip (with client), the ls-remote loop and graft lock.
+func (l *lockEnv) measure(ctx context.Context, r *row, client *http.Client, profile bool) {
+	b, git := l.b, l.git
 	rtt, err := measure(max(b.cfg.runs, 5), nil, func(int) error {
-		_, err := git.roundTrip(ctx, repos[0].name+".git")
+		_, err := git.roundTrip(ctx, client, l.repo)
 		return err
 	})
 	if err != nil {
-		return fail(err)
+		r.Graft, r.Peers = failedSide("graft lock", err), []*side{failedSide("`git ls-remote` loop", err)}
+		return
 	}
 	oneTrip := median(rtt)
 	r.Target = fmt.Sprintf("≤ 5× one round trip (%s) = %s", formatValue(oneTrip, unitSeconds),
 		formatValue(5*oneTrip, unitSeconds))
-	r.Notes = append(r.Notes, fmt.Sprintf("one round trip = one GET of info/refs from the git server with the %s delay; "+
+	r.Notes = append(r.Notes, "one round trip = one GET of info/refs with the delays; "+
 		"the `git ls-remote` loop asks each repository for its ref, one after the other, and gets only SHAs "+
-		"(graft also records titles, tags and trees)", b.cfg.delay))
-
+		"(graft also records titles, tags and trees)")
 	req0, bytes0 := git.traffic()
-	r.Peers[0] = lsRemoteLoop(ctx, b, git, n)
+	r.Peers = []*side{lsRemoteLoop(ctx, b, git, l.n)}
 	req1, bytes1 := git.traffic()
-	r.Graft = graftLock(ctx, b, site)
+	r.Graft = graftLock(ctx, b, l.site)
 	req2, bytes2 := git.traffic()
-	if r.Graft.ok() && os.Remove(filepath.Join(site, "graft.lock")) == nil {
-		b.profileGraft(ctx, "lock", b.graftSpec(site, "lock-profile"), "lock", "-C", site)
+	if profile && r.Graft.ok() && os.Remove(filepath.Join(l.site, "graft.lock")) == nil {
+		b.profileGraft(ctx, "lock", b.graftSpec(l.site, "lock-profile"), "lock", "-C", l.site)
 	}
 	runs := float64(b.cfg.runs)
 	r.Notes = append(r.Notes, fmt.Sprintf("git server traffic per run: graft lock %.0f requests, %s sent; "+
@@ -75,21 +125,23 @@ func lockRows(ctx context.Context, b *bench) []*row {
 		r.Notes = append(r.Notes, fmt.Sprintf("CPU per graft lock run: graft %s, git server (http-backend, pack-objects) %s",
 			formatValue(r.Graft.Extra["graft_cpu_s"], unitSeconds), formatValue(r.Graft.Extra["server_cpu_s"], unitSeconds)))
 	}
-	b.logf("lock: graft %s, ls-remote loop %s", r.Graft.cell(), r.Peers[0].cell())
-	return []*row{r}
+	b.logf("%s: graft %s, ls-remote loop %s", r.Scenario, r.Graft.cell(), r.Peers[0].cell())
+}
+
+// lsRemoteOnce runs the ls-remote loop once, untimed.
+func lsRemoteOnce(ctx context.Context, git *gitServer, n int) error {
+	for i := 0; i < n; i++ {
+		if _, err := runCmd(ctx, cmdSpec{env: gitEnv("")}, "git", "ls-remote",
+			git.URL+"/"+pluginName(i)+".git", pluginRef(i)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func lsRemoteLoop(ctx context.Context, b *bench, git *gitServer, n int) *side {
 	name := "`git ls-remote` loop"
-	runs, err := measure(b.cfg.runs, nil, func(int) error {
-		for i := 0; i < n; i++ {
-			if _, err := runCmd(ctx, cmdSpec{env: gitEnv("")}, "git", "ls-remote",
-				git.URL+"/"+pluginName(i)+".git", pluginRef(i)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	runs, err := measure(b.cfg.runs, nil, func(int) error { return lsRemoteOnce(ctx, git, n) })
 	if err != nil {
 		return failedSide(name, err)
 	}

@@ -34,10 +34,13 @@ type config struct {
 	profileDir  string
 	layerChild  string
 	worktree    bool
+	rev         string // commit to build graft from (default HEAD)
+	memPlugins  int    // plugins in the big memory rows
+	bigMB       int    // size of the one big file in the memory rows
 }
 
 // scenario names, for -only.
-var scenarioNames = []string{"lock", "build", "layer", "launcher", "health"}
+var scenarioNames = []string{"lock", "build", "memory", "layer", "launcher", "health"}
 
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -51,6 +54,9 @@ func parseFlags(args []string) (*config, error) {
 	only := fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(scenarioNames, ","))
 	fs.StringVar(&c.out, "out", "", "results file (default bench/results/<date>-<host>.json)")
 	fs.BoolVar(&c.worktree, "worktree", false, "build graft from the working tree instead of the HEAD commit")
+	fs.StringVar(&c.rev, "rev", "HEAD", "build graft from this commit (e.g. main, to compare before and after a change)")
+	fs.IntVar(&c.memPlugins, "mem-plugins", 200, "plugins in the memory scenario's large build (about 4.6 MB each)")
+	fs.IntVar(&c.bigMB, "big-mb", 200, "size of the one file of the memory scenario's big plugin, in MB")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary folder (for looking at the inputs)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated plugin content")
 	fs.StringVar(&c.layerChild, "layer-child", "", "internal: make one layer of this folder and print the times")
@@ -59,7 +65,7 @@ func parseFlags(args []string) (*config, error) {
 		return nil, err
 	}
 	if c.quick {
-		c.runs, c.plugins, c.lockPlugins, c.layerMB = 1, 5, 10, 40
+		c.runs, c.plugins, c.lockPlugins, c.layerMB, c.memPlugins, c.bigMB = 1, 5, 10, 40, 20, 40
 	}
 	if c.runs < 1 || c.plugins < 2 || c.lockPlugins < 1 || c.layerMB < 1 {
 		return nil, fmt.Errorf("-runs, -lock-plugins and -layer-mb must be at least 1, -plugins at least 2")
@@ -122,7 +128,7 @@ func run(ctx context.Context, cfg *config) error {
 	defer b.close()
 	// The machine and graft's commit are read once, before the first row: every row saves
 	// the results file, which is tracked, so a later `git status` would call the tree dirty.
-	m := describeMachine(ctx, b.root)
+	m := describeMachine(ctx, b.root, b.cfg.rev)
 	m.LoadStart = loadAverage()
 	var rows []*row
 	for _, sc := range []struct {
@@ -131,6 +137,7 @@ func run(ctx context.Context, cfg *config) error {
 	}{
 		{"lock", lockRows},
 		{"build", buildRows},
+		{"memory", memoryRows},
 		{"layer", layerRows},
 		{"launcher", launcherRows},
 		{"health", healthRows},

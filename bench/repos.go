@@ -153,6 +153,12 @@ func (b *bench) ensureRepo(ctx context.Context, i int, large bool) (*pluginRepo,
 			return nil, err
 		}
 	}
+	return r, b.initRepo(ctx, r)
+}
+
+// initRepo makes r.bare from the files in r.work: one commit on main, tagged v1.0.0.
+func (b *bench) initRepo(ctx context.Context, r *pluginRepo) error {
+	name := r.name
 	date := "2026-01-01T00:00:00Z"
 	steps := [][]string{
 		{"init", "--quiet", "--bare", "--initial-branch=main", r.bare},
@@ -163,6 +169,9 @@ func (b *bench) ensureRepo(ctx context.Context, i int, large bool) (*pluginRepo,
 		{"add", "-A"},
 		{"commit", "--quiet", "-m", "Initial import of " + name},
 		{"tag", "-a", "v1.0.0", "-m", "Release 1.0.0"},
+		// Packed, with a bitmap, as forges keep repositories: upload-pack then reuses the
+		// stored deltas and compressed objects instead of compressing loose objects per request.
+		{"repack", "-a", "-d", "-q", "--write-bitmap-index"},
 	}
 	for _, s := range steps {
 		var err error
@@ -172,10 +181,10 @@ func (b *bench) ensureRepo(ctx context.Context, i int, large bool) (*pluginRepo,
 			_, err = r.git(ctx, date, s...)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("create repository %s: %w", name, err)
+			return fmt.Errorf("create repository %s: %w", name, err)
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // change commits a small edit to one file on main, as a plugin fix would; n makes it unique.

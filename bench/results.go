@@ -84,7 +84,7 @@ func (r *results) write(root, out string) (string, error) {
 	return out, os.Rename(tmp, out)
 }
 
-func describeMachine(ctx context.Context, root string) machine {
+func describeMachine(ctx context.Context, root, rev string) machine {
 	m := machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version()}
 	m.Host, _ = os.Hostname()
 	m.CPU = procField("/proc/cpuinfo", "model name")
@@ -108,7 +108,7 @@ func describeMachine(ctx context.Context, root string) machine {
 	if out, err := runCmd(ctx, cmdSpec{}, "git", "version"); err == nil {
 		m.GitVersion = strings.TrimSpace(out)
 	}
-	if out, err := runCmd(ctx, cmdSpec{dir: root}, "git", "rev-parse", "HEAD"); err == nil {
+	if out, err := runCmd(ctx, cmdSpec{dir: root}, "git", "rev-parse", rev); err == nil {
 		m.GraftCommit = strings.TrimSpace(out)
 	}
 	if out, err := runCmd(ctx, cmdSpec{dir: root}, "git", "status", "--porcelain", "--untracked-files=no"); err == nil {

@@ -82,6 +82,12 @@ func (s *side) cell() string {
 	if cpu, ok := s.Extra["cpu_s"]; ok {
 		out += fmt.Sprintf(" (CPU %s, %.0f page faults)", formatValue(cpu, unitSeconds), s.Extra["page_faults"])
 	}
+	if rss, ok := s.Extra["peak_rss"]; ok && s.Unit != unitBytes {
+		out += fmt.Sprintf(", peak RSS %s", formatValue(rss, unitBytes))
+	}
+	if wall, ok := s.Extra["wall_s"]; ok {
+		out += fmt.Sprintf(" (in %s)", formatValue(wall, unitSeconds))
+	}
 	if mbs, ok := s.Extra["mb_per_s"]; ok {
 		out += fmt.Sprintf(" (%.0f MB/s)", mbs)
 	}

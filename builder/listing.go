@@ -121,3 +121,15 @@ func (pl *plugin) contents(ctx context.Context, o *options) ([]fetch.File, error
 	pl.files, pl.listed = res.Files, false
 	return pl.files, nil
 }
+
+// release drops what reading the plugin's contents holds (the cache's open storage and its
+// decoded objects) once its layer is made: a build of many plugins keeps one plugin's data at
+// a time, not all of them. A later layer of the plugin (another platform's owner) reads again.
+func (pl *plugin) release() {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	for i := range pl.files {
+		pl.files[i].Open = nil
+	}
+	pl.listed = true
+}

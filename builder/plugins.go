@@ -287,11 +287,11 @@ func (pl *plugin) entries(files []fetch.File) []layer.Entry {
 		case filemode.Dir:
 			e.Type, e.Mode = tar.TypeDir, 0o755
 		case filemode.Executable:
-			e.Type, e.Mode, e.Data = tar.TypeReg, 0o755, f.Data
+			e.Type, e.Mode, e.Open, e.Size = tar.TypeReg, 0o755, f.Open, f.Size
 		case filemode.Symlink:
 			e.Type, e.Mode, e.Linkname = tar.TypeSymlink, 0o777, string(f.Data)
 		default:
-			e.Type, e.Mode, e.Data = tar.TypeReg, 0o644, f.Data
+			e.Type, e.Mode, e.Open, e.Size = tar.TypeReg, 0o644, f.Open, f.Size
 		}
 		out = append(out, e)
 	}
@@ -321,6 +321,7 @@ func (pl *plugin) fileLayer(ctx context.Context, bp *basePlatform, epoch time.Ti
 		return nil, err
 	}
 	l, err := layer.New(pl.entries(files), append(opts, layer.WithKey(key))...)
+	pl.release()
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: layer: %w", pl.lock.Name, err)
 	}

@@ -25,7 +25,7 @@ import (
 
 // DefaultJobs is how many repositories are contacted at once. Each costs about one round trip
 // to list refs and one to fetch a commit, so wall time is bounded by the slowest few.
-const DefaultJobs = 32
+const DefaultJobs = 64
 
 // ResolveOption configures Resolve, Check and Outdated.
 type ResolveOption func(*resolveConfig)

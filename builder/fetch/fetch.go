@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +15,7 @@ import (
 	"time"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/graft-build/graft/lockfile/gitremote"
 )
@@ -102,33 +101,28 @@ func (c *Cache) Get(ctx context.Context, src Source) (*Result, error) {
 // fetch gets the commit into a temporary repository and renames it into place, so an entry
 // is either complete or absent, even with several graft processes at once. It tries the bare
 // commit (servers allowing reachable SHA-1 in want: GitHub, GitLab), then the locked ref
-// shallowly, then the ref's whole history (a branch that moved on); each in a fresh repository,
-// since go-git does not deepen a shallow one.
+// shallowly, then the ref's whole history (a branch that moved on); each in a fresh repository
+// and a fresh session. The pack is streamed to disk and indexed there (see storePack).
 func (c *Cache) fetch(ctx context.Context, src Source, entry string) error {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return fmt.Errorf("plugin cache: %w", err)
 	}
-	auth, err := gitremote.Auth(src.URL)
-	if err != nil {
-		return fmt.Errorf("plugin %s: credentials for %s: %w", src.Name, gitremote.Redact(src.URL), err)
-	}
-	shaErr := c.try(ctx, src, entry, func(r *git.Remote) error {
-		return fetchSpec(ctx, r, auth, "+"+src.Commit+":refs/graft/commit", 1)
+	shaErr := c.try(ctx, src, entry, func(r *gitremote.Remote, w io.Writer) error {
+		return r.FetchPack(ctx, r.Want(src.Commit), 1, w)
 	})
-	if shaErr == nil || ctx.Err() != nil {
+	if shaErr == nil || ctx.Err() != nil || !retryable(shaErr) {
 		return shaErr
 	}
 	var ref string
 	for _, depth := range []int{1, 0} {
-		err := c.try(ctx, src, entry, func(r *git.Remote) error {
-			if ref == "" {
-				var err error
-				if ref, err = remoteRef(ctx, r, src, auth); err != nil {
-					return err
-				}
+		err := c.try(ctx, src, entry, func(r *gitremote.Remote, w io.Writer) error {
+			name, hash, err := remoteRef(r, src)
+			if err != nil {
+				return err
 			}
-			if err := fetchSpec(ctx, r, auth, "+"+ref+":refs/graft/ref", depth); err != nil {
-				return fmt.Errorf("plugin %s: fetch %s from %s: %w", src.Name, ref, gitremote.Redact(src.URL), err)
+			ref = name
+			if err := r.FetchPack(ctx, hash, depth, w); err != nil {
+				return fmt.Errorf("plugin %s: fetch %s: %w", src.Name, ref, err)
 			}
 			return nil
 		})
@@ -141,26 +135,40 @@ func (c *Cache) fetch(ctx context.Context, src Source, entry string) error {
 		src.Name, src.Commit, gitremote.Redact(src.URL), shaErr, ref)
 }
 
+// retryable: the first attempt failed for a reason the ref fallbacks may get around (not an
+// unreachable server or refused credentials, which would fail them the same way).
+func retryable(err error) bool {
+	var ge *gitremote.Error
+	if errors.As(err, &ge) {
+		return strings.HasPrefix(ge.Step, "fetch ")
+	}
+	return true
+}
+
 var errNoCommit = errors.New("commit not fetched")
 
-// try runs one fetch strategy in a fresh temporary repository and moves it into place when it
-// brought the commit.
-func (c *Cache) try(ctx context.Context, src Source, entry string, fetch func(*git.Remote) error) error {
+// try runs one fetch strategy in a fresh temporary repository over a fresh session and moves
+// the repository into place when it brought the commit.
+func (c *Cache) try(ctx context.Context, src Source, entry string, fetch func(*gitremote.Remote, io.Writer) error) error {
 	tmp, err := os.MkdirTemp(c.dir, ".fetch-")
 	if err != nil {
 		return fmt.Errorf("plugin cache: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	repo, err := git.PlainInit(tmp, true)
-	if err != nil {
+	if _, err := git.PlainInit(tmp, true); err != nil {
 		return fmt.Errorf("plugin cache: %w", err)
 	}
-	remote, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{src.URL}})
+	r, err := gitremote.Open(ctx, src.URL)
 	if err != nil {
 		return fmt.Errorf("plugin %s: %w", src.Name, err)
 	}
-	if err := fetch(remote); err != nil {
-		return err
+	defer r.Close()
+	if err := storePack(tmp, func(w io.Writer) error { return fetch(r, w) }); err != nil {
+		return fmt.Errorf("plugin %s: %w", src.Name, err)
+	}
+	repo, err := git.PlainOpen(tmp)
+	if err != nil {
+		return fmt.Errorf("plugin cache: %w", err)
 	}
 	if !hasCommit(repo, plumbing.NewHash(src.Commit)) {
 		return errNoCommit
@@ -174,34 +182,19 @@ func (c *Cache) try(ctx context.Context, src Source, entry string, fetch func(*g
 	return nil
 }
 
-func fetchSpec(ctx context.Context, r *git.Remote, auth transport.AuthMethod, spec string, depth int) error {
-	err := r.FetchContext(ctx, &git.FetchOptions{RefSpecs: []config.RefSpec{config.RefSpec(spec)},
-		Depth: depth, Tags: git.NoTags, Auth: auth})
-	if errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil
-	}
-	return err
-}
-
 func hasCommit(repo *git.Repository, h plumbing.Hash) bool {
 	_, err := repo.Storer.EncodedObject(plumbing.CommitObject, h)
 	return err == nil
 }
 
-// remoteRef finds the full name of the locked ref on the server (a tag or a branch).
-func remoteRef(ctx context.Context, remote *git.Remote, src Source, auth transport.AuthMethod) (string, error) {
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: auth})
-	if err != nil {
-		return "", fmt.Errorf("plugin %s: list refs of %s: %w", src.Name, gitremote.Redact(src.URL), err)
-	}
-	want := []string{src.Ref, "refs/tags/" + src.Ref, "refs/heads/" + src.Ref}
-	for _, w := range want {
-		for _, r := range refs {
-			if r.Name().String() == w && strings.HasPrefix(w, "refs/") {
-				return w, nil
-			}
+// remoteRef finds the locked ref on the server (a tag or a branch): its full name and what it
+// points at.
+func remoteRef(r *gitremote.Remote, src Source) (string, string, error) {
+	for _, w := range []string{src.Ref, "refs/tags/" + src.Ref, "refs/heads/" + src.Ref} {
+		if ref, ok := r.Ref(w); ok && strings.HasPrefix(w, "refs/") {
+			return ref.Name, ref.Hash, nil
 		}
 	}
-	return "", fmt.Errorf("plugin %s: the server refuses to send commit %s by itself and has no ref %q any more; "+
+	return "", "", fmt.Errorf("plugin %s: the server refuses to send commit %s by itself and has no ref %q any more; "+
 		"run `graft lock` to pin a commit it still has", src.Name, src.Commit, src.Ref)
 }

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +44,21 @@ func paths(files []File) string {
 	return strings.Join(s, " ")
 }
 
+// content reads a regular file through its Open.
+func content(t *testing.T, f File) (string, error) {
+	t.Helper()
+	if f.Open == nil {
+		t.Fatalf("%s: no Open", f.Path)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	return string(data), err
+}
+
 func TestGetFetchesOnceAndReadsTheTree(t *testing.T) {
 	_, src := newPlugin(t)
 	dir := t.TempDir()
@@ -56,6 +72,9 @@ func TestGetFetchesOnceAndReadsTheTree(t *testing.T) {
 	}
 	if string(res.Files[3].Data) != "a.txt" || res.Files[3].Mode != filemode.Symlink {
 		t.Errorf("symlink: %+v", res.Files[3])
+	}
+	if got, err := content(t, res.Files[2]); err != nil || got != "#!/bin/sh\n" || res.Files[2].Size != int64(len(got)) {
+		t.Errorf("run.sh: %q (size %d), %v", got, res.Files[2].Size, err)
 	}
 	// A new cache over the same folder (a rebuild): nothing is fetched, even with the
 	// repository gone.
@@ -79,8 +98,8 @@ func TestFallsBackToTheRefWhenTheServerRefusesCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(res.Files[0].Data) != "a" {
-		t.Fatalf("got %q from the wrong commit", res.Files[0].Data)
+	if got, err := content(t, res.Files[0]); err != nil || got != "a" {
+		t.Fatalf("got %q (%v) from the wrong commit", got, err)
 	}
 }
 
@@ -141,7 +160,12 @@ func TestTamperedCacheIsDetected(t *testing.T) {
 	if err := os.WriteFile(loose(blob), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = NewCache(dir).Get(context.Background(), src)
+	// The listing reads only trees; the blob's content fails when it is streamed.
+	again, err := NewCache(dir).Get(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = content(t, again.Files[0])
 	if err == nil || !strings.Contains(err.Error(), "tampered") || !strings.Contains(err.Error(), "rm -rf "+entry) {
 		t.Fatalf("err = %v", err)
 	}

@@ -3,24 +3,33 @@ package fetch
 import (
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
-	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/graft-build/graft/internal/usererr"
 )
 
-// File is one entry of a plugin's tree.
+// File is one entry of a plugin's tree. A regular file's content is not read until Open is
+// called (a plugin may hold files of hundreds of megabytes); a symlink's target is in Data.
 type File struct {
 	Path string            // slash-separated, relative to the plugin's path
 	Mode filemode.FileMode // Regular, Executable, Symlink, Dir (also for a submodule: empty, as a checkout leaves it)
-	Data []byte            // content; a symlink's target
+	Data []byte            // a symlink's target
+	Size int64             // a regular file's length
+	// Open streams a regular file's content from the cache, checked against its git hash: a
+	// mismatch fails the read at its end (nil when the File came from a listing).
+	Open func() (io.ReadCloser, error)
 }
 
 // damagedError is a cache entry whose objects do not match their hashes or are missing.
@@ -38,15 +47,41 @@ func (e *damagedError) Error() string {
 type reader struct {
 	src Source
 	dir string
-	s   storer.EncodedObjectStorer
+	mu  sync.Mutex          // guards s once the files are handed out
+	s   *filesystem.Storage // nil until a file is opened again
 }
 
-func read(src Source, dir string) (*Result, error) {
-	repo, err := git.PlainOpen(dir)
-	if err != nil {
-		return nil, &damagedError{src.Name, dir, err.Error()}
+func (r *reader) open() *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(osfs.New(r.dir), cache.NewObjectLRU(objectCache),
+		filesystem.Options{LargeObjectThreshold: largeObject})
+}
+
+// storage is the cache entry's storage, opened again after read handed the files out.
+func (r *reader) storage() *filesystem.Storage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.s == nil {
+		r.s = r.open()
 	}
-	r := &reader{src: src, dir: dir, s: repo.Storer}
+	return r.s
+}
+
+// largeObject is the size above which go-git streams an object from its pack instead of
+// inflating it into memory; objectCache bounds the objects it keeps decoded per plugin.
+const (
+	largeObject = 256 << 10
+	objectCache = 4 * cache.MiByte
+)
+
+// maxLinkTarget bounds a symlink's target read into memory (Linux allows 4095 bytes).
+const maxLinkTarget = 64 << 10
+
+func read(src Source, dir string) (*Result, error) {
+	if st, err := os.Stat(filepath.Join(dir, "objects")); err != nil || !st.IsDir() {
+		return nil, &damagedError{src.Name, dir, "no objects folder"}
+	}
+	r := &reader{src: src, dir: dir}
+	r.s = r.open()
 	commit, err := r.commit(plumbing.NewHash(src.Commit))
 	if err != nil {
 		return nil, err
@@ -64,6 +99,9 @@ func read(src Source, dir string) (*Result, error) {
 		return nil, err
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	// The files' Opens open the storage again when a layer reads them: between the fetch of
+	// every plugin and its layer, a plugin holds no decoded objects or pack index.
+	r.s = nil
 	return &Result{Files: files, CommitTime: commit.Committer.When.UTC()}, nil
 }
 
@@ -87,6 +125,75 @@ func (r *reader) object(t plumbing.ObjectType, h plumbing.Hash) ([]byte, error) 
 	}
 	return data, nil
 }
+
+// smallObject is object, refused when larger than limit.
+func (r *reader) smallObject(t plumbing.ObjectType, h plumbing.Hash, limit int64) ([]byte, error) {
+	if size, err := r.s.EncodedObjectSize(h); err == nil && size > limit {
+		return nil, usererr.New("plugin %s: symlink with blob %s is %d bytes, over the %d a symlink target may have; remove it from the plugin",
+			r.src.Name, h, size, limit)
+	}
+	return r.object(t, h)
+}
+
+// file is a regular file whose content is streamed when it is opened.
+func (r *reader) file(p string, e object.TreeEntry) (File, error) {
+	mode := e.Mode
+	if mode == filemode.Deprecated {
+		mode = filemode.Regular
+	}
+	size, err := r.s.EncodedObjectSize(e.Hash)
+	if err != nil {
+		return File{}, &damagedError{r.src.Name, r.dir, fmt.Sprintf("blob %s: %v", e.Hash, err)}
+	}
+	h := e.Hash
+	return File{Path: p, Mode: mode, Size: size, Open: func() (io.ReadCloser, error) { return r.stream(h, size) }}, nil
+}
+
+// stream reads blob h, checking its length and hash as it goes: the last Read fails when the
+// content is not what the tree names.
+func (r *reader) stream(h plumbing.Hash, size int64) (io.ReadCloser, error) {
+	obj, err := r.storage().EncodedObject(plumbing.BlobObject, h)
+	if err != nil {
+		return nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("blob %s: %v", h, err)}
+	}
+	if obj.Size() != size {
+		return nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("blob %s is %d bytes, its index says %d", h, obj.Size(), size)}
+	}
+	rc, err := obj.Reader()
+	if err != nil {
+		return nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("blob %s: %v", h, err)}
+	}
+	return &checked{r: r, rc: rc, want: h, left: size, hash: plumbing.NewHasher(plumbing.BlobObject, size)}, nil
+}
+
+// checked hashes a blob as it is read and fails at its end when the hash differs.
+type checked struct {
+	r    *reader
+	rc   io.ReadCloser
+	want plumbing.Hash
+	left int64
+	hash plumbing.Hasher
+}
+
+func (c *checked) Read(p []byte) (int, error) {
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1] // one byte more than is left shows an overlong object
+	}
+	n, err := c.rc.Read(p)
+	c.hash.Write(p[:n])
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, &damagedError{c.r.src.Name, c.r.dir, fmt.Sprintf("blob %s is longer than its size", c.want)}
+	}
+	if err == io.EOF {
+		if got := c.hash.Sum(); c.left != 0 || got != c.want {
+			return n, &damagedError{c.r.src.Name, c.r.dir, fmt.Sprintf("blob %s holds content whose hash is %s", c.want, got)}
+		}
+	}
+	return n, err
+}
+
+func (c *checked) Close() error { return c.rc.Close() }
 
 func (r *reader) memory(t plumbing.ObjectType, data []byte) plumbing.EncodedObject {
 	m := &plumbing.MemoryObject{}
@@ -164,16 +271,18 @@ func (r *reader) walk(h plumbing.Hash, prefix string, files *[]File) error {
 			}
 		case filemode.Submodule:
 			*files = append(*files, File{Path: p, Mode: filemode.Dir})
-		case filemode.Regular, filemode.Deprecated, filemode.Executable, filemode.Symlink:
-			data, err := r.object(plumbing.BlobObject, e.Hash)
+		case filemode.Symlink:
+			data, err := r.smallObject(plumbing.BlobObject, e.Hash, maxLinkTarget)
 			if err != nil {
 				return err
 			}
-			mode := e.Mode
-			if mode == filemode.Deprecated {
-				mode = filemode.Regular
+			*files = append(*files, File{Path: p, Mode: e.Mode, Data: data})
+		case filemode.Regular, filemode.Deprecated, filemode.Executable:
+			f, err := r.file(p, e)
+			if err != nil {
+				return err
 			}
-			*files = append(*files, File{Path: p, Mode: mode, Data: data})
+			*files = append(*files, f)
 		default:
 			return usererr.New("plugin %s: %s has git mode %s, which graft cannot install; remove it from the plugin", r.src.Name, p, e.Mode)
 		}

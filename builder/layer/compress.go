@@ -2,109 +2,104 @@ package layer
 
 import (
 	"archive/tar"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"hash"
 	"io"
+	"os"
+	"runtime"
 	"sync"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/pgzip"
 )
 
 // DefaultLevel is the gzip level of every layer graft makes. Measured on 200 MB of source text
 // (a loaded 2-core machine): klauspost/compress level 6 ran at ~100 MB/s with ratio 0.307, the
 // standard library at level 6 at 17-31 MB/s with ratio 0.300; klauspost level 5 was no faster
-// and a little larger. Its output is a pure function of input and level (one goroutine per
-// layer; the builder compresses layers in parallel). The level is part of every digest, so it
-// is fixed here rather than configurable per build.
+// and a little larger. The level is part of every digest, so it is fixed here rather than
+// configurable per build.
 const DefaultLevel = 6
 
-// Layer is a finished layer held compressed in memory: compressed once, hashed in the same
-// pass, served as often as a publisher asks. A layer found by Lookup is a cache file instead,
-// read (and checked) on first use.
+// blockSize is the unit of parallel compression (klauspost/pgzip): the tar is cut every
+// blockSize bytes and the blocks are deflated on all cores, each with the 32 KiB before it as
+// its dictionary, and written in order. The output is a pure function of the tar, the level
+// and blockSize, whatever the number of cores or the scheduling; one big layer uses every
+// core (a plugin's jars or media), where one deflate stream used one. Changing it changes
+// digests.
+const blockSize = 1 << 20
+
+// Layer is a finished layer: compressed once, hashed in the same pass, served as often as a
+// publisher asks. Its blob never sits in memory whole unless it is small: it is written as it
+// is compressed to the layer cache (or, without one, to an unlinked temporary file) and read
+// back from there. A layer found by Lookup is a cache file, checked on first use.
 type Layer struct {
-	compressed []byte
+	compressed []byte   // a small blob, in memory
+	f          *os.File // a spooled blob without a cache: an unlinked temporary file
+	file       string   // the blob in the layer cache
 	size       int64
 	digest     v1.Hash
 	diffID     v1.Hash
 	mediaType  types.MediaType
 
-	file    string     // the cache entry of a Lookup layer, else ""
-	once    *sync.Once // loads file
-	loadErr error
+	trusted  bool       // file holds exactly the blob (this process wrote it, or it is unchanged since)
+	check    *sync.Once // checks file against digest once, for a Lookup layer
+	checkErr error
 }
 
 var _ v1.Layer = (*Layer)(nil)
 
-// New makes a layer of entries. With WithCacheDir, a layer made before from the same tar is
-// read back instead of compressed again (checked against its diff ID first).
+// memLimit is the largest blob a layer keeps in memory (without a cache; with one, every blob
+// is a cache file); bigger ones go to a file as they are compressed, so memory stays flat
+// whatever the plugins weigh and however many there are.
+const memLimit = 64 << 10
+
+// New makes a layer of entries: tar, gzip and both digests in one streaming pass. With
+// WithCacheDir the blob is kept there under its diff ID (and WithKey records it for Lookup).
 func New(entries []Entry, opts ...Option) (*Layer, error) {
 	o := newOptions(opts)
 	sorted, err := normalize(entries, o)
 	if err != nil {
 		return nil, err
 	}
-	size := tarSize(sorted)
-	h := sha256.New()
-	var diffID v1.Hash
-	if o.cacheDir != "" {
-		// Only the tar's hash says whether the cache holds it: hash first, compress on a miss.
-		if err := writeTar(h, sorted, o); err != nil {
-			return nil, err
-		}
-		diffID = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
-		if l := o.cached(diffID); l != nil {
-			o.remember(l)
-			return l, nil
-		}
-		h = nil
-	}
-	// Sized up front: growing the buffer by doubling touches (and clears) fresh pages again
-	// and again, which cost more than the compression itself where page faults are slow.
-	// gzip adds at most 5 bytes per 64 KB stored block and its header and trailer.
-	out := bytes.NewBuffer(make([]byte, 0, size+size/8192+1024))
-	if err := compress(out, h, sorted, o); err != nil {
+	sp := newSpool(o.cacheDir)
+	blobHash := sha256.New()
+	tarHash := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(sp, blobHash)}
+	if err := compress(cw, tarHash, sorted, o); err != nil {
+		sp.discard()
 		return nil, err
 	}
-	if h != nil {
-		diffID = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+	l := &Layer{size: cw.n, mediaType: o.mediaType,
+		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(tarHash.Sum(nil))},
+		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(blobHash.Sum(nil))}}
+	if err := sp.finish(l, o); err != nil {
+		return nil, err
 	}
-	l := &Layer{compressed: out.Bytes(), size: int64(out.Len()), mediaType: o.mediaType, diffID: diffID}
-	l.digest = sha256Hash(l.compressed)
-	o.store(l)
 	o.remember(l)
 	return l, nil
 }
 
-// tarSize is the length of the tar writeTar makes of sorted (a little more when entries need
-// PAX records): a 512-byte header per entry, contents padded to 512, two zero blocks.
-func tarSize(sorted []Entry) int {
-	n := 1024
-	for _, e := range sorted {
-		n += 512 + (len(e.Data)+511)/512*512
-		if len(e.Xattrs) > 0 || len(e.Name) > 100 || len(e.Linkname) > 100 {
-			n += 1024
-			for k, v := range e.Xattrs {
-				n += len(k) + len(v) + 32
-			}
-		}
-	}
-	return n
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
 }
 
-func sha256Hash(b []byte) v1.Hash {
-	sum := sha256.Sum256(b)
-	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // compress writes the gzip-compressed tar of sorted entries to w, and the tar to tarHash too
 // when it is not nil (one pass makes both).
 func compress(w io.Writer, tarHash hash.Hash, sorted []Entry, o *options) error {
-	zw, err := gzip.NewWriterLevel(w, o.level)
+	zw, done, err := newGzip(w, o.level)
 	if err != nil {
 		return fmt.Errorf("gzip level %d: %w", o.level, err)
 	}
@@ -113,9 +108,45 @@ func compress(w io.Writer, tarHash hash.Hash, sorted []Entry, o *options) error 
 		tw = io.MultiWriter(tarHash, zw)
 	}
 	if err := writeTar(tw, sorted, o); err != nil {
+		zw.Close() // stops its goroutines; the writer is not reused
 		return err
 	}
-	return zw.Close()
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	done()
+	return nil
+}
+
+// gzipWriters keeps pgzip writers at DefaultLevel for the next layer: each holds its blocks'
+// buffers and deflate state (several MB), and a build makes a layer per plugin; allocating
+// them afresh for every layer made the garbage collector, not the data, set a build's peak
+// memory.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := pgzip.NewWriterLevel(io.Discard, DefaultLevel)
+	return zw
+}}
+
+// newGzip is a parallel gzip writer to w (see blockSize); done returns it for reuse.
+func newGzip(w io.Writer, level int) (*pgzip.Writer, func(), error) {
+	var zw *pgzip.Writer
+	done := func() {}
+	if level == DefaultLevel {
+		zw = gzipWriters.Get().(*pgzip.Writer)
+		zw.Reset(w)
+		done = func() { gzipWriters.Put(zw) }
+	} else {
+		var err error
+		if zw, err = pgzip.NewWriterLevel(w, level); err != nil {
+			return nil, nil, err
+		}
+	}
+	zw.ModTime = time.Unix(0, 0) // the header's mtime field 0, as gzip writes it for "none"
+	// As many blocks in flight as cores (what Reset sets, so a reused writer keeps its buffers).
+	if err := zw.SetConcurrency(blockSize, runtime.GOMAXPROCS(0)); err != nil {
+		return nil, nil, err
+	}
+	return zw, done, nil
 }
 
 // writeTar writes sorted entries as a tar stream.
@@ -126,12 +157,30 @@ func writeTar(w io.Writer, sorted []Entry, o *options) error {
 			return fmt.Errorf("layer entry %s: %w", e.Name, err)
 		}
 		if e.Type == tar.TypeReg {
-			if _, err := tw.Write(e.Data); err != nil {
+			if err := writeContent(tw, e); err != nil {
 				return fmt.Errorf("layer entry %s: %w", e.Name, err)
 			}
 		}
 	}
 	return tw.Close()
+}
+
+// writeContent writes a regular file's content: Data, or what Open streams.
+func writeContent(w io.Writer, e Entry) error {
+	if e.Open == nil {
+		_, err := w.Write(e.Data)
+		return err
+	}
+	rc, err := e.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	n, err := io.Copy(w, rc)
+	if err == nil && n != e.Size {
+		err = fmt.Errorf("content is %d bytes, want %d", n, e.Size)
+	}
+	return err
 }
 
 // Digest is the sha256 of the compressed blob.
@@ -140,26 +189,33 @@ func (l *Layer) Digest() (v1.Hash, error) { return l.digest, nil }
 // DiffID is the sha256 of the uncompressed tar.
 func (l *Layer) DiffID() (v1.Hash, error) { return l.diffID, nil }
 
-// Compressed returns the gzip blob. A cached layer's blob is read and checked against its
-// digest on the first Read: a damaged cache entry fails the read, never passes as this layer.
-func (l *Layer) Compressed() (io.ReadCloser, error) {
-	if l.file != "" {
-		return &lazyReader{l: l}, nil
-	}
-	return io.NopCloser(bytes.NewReader(l.compressed)), nil
-}
+// Compressed returns the gzip blob. A cached layer's blob is checked against its digest
+// before the first byte is given: a damaged cache entry fails the read, never passes as this
+// layer.
+func (l *Layer) Compressed() (io.ReadCloser, error) { return l.open() }
 
 // Uncompressed returns the tar.
 func (l *Layer) Uncompressed() (io.ReadCloser, error) {
-	data, err := l.load()
+	rc, err := l.open()
 	if err != nil {
 		return nil, err
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(data))
+	zr, err := gzip.NewReader(rc)
 	if err != nil {
+		rc.Close()
 		return nil, fmt.Errorf("open layer: %w", err)
 	}
-	return zr, nil
+	return &gzipReadCloser{Reader: zr, under: rc}, nil
+}
+
+type gzipReadCloser struct {
+	*gzip.Reader
+	under io.Closer
+}
+
+func (g *gzipReadCloser) Close() error {
+	g.Reader.Close()
+	return g.under.Close()
 }
 
 // Size is the size of the compressed blob.

@@ -19,7 +19,7 @@ import (
 // formatVersion names how this package lays out a tar (sorting, parents, headers). Bump it
 // whenever a change to layer.go would change the bytes made from the same entries, so that
 // keyed cache entries of an older graft are not taken for this one's.
-const formatVersion = "1"
+const formatVersion = "2" // 2: blobs compressed in 1 MiB blocks (pgzip)
 
 // WithKey names the layer's inputs when the caller knows them without the entries (e.g. a
 // plugin's commit, tree, path and folder): New records the made layer under the key, and
@@ -32,6 +32,9 @@ type record struct {
 	DiffID string `json:"diff_id"`
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
+	// MTime is the blob file's modification time (Unix nanoseconds) when it was recorded:
+	// while it is unchanged the file may be linked into an output without reading it.
+	MTime int64 `json:"mtime,omitempty"`
 }
 
 // keyPath is the record of key under these options.
@@ -76,18 +79,25 @@ func Lookup(key string, opts ...Option) *Layer {
 		return nil
 	}
 	file := o.cachePath(diffID)
-	if st, err := os.Stat(file); err != nil || !st.Mode().IsRegular() || st.Size() != r.Size {
+	st, err := os.Lstat(file)
+	if err != nil || !st.Mode().IsRegular() || st.Size() != r.Size {
 		return nil
 	}
-	return &Layer{file: file, size: r.Size, digest: digest, diffID: diffID, mediaType: o.mediaType, once: &sync.Once{}}
+	return &Layer{file: file, size: r.Size, digest: digest, diffID: diffID, mediaType: o.mediaType,
+		check: &sync.Once{}, trusted: r.MTime != 0 && st.ModTime().UnixNano() == r.MTime}
 }
 
 // remember records l under o.key; failing to cache is not an error.
 func (o *options) remember(l *Layer) {
-	if o.cacheDir == "" || o.key == "" {
+	if o.cacheDir == "" || o.key == "" || l.file == "" {
 		return
 	}
-	data, _ := json.Marshal(record{DiffID: l.diffID.String(), Digest: l.digest.String(), Size: l.size})
+	st, err := os.Lstat(l.file)
+	if err != nil {
+		return
+	}
+	data, _ := json.Marshal(record{DiffID: l.diffID.String(), Digest: l.digest.String(), Size: l.size,
+		MTime: st.ModTime().UnixNano()})
 	p := o.keyPath(o.key)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return
@@ -95,45 +105,84 @@ func (o *options) remember(l *Layer) {
 	_ = atomicfile.Write(p, data, 0o644) // failing to cache is not an error
 }
 
-// load reads a cached layer's blob once and checks it against its digest.
-func (l *Layer) load() ([]byte, error) {
-	if l.file == "" {
-		return l.compressed, nil
+// open reads the blob; a Lookup layer's file is checked against its digest first (once).
+func (l *Layer) open() (io.ReadCloser, error) {
+	switch {
+	case l.compressed != nil:
+		return io.NopCloser(bytes.NewReader(l.compressed)), nil
+	case l.f != nil:
+		return io.NopCloser(io.NewSectionReader(l.f, 0, l.size)), nil
 	}
-	l.once.Do(func() {
-		data, err := os.ReadFile(l.file)
-		if err != nil {
-			l.loadErr = fmt.Errorf("read cached layer: %w", err)
-			return
-		}
-		if got := sha256Hash(data); got != l.digest || int64(len(data)) != l.size {
-			l.loadErr = fmt.Errorf("cached layer %s is damaged or was changed (sha256 %s, want %s): delete the folder %s and build again",
-				l.file, got.Hex, l.digest.Hex, filepath.Dir(l.file))
-			return
-		}
-		l.compressed = data
-	})
-	return l.compressed, l.loadErr
+	return &lazyReader{l: l}, nil
 }
 
-// lazyReader reads a layer's blob, loading (and checking) it on the first Read only, so that
-// an output that already holds the blob and never reads it costs nothing.
+// lazyReader opens (and checks) a cached layer's file on the first Read only: ggcr asks every
+// layer for its blob before it looks whether the output already holds it, and an output that
+// never reads the blob should cost nothing.
 type lazyReader struct {
 	l *Layer
-	r *bytes.Reader
+	f *os.File
 }
 
 func (z *lazyReader) Read(p []byte) (int, error) {
-	if z.r == nil {
-		data, err := z.l.load()
-		if err != nil {
+	if z.f == nil {
+		if err := z.l.verify(); err != nil {
 			return 0, err
 		}
-		z.r = bytes.NewReader(data)
+		f, err := os.Open(z.l.file)
+		if err != nil {
+			return 0, fmt.Errorf("read cached layer: %w", err)
+		}
+		z.f = f
 	}
-	return z.r.Read(p)
+	return z.f.Read(p)
 }
 
-func (z *lazyReader) Close() error { return nil }
+func (z *lazyReader) Close() error {
+	if z.f == nil {
+		return nil
+	}
+	return z.f.Close()
+}
 
-var _ io.ReadCloser = (*lazyReader)(nil)
+// verify checks a Lookup layer's file against its digest, streaming (once per layer).
+func (l *Layer) verify() error {
+	if l.check == nil {
+		return nil
+	}
+	l.check.Do(func() {
+		f, err := os.Open(l.file)
+		if err != nil {
+			l.checkErr = fmt.Errorf("read cached layer: %w", err)
+			return
+		}
+		defer f.Close()
+		got, n, err := v1.SHA256(f)
+		if err != nil {
+			l.checkErr = fmt.Errorf("read cached layer: %w", err)
+			return
+		}
+		if got != l.digest || n != l.size {
+			l.checkErr = fmt.Errorf("cached layer %s is damaged or was changed (sha256 %s, want %s): delete the folder %s and build again",
+				l.file, got.Hex, l.digest.Hex, filepath.Dir(l.file))
+			return
+		}
+		l.trusted = true
+	})
+	return l.checkErr
+}
+
+// BlobFile is the file holding exactly the compressed blob, for an output to link instead of
+// copying: a cache entry this process wrote, one unchanged since it was recorded, or else one
+// checked against its digest now (streaming). "" when the blob is not in the cache.
+func (l *Layer) BlobFile() (string, error) {
+	if l.file == "" {
+		return "", nil
+	}
+	if !l.trusted {
+		if err := l.verify(); err != nil {
+			return "", err
+		}
+	}
+	return l.file, nil
+}

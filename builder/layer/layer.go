@@ -12,6 +12,7 @@ package layer
 import (
 	"archive/tar"
 	"fmt"
+	"io"
 	"path"
 	"sort"
 	"strings"
@@ -27,7 +28,12 @@ type Entry struct {
 	Mode     int64  // permission bits (07777)
 	Linkname string // symlink target, or hard link target (a path like Name)
 	Data     []byte // content of a regular file
-	UID, GID int    // kept only for entries outside the root (WithRoot), else replaced by the owner
+	// Open streams a regular file's content instead of Data (a plugin's big files are never
+	// held in memory whole); it must give exactly Size bytes. Called once, when the entry is
+	// written; an error it returns (or a reader's, e.g. a hash mismatch) fails the layer.
+	Open     func() (io.ReadCloser, error)
+	Size     int64 // the content's length when Open is set
+	UID, GID int   // kept only for entries outside the root (WithRoot), else replaced by the owner
 	Devmajor int64
 	Devminor int64
 	Xattrs   map[string]string // extended attributes (e.g. security.capability), kept as PAX records
@@ -153,7 +159,7 @@ func fixHardlinks(sorted []Entry) ([]Entry, error) {
 		content := sorted[ti]
 		sorted[fi], sorted[ti] = content, sorted[fi]
 		sorted[fi].Name, sorted[ti].Name = firstName, target
-		sorted[ti].Type, sorted[ti].Linkname, sorted[ti].Data = tar.TypeLink, firstName, nil
+		sorted[ti].Type, sorted[ti].Linkname, sorted[ti].Data, sorted[ti].Open = tar.TypeLink, firstName, nil, nil
 		for i := range sorted {
 			if sorted[i].Type == tar.TypeLink && sorted[i].Linkname == target && i != ti {
 				sorted[i].Linkname = firstName
@@ -161,6 +167,14 @@ func fixHardlinks(sorted []Entry) ([]Entry, error) {
 		}
 	}
 	return sorted, nil
+}
+
+// size is a regular file's content length.
+func (e Entry) size() int64 {
+	if e.Open != nil {
+		return e.Size
+	}
+	return int64(len(e.Data))
 }
 
 // header is the tar header of e: nothing that varies by machine or time.
@@ -180,7 +194,7 @@ func header(e Entry, o *options) *tar.Header {
 	case tar.TypeDir:
 		h.Name += "/"
 	case tar.TypeReg:
-		h.Size = int64(len(e.Data))
+		h.Size = e.size()
 	case tar.TypeSymlink:
 		h.Linkname = e.Linkname
 	case tar.TypeLink:

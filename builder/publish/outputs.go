@@ -112,6 +112,9 @@ func writeLayout(dir string, a Artifact, tag string) error {
 	if err != nil {
 		return err
 	}
+	if err := linkBlobs(dir, a); err != nil {
+		return err
+	}
 	ann := layout.WithAnnotations(map[string]string{imageref.RefNameAnnotation: tag})
 	if a.Index != nil {
 		err = p.AppendIndex(a.Index, ann)
@@ -135,6 +138,72 @@ func writeLayout(dir string, a Artifact, tag string) error {
 		}
 		return nil // graft writes no links; never chmod through one
 	})
+}
+
+// blobFiler is a layer whose blob is a file graft may link (builder/layer's cached layers).
+type blobFiler interface {
+	BlobFile() (string, error)
+}
+
+// linkBlobs hard-links every layer blob that is already a file in graft's layer cache into
+// the layout, so that writing the layout reads none of them (ggcr skips a blob that exists
+// with its size). Where a link cannot be made (another filesystem), ggcr copies the blob,
+// streaming. The links share the cache's inodes: the cache re-checks a blob whose mtime
+// changed before it serves or links it again.
+func linkBlobs(dir string, a Artifact) error {
+	images, err := artifactImages(a)
+	if err != nil {
+		return err
+	}
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		return err
+	}
+	for _, img := range images {
+		layers, err := img.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range layers {
+			bf, ok := l.(blobFiler)
+			if !ok {
+				continue
+			}
+			file, err := bf.BlobFile()
+			if err != nil {
+				return err
+			}
+			d, err := l.Digest()
+			if err != nil || file == "" || d.Algorithm != "sha256" {
+				continue
+			}
+			dest := filepath.Join(blobs, d.Hex)
+			if err := os.Link(file, dest); err != nil && !errors.Is(err, fs.ErrExist) {
+				continue // ggcr copies it
+			}
+		}
+	}
+	return nil
+}
+
+// artifactImages lists the images of a (one, or an index's).
+func artifactImages(a Artifact) ([]v1.Image, error) {
+	if a.Index == nil {
+		return []v1.Image{a.Image}, nil
+	}
+	m, err := a.Index.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []v1.Image
+	for _, d := range m.Manifests {
+		img, err := a.Index.Image(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, img)
+	}
+	return out, nil
 }
 
 // refuseNonLayout protects a folder that is not an earlier output (dest=. would be the site).

@@ -358,3 +358,56 @@ func TestOutputsHonourCancelUntilCommitted(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+func TestLayoutLinksCachedLayersAndRefusesChangedOnes(t *testing.T) {
+	s := site(t, "linux/amd64")
+	layers := t.TempDir()
+	buildCached := func() *builder.Result {
+		res, err := builder.Build(context.Background(), s.Load(), builder.WithCache(fetch.NewCache(t.TempDir())),
+			builder.WithLaunchers(buildtest.Launchers(t, "amd64")), builder.WithLayerCache(layers))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := buildCached()
+	publishTo(t, "type=oci,dest=out/image", publish.Options{BaseDir: s.Dir}, artifact(res))
+	var linked []string
+	for d, what := range res.Layers {
+		if !strings.HasPrefix(what, "plugin ") {
+			continue
+		}
+		out, err := os.Stat(filepath.Join(s.Dir, "out/image/blobs/sha256", d.Hex))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cached, _ := filepath.Glob(filepath.Join(layers, "*"))
+		for _, c := range cached {
+			if st, err := os.Stat(c); err == nil && os.SameFile(st, out) {
+				linked = append(linked, c)
+			}
+		}
+	}
+	if len(linked) != 2 {
+		t.Fatalf("plugin blobs linked from the cache: %v, want both plugins'", linked)
+	}
+	ref, _ := imageref.Parse("oci-layout://out/image:latest", s.Dir)
+	got, err := ref.Resolve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(got.Image); err != nil {
+		t.Fatalf("layout of linked blobs: %v", err)
+	}
+	// A cache blob changed in place (same size, new mtime) is checked before it is linked.
+	data, _ := os.ReadFile(linked[0])
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(linked[0], data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := publish.Parse("type=oci,dest=out/again", publish.Options{BaseDir: s.Dir})
+	_, err = p.Publish(context.Background(), artifact(buildCached()), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("changed cache blob published: err = %v", err)
+	}
+}

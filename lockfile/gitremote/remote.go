@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
@@ -222,7 +221,7 @@ func (r *Remote) download(ctx context.Context, req *packp.UploadPackRequest, st 
 	case req.Capabilities.Supports(capability.Sideband):
 		rd = sideband.NewDemuxer(sideband.Sideband, resp)
 	}
-	return packfile.UpdateObjectStorage(st, rd)
+	return storeMeta(rd, st)
 }
 
 // wrap names the step and the URL (credentials stripped), turns go-git's transport errors into

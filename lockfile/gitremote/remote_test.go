@@ -229,3 +229,36 @@ func TestFetchCommitOnlyAnAnnotatedTagReaches(t *testing.T) {
 		t.Errorf("unadvertised SHA on a strict server: %v", err)
 	}
 }
+
+// Without partial fetch the pack holds every blob, and trees may be stored as deltas of each
+// other: Fetch skips the blobs and resolves the trees' deltas.
+func TestFetchWithoutFilterResolvesDeltifiedTrees(t *testing.T) {
+	root := t.TempDir()
+	srv := gittest.NewServer(t, root)
+	repo := gittest.NewRepo(t, root, "deltas.git")
+	repo.Git("config", "--file", filepath.Join(repo.Bare, "config"), "uploadpack.allowFilter", "false")
+	files := map[string]string{}
+	text := strings.Repeat("def method_name(arg)\n  arg.each { |x| puts x }\nend\n", 2000)
+	for i := 0; i < 300; i++ {
+		for _, dir := range []string{"a", "b"} {
+			files[fmt.Sprintf("%s/file_%03d.rb", dir, i)] = fmt.Sprintf("%s%s %d\n", text[:i*10], dir, i)
+		}
+	}
+	files["b/only_in_b.rb"] = text
+	repo.Write(files)
+	c := repo.Commit("similar trees")
+	r, err := Open(context.Background(), srv.URL+"/deltas.git", WithEnv(noEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, p := range []string{"", "a", "b"} {
+		got, err := r.Fetch(context.Background(), c, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.TrimSpace(repo.Git("rev-parse", c+":"+p)); got.Tree != want || got.Title != "similar trees" {
+			t.Errorf("path %q: tree %s title %q, want %s", p, got.Tree, got.Title, want)
+		}
+	}
+}
