@@ -151,7 +151,7 @@ func (a *assembly) platform(ctx context.Context, bp *basePlatform, res *Result) 
 		return nil, err
 	}
 	a.o.event(progress.Event{Subject: LauncherSubject, Phase: progress.Layering, Detail: bp.name() + " " + lversion})
-	parents, err := baseDirs(ctx, bp.image, bp.digest, ancestorDirs(a.p, appDirs(a.conf)), a.o.layerDir)
+	parents, err := baseDirs(ctx, bp.image, bp.digest, ancestorDirs(a.p, appDirs(a.conf)), a.o)
 	if err != nil {
 		return nil, fmt.Errorf("base image folders: %w", err)
 	}

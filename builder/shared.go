@@ -18,6 +18,8 @@ type SharedCache interface {
 	Layer(ctx context.Context, id string, mt types.MediaType) (v1.Layer, bool)
 	Remember(id string, l v1.Layer) error
 	RememberListing(id string, l layercache.Listing)
+	Folders(id string) ([]layercache.Folder, bool)
+	RememberFolders(id string, fs []layercache.Folder)
 }
 
 // WithSharedCache imports plugin layers from, and records them for, a shared cache.

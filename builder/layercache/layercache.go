@@ -53,15 +53,27 @@ type File struct {
 	Link string `json:"link,omitempty"`
 }
 
-// Index is the cache's document.
+// Folder is a folder of a base image as the build repeats it above its own layers (owner and
+// mode from the base), recorded so a fresh runner need not read the base's layers to learn it.
+type Folder struct {
+	Path string `json:"path"`
+	UID  int    `json:"uid"`
+	GID  int    `json:"gid"`
+	Mode int64  `json:"mode"`
+	Link string `json:"link,omitempty"`
+}
+
+// Index is the cache's document. Folders was added within version 1: an index without it
+// reads as having none.
 type Index struct {
 	Version  string                `json:"version"`
 	Layers   map[string]Descriptor `json:"layers"`
 	Listings map[string]Listing    `json:"listings"`
+	Folders  map[string][]Folder   `json:"folders,omitempty"`
 }
 
 func newIndex() *Index {
-	return &Index{Version: Version, Layers: map[string]Descriptor{}, Listings: map[string]Listing{}}
+	return &Index{Version: Version, Layers: map[string]Descriptor{}, Listings: map[string]Listing{}, Folders: map[string][]Folder{}}
 }
 
 // parseIndex reads an index; ok is false (with why) for another version or a malformed one.
@@ -87,6 +99,11 @@ func parseIndex(data []byte) (*Index, string) {
 	for id, l := range idx.Listings {
 		if !isID(id) || l.CommitTime.IsZero() || !validListing(l) {
 			delete(idx.Listings, id)
+		}
+	}
+	for id, fs := range idx.Folders {
+		if !isID(id) || !validFolders(fs) {
+			delete(idx.Folders, id)
 		}
 	}
 	return idx, ""
@@ -270,6 +287,42 @@ func (c *Cache) Remember(id string, l v1.Layer) error {
 	c.used.Layers[id] = d
 	c.layers[id] = l
 	return nil
+}
+
+// Folders returns the base folders recorded under id by an imported cache.
+func (c *Cache) Folders(id string) ([]Folder, bool) {
+	for _, idx := range c.imported {
+		if fs, ok := idx.Folders[id]; ok {
+			return fs, true
+		}
+	}
+	return nil, false
+}
+
+// RememberFolders records a base's folders under id, for export.
+func (c *Cache) RememberFolders(id string, fs []Folder) {
+	if len(c.to) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.used.Folders == nil {
+		c.used.Folders = map[string][]Folder{}
+	}
+	c.used.Folders[id] = fs
+}
+
+// validFolders accepts absolute, clean paths other than the root, and permission bits only:
+// a tampered entry can at most change an owner or mode the base gives a folder, which
+// graft verify (rebuilding without the cache) shows as a different last layer.
+func validFolders(fs []Folder) bool {
+	for _, f := range fs {
+		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" || f.Mode&^0o7777 != 0 ||
+			f.UID < 0 || f.GID < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // RememberListing records a plugin's listing under id, for export.

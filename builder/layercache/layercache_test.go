@@ -3,6 +3,7 @@ package layercache
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +193,30 @@ func TestRegistryEntryOfAnotherSizeIsAMiss(t *testing.T) {
 	r.imported[0].Layers[id] = d
 	if _, hit := r.Layer(ctx, id, ""); hit || !strings.Contains(notes.String(), "the index says") {
 		t.Errorf("hit %v with a wrong size; notes %q", hit, notes.String())
+	}
+}
+
+// A base's folders written by one runner come back on the next; entries that are not absolute
+// clean paths with permission bits only are dropped on reading.
+func TestFoldersRoundTripThroughALocalCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	id := strings.Repeat("a", 64)
+	bad := strings.Repeat("b", 64)
+	w := New(nil, []Store{Local(dir)}, io.Discard)
+	w.Load(ctx)
+	w.RememberFolders(id, []Folder{{Path: "/app", UID: 1000, GID: 1000, Mode: 0o750}})
+	w.RememberFolders(bad, []Folder{{Path: "app/../etc", Mode: 0o755}})
+	if err := w.Export(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := New([]Store{Local(dir)}, nil, io.Discard)
+	r.Load(ctx)
+	fs, ok := r.Folders(id)
+	if !ok || len(fs) != 1 || fs[0] != (Folder{Path: "/app", UID: 1000, GID: 1000, Mode: 0o750}) {
+		t.Fatalf("folders %+v, %v", fs, ok)
+	}
+	if fs, ok := r.Folders(bad); ok {
+		t.Fatalf("a relative path was kept: %+v", fs)
 	}
 }
