@@ -46,12 +46,38 @@ type Input struct {
 	Licenses map[string]string
 	// LockDigest is the sha256 of graft.lock as read ("sha256:...").
 	LockDigest string
+
+	cache LicenseCache // may be nil
+}
+
+// LicenseCache keeps licence verdicts by ID (see licenseID): reading a plugin's licence files
+// means decompressing its whole layer, which a no-op rebuild of 200 plugins, or a fresh runner
+// whose layers are in a registry, should not pay again. "" is a verdict too (none found).
+type LicenseCache interface {
+	License(id string) (string, bool)
+	RememberLicense(id, license string)
+}
+
+// Option configures NewInput.
+type Option func(*Input)
+
+// WithLicenseCache looks licence verdicts up in c, and records new ones there.
+func WithLicenseCache(c LicenseCache) Option { return func(in *Input) { in.cache = c } }
+
+// licenseID names the verdict for one layer: its digest (the plugin's folder is part of the
+// layer's content) and the detector's version.
+func licenseID(layer v1.Hash) string {
+	sum := sha256.Sum256([]byte("graft-license/1\x00licensecheck v0.3.1, 75%\x00" + layer.String()))
+	return hex.EncodeToString(sum[:])
 }
 
 // NewInput gathers the input from a build: the launcher binary of each built platform (from
 // src) and each plugin's licence (from its layer in the image).
-func NewInput(p *lockfile.Project, res *builder.Result, src builder.LauncherSource) (*Input, error) {
+func NewInput(p *lockfile.Project, res *builder.Result, src builder.LauncherSource, opts ...Option) (*Input, error) {
 	in := &Input{Project: p, Result: res, Licenses: map[string]string{}}
+	for _, o := range opts {
+		o(in)
+	}
 	lock, err := os.ReadFile(filepath.Join(p.Dir, lockfile.LockFile))
 	if err != nil {
 		return nil, fmt.Errorf("attestations: %w", err)
@@ -119,16 +145,39 @@ func (in *Input) detectLicenses() error {
 		if !ok {
 			continue
 		}
-		dir := path.Join(in.Project.Site.PluginsDir, pk.Name)
-		texts, err := licenseFiles(l, dir)
+		lic, err := in.layerLicense(l, path.Join(in.Project.Site.PluginsDir, pk.Name))
 		if err != nil {
 			return fmt.Errorf("plugin %s: licence files: %w", pk.Name, err)
 		}
-		if id := DetectLicense(texts); id != "" {
-			in.Licenses[pk.Name] = id
+		if lic != "" {
+			in.Licenses[pk.Name] = lic
 		}
 	}
 	return nil
+}
+
+// layerLicense is the licence of the plugin whose folder dir is in layer l: from the cache,
+// else read from the layer and recorded.
+func (in *Input) layerLicense(l v1.Layer, dir string) (string, error) {
+	d, err := l.Digest()
+	if err != nil {
+		return "", err
+	}
+	id := licenseID(d)
+	if in.cache != nil {
+		if lic, ok := in.cache.License(id); ok {
+			return lic, nil
+		}
+	}
+	texts, err := licenseFiles(l, dir)
+	if err != nil {
+		return "", err
+	}
+	lic := DetectLicense(texts)
+	if in.cache != nil {
+		in.cache.RememberLicense(id, lic)
+	}
+	return lic, nil
 }
 
 // pluginOfLayer reads "plugin NAME COMMIT" (builder.Result.Layers) back.

@@ -252,3 +252,42 @@ type copyRunner struct{}
 func (copyRunner) RunSteps(_ context.Context, r builder.StepRequest) (v1.Layer, error) {
 	return tarball.LayerFromOpener(r.PluginTar, tarball.WithMediaType(types.MediaType(r.MediaType)))
 }
+
+// mapCache is a LicenseCache in memory.
+type mapCache map[string]string
+
+func (m mapCache) License(id string) (string, bool) { l, ok := m[id]; return l, ok }
+func (m mapCache) RememberLicense(id, l string)     { m[id] = l }
+
+// Licence verdicts are kept by layer: a second input finds them in the cache instead of reading
+// the layers again (what a no-op rebuild of 200 plugins, or a fresh runner, must not pay).
+func TestLicenseVerdictsAreCached(t *testing.T) {
+	p := site(t).Load()
+	src := buildtest.Launchers(t, "amd64")
+	res, err := builder.Build(context.Background(), p, builder.WithCache(fetch.NewCache(t.TempDir())),
+		builder.WithLaunchers(src), builder.WithLayerCache(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := mapCache{}
+	in, err := attest.NewInput(p, res, src, attest.WithLicenseCache(cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Licenses["alpha"] != "MIT" || len(cache) != 2 {
+		t.Fatalf("licences %v, cache %v: want MIT for alpha and a verdict per plugin layer", in.Licenses, cache)
+	}
+	// A verdict in the cache wins over the layer: it is what was read.
+	for id, l := range cache {
+		if l == "MIT" {
+			cache[id] = "Apache-2.0"
+		}
+	}
+	again, err := attest.NewInput(p, res, src, attest.WithLicenseCache(cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Licenses["alpha"] != "Apache-2.0" {
+		t.Fatalf("licences %v: the cached verdict was not used", again.Licenses)
+	}
+}

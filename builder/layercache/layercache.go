@@ -70,6 +70,9 @@ type Index struct {
 	Layers   map[string]Descriptor `json:"layers"`
 	Listings map[string]Listing    `json:"listings"`
 	Folders  map[string][]Folder   `json:"folders,omitempty"`
+	// Licenses are the SBOM's licence verdicts by ID (builder/attest): the licence of the plugin
+	// in a layer, "" when none was recognised.
+	Licenses map[string]string `json:"licenses,omitempty"`
 }
 
 func newIndex() *Index {
@@ -99,6 +102,11 @@ func parseIndex(data []byte) (*Index, string) {
 	for id, l := range idx.Listings {
 		if !isID(id) || l.CommitTime.IsZero() || !validListing(l) {
 			delete(idx.Listings, id)
+		}
+	}
+	for id, lic := range idx.Licenses {
+		if !isID(id) || !validLicense(lic) {
+			delete(idx.Licenses, id)
 		}
 	}
 	for id, fs := range idx.Folders {
@@ -319,6 +327,43 @@ func validFolders(fs []Folder) bool {
 	for _, f := range fs {
 		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" || f.Mode&^0o7777 != 0 ||
 			f.UID < 0 || f.GID < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// License returns the licence verdict recorded under id by an imported cache.
+func (c *Cache) License(id string) (string, bool) {
+	for _, idx := range c.imported {
+		if lic, ok := idx.Licenses[id]; ok {
+			return lic, true
+		}
+	}
+	return "", false
+}
+
+// RememberLicense records a licence verdict under id, for export.
+func (c *Cache) RememberLicense(id, license string) {
+	if len(c.to) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.used.Licenses == nil {
+		c.used.Licenses = map[string]string{}
+	}
+	c.used.Licenses[id] = license
+}
+
+// validLicense accepts what an SPDX licence expression is made of, and nothing long: the
+// verdict goes into an SBOM as is.
+func validLicense(s string) bool {
+	if len(s) > 256 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" .-+():", r)) {
 			return false
 		}
 	}

@@ -152,7 +152,8 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err != nil {
 		return err
 	}
-	atts, err := o.attest.attachments(p, res, launchers(ctx, g, os.Getenv, cacheDir, io.Discard))
+	atts, err := o.attest.attachments(p, res, launchers(ctx, g, os.Getenv, cacheDir, io.Discard),
+		licenseCache{dir: filepath.Join(cacheDir, "licenses"), shared: cache})
 	if err != nil {
 		return err
 	}
