@@ -286,19 +286,12 @@ func (pl *plugin) entries(files []fetch.File) []layer.Entry {
 		switch f.Mode {
 		case filemode.Dir:
 			e.Type, e.Mode = tar.TypeDir, 0o755
+		case filemode.Executable:
+			e.Type, e.Mode, e.Open, e.Size = tar.TypeReg, 0o755, f.Open, f.Size
 		case filemode.Symlink:
 			e.Type, e.Mode, e.Linkname = tar.TypeSymlink, 0o777, string(f.Data)
 		default:
-			e.Type, e.Mode = tar.TypeReg, 0o644
-			if f.Mode == filemode.Executable {
-				e.Mode = 0o755
-			}
-			// Files from git stream from the cache (Open); a local folder's come read (Data).
-			if f.Open != nil {
-				e.Open, e.Size = f.Open, f.Size
-			} else {
-				e.Data = f.Data
-			}
+			e.Type, e.Mode, e.Open, e.Size = tar.TypeReg, 0o644, f.Open, f.Size
 		}
 		out = append(out, e)
 	}

@@ -235,8 +235,9 @@ func (l *launcher) prepare(s *session, comps []config.Component) (int, error) {
 
 func (l *launcher) renderTemplates(comps []config.Component) error {
 	data := render.NewData(l.res.Map(), componentNames(comps), l.cfg.Snippets)
+	secrets := render.Secrets{Names: l.res.SecretNames(), Values: l.res.Secrets()}
 	for _, t := range l.cfg.Templates {
-		if err := render.File(t, data, render.Secrets{Names: l.res.SecretNames(), Values: l.res.Secrets()}); err != nil {
+		if err := render.File(t, data, secrets); err != nil {
 			return err
 		}
 	}

@@ -1,17 +1,13 @@
 package buildkit
 
 import (
-	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path"
-	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/graft-build/graft/builder/layer"
+	"github.com/graft-build/graft/internal/tarx"
 )
 
 // ociExportAttrs ask BuildKit for the diff as an OCI image with uncompressed layers: graft only
@@ -21,7 +17,7 @@ var ociExportAttrs = map[string]string{"compression": "uncompressed", "oci-media
 // readExport reads the OCI image tar BuildKit exported for llb.Diff(base, after) and returns its
 // layers' entries, bottom first: one layer for the plugin's files, one per command.
 func readExport(tarPath, dir string) ([][]layer.Entry, error) {
-	if err := untarLayout(tarPath, dir); err != nil {
+	if err := tarx.Extract(tarPath, dir, 0); err != nil {
 		return nil, fmt.Errorf("build steps' output: %w", err)
 	}
 	idx, err := layout.ImageIndexFromPath(dir)
@@ -58,46 +54,4 @@ func readLayer(open func() (io.ReadCloser, error)) ([]layer.Entry, error) {
 	}
 	defer rc.Close()
 	return layer.ReadTar(rc)
-}
-
-// untarLayout writes the OCI layout tar's regular files (oci-layout, index.json, blobs) to dir.
-func untarLayout(tarPath, dir string) error {
-	f, err := os.Open(tarPath)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		name := path.Clean("/" + h.Name) // never above dir
-		target := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
-			return err
-		}
-		if err := copyTo(target, tr); err != nil {
-			return err
-		}
-	}
-}
-
-func copyTo(target string, r io.Reader) error {
-	w, err := os.Create(target)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(w, r); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
 }

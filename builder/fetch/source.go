@@ -1,9 +1,13 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile/localtree"
@@ -51,6 +55,12 @@ func (l Local) Read(context.Context) (*Result, error) {
 	files := make([]File, len(t.Files))
 	for i, f := range t.Files {
 		files[i] = File{Path: f.Path, Mode: f.Mode, Data: f.Data}
+		if f.Mode != filemode.Symlink && f.Mode != filemode.Dir {
+			// Regular files go into layers the way a git plugin's do: through Open and Size.
+			data := f.Data
+			files[i].Data, files[i].Size = nil, int64(len(data))
+			files[i].Open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+		}
 	}
 	return &Result{Files: files, CommitTime: LocalEpoch}, nil
 }

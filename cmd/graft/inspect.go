@@ -104,26 +104,34 @@ func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) err
 }
 
 func indexPlatforms(idx v1.ImageIndex) ([]platformReport, error) {
+	var out []platformReport
+	err := eachIndexImage(idx, func(d v1.Descriptor, img v1.Image) error {
+		pr, err := imagePlatform(img, d.Digest)
+		out = append(out, pr)
+		return err
+	})
+	return out, err
+}
+
+// eachIndexImage calls fn for each image of idx, in the index's order (artifacts skipped).
+func eachIndexImage(idx v1.ImageIndex, fn func(v1.Descriptor, v1.Image) error) error {
 	m, err := idx.IndexManifest()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []platformReport
 	for _, d := range m.Manifests {
 		if !d.MediaType.IsImage() {
 			continue
 		}
 		img, err := idx.Image(d.Digest)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		pr, err := imagePlatform(img, d.Digest)
-		if err != nil {
-			return nil, err
+		if err := fn(d, img); err != nil {
+			return err
 		}
-		out = append(out, pr)
 	}
-	return out, nil
+	return nil
 }
 
 // imagePlatform reads graft's labels from one image's config.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/tarx"
 )
 
 // maxTarMeta bounds what inspect extracts from an OCI tar: index, manifests and configs are
@@ -80,44 +81,6 @@ func tarKind(file string) (string, error) {
 	}
 }
 
-// extractMeta writes the tar's small regular files under dir, refusing names that would leave
-// it; links and devices are ignored (a layout holds none).
-func extractMeta(file, dir string) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
-		if h.Typeflag != tar.TypeReg || h.Size > maxTarMeta || name == "." {
-			continue
-		}
-		if path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
-			return fmt.Errorf("tar entry %q leaves the layout", h.Name)
-		}
-		dest := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
-			return err
-		}
-		out, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(out, io.LimitReader(tr, maxTarMeta))
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
+// extractMeta writes the tar's small files (index, manifests, configs) under dir; layers are
+// skipped, and a name that would leave dir is an error.
+func extractMeta(file, dir string) error { return tarx.Extract(file, dir, maxTarMeta) }

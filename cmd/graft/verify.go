@@ -139,24 +139,14 @@ func imagePlatforms(img v1.Image, idx v1.ImageIndex) ([]verifyPlatform, error) {
 		name, err := platformOf(img)
 		return []verifyPlatform{{name, img}}, err
 	}
-	m, err := idx.IndexManifest()
+	var out []verifyPlatform
+	err := eachIndexImage(idx, func(_ v1.Descriptor, img v1.Image) error {
+		name, err := platformOf(img)
+		out = append(out, verifyPlatform{name, img})
+		return err
+	})
 	if err != nil {
 		return nil, err
-	}
-	var out []verifyPlatform
-	for _, d := range m.Manifests {
-		if !d.MediaType.IsImage() {
-			continue
-		}
-		img, err := idx.Image(d.Digest)
-		if err != nil {
-			return nil, err
-		}
-		name, err := platformOf(img)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, verifyPlatform{name, img})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("the index holds no image")

@@ -132,12 +132,6 @@ func readsSecret(tmpl *template.Template, secret map[string]bool) bool {
 	return false
 }
 
-// WriteAtomic writes data to path through a temporary file in the same folder and a rename.
-// mode applies when path does not exist yet; an existing file keeps its mode and owner.
-func WriteAtomic(path string, data []byte, mode os.FileMode) error {
-	return writeFile(path, data, mode, false)
-}
-
 // writeFile writes data to path through a temporary file in the same folder and a rename, so
 // a symlink at path is replaced, never followed. An existing regular file keeps its owner, and
 // its mode too unless force is set.

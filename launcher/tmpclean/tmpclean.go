@@ -20,25 +20,24 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/graft-build/graft/launcher/config"
 )
 
 // maxDepth bounds the walk: each level holds one descriptor.
 const maxDepth = 512
 
 // CheckPath validates a tmp_dir as written (launcher.toml, graft.toml or GRAFT_TMP_DIR) and
-// returns it cleaned. It touches no file.
+// returns it cleaned. It touches no file. Clean checks again itself: it is the one place that
+// removes files.
 func CheckPath(dir string) (string, error) {
 	if dir == "" {
 		return "", errors.New("tmp_dir is empty; set it to the app's own tmp folder")
 	}
-	if !filepath.IsAbs(dir) {
-		return "", fmt.Errorf("tmp_dir %q is not absolute; give the absolute path of the app's tmp folder", dir)
+	if err := config.CheckDir("tmp_dir", dir); err != nil {
+		return "", err
 	}
-	clean := filepath.Clean(dir)
-	if clean == "/" {
-		return "", fmt.Errorf("tmp_dir %q is the filesystem root; set it to the app's own tmp folder", dir)
-	}
-	return clean, nil
+	return filepath.Clean(dir), nil
 }
 
 // Check does Clean's checks without changing anything, so the launcher can refuse a dangerous
