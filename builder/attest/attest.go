@@ -42,10 +42,15 @@ type Input struct {
 	Project   *lockfile.Project
 	Result    *builder.Result
 	Launchers []Launcher
+	// Name is the repository the image is known as (the SBOM's image package, the statements'
+	// subject): the first -t name without its tag, else graft.toml's name, else "image".
+	Name string
 	// Licenses maps a plugin name to its SPDX licence expression; missing means NOASSERTION.
 	Licenses map[string]string
 	// LockDigest is the sha256 of graft.lock as read ("sha256:...").
 	LockDigest string
+	// Local says where each local plugin's folder lives in the site repository.
+	Local map[string]LocalSource
 
 	cache LicenseCache // may be nil
 }
@@ -64,17 +69,41 @@ type Option func(*Input)
 // WithLicenseCache looks licence verdicts up in c, and records new ones there.
 func WithLicenseCache(c LicenseCache) Option { return func(in *Input) { in.cache = c } }
 
+// WithName names the image by ref (a -t name: "registry.example.org/lib/site:v3"), without its
+// tag or digest: tags move, the documents are about one digest in that repository.
+func WithName(ref string) Option {
+	return func(in *Input) {
+		if ref != "" {
+			in.Name = Repository(ref)
+		}
+	}
+}
+
+// Repository is ref without its :tag or @digest.
+func Repository(ref string) string {
+	if i := strings.LastIndex(ref, "@"); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		ref = ref[:i]
+	}
+	return ref
+}
+
 // licenseID names the verdict for one layer: its digest (the plugin's folder is part of the
-// layer's content) and the detector's version.
+// layer's content) and the detector's version (its licences, threshold and ID mapping).
 func licenseID(layer v1.Hash) string {
-	sum := sha256.Sum256([]byte("graft-license/1\x00licensecheck v0.3.1, 75%\x00" + layer.String()))
+	sum := sha256.Sum256([]byte("graft-license/2\x00licensecheck v0.3.1+ECL-2.0 notice, 75%, current SPDX ids\x00" + layer.String()))
 	return hex.EncodeToString(sum[:])
 }
 
 // NewInput gathers the input from a build: the launcher binary of each built platform (from
 // src) and each plugin's licence (from its layer in the image).
 func NewInput(p *lockfile.Project, res *builder.Result, src builder.LauncherSource, opts ...Option) (*Input, error) {
-	in := &Input{Project: p, Result: res, Licenses: map[string]string{}}
+	in := &Input{Project: p, Result: res, Name: Repository(p.Site.Name), Licenses: map[string]string{}, Local: localSources(p)}
+	if in.Name == "" {
+		in.Name = "image"
+	}
 	for _, o := range opts {
 		o(in)
 	}

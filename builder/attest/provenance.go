@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/graft-build/graft/internal/version"
+	"github.com/graft-build/graft/lockfile"
 	"github.com/graft-build/graft/lockfile/gitremote"
 )
 
@@ -18,6 +19,9 @@ const (
 	SLSAProvenance = "https://slsa.dev/provenance/v1"
 	BuildType      = "https://github.com/graft-build/graft/build/v1"
 	BuilderID      = "https://github.com/graft-build/graft"
+	// SPDXPredicate is the predicateType of an SPDX document as a statement's predicate
+	// (`cosign attest --type spdxjson`).
+	SPDXPredicate = "https://spdx.dev/Document"
 )
 
 // Statement is an in-toto statement v1. Plain structs (not github.com/in-toto/attestation's
@@ -89,8 +93,7 @@ type Metadata struct {
 // ProvenanceStatement is the image's in-toto statement with a SLSA v1 provenance predicate.
 func ProvenanceStatement(in *Input) ([]byte, error) {
 	res, p := in.Result, in.Project
-	st := Statement{Type: StatementType, PredicateType: SLSAProvenance,
-		Subject: []Subject{{Name: imageName(in), Digest: map[string]string{res.Digest.Algorithm: res.Digest.Hex}}}}
+	st := Statement{Type: StatementType, PredicateType: SLSAProvenance, Subject: in.subject()}
 	bd := &st.Predicate.BuildDefinition
 	bd.BuildType = BuildType
 	bd.ExternalParameters = ExternalParameters{
@@ -118,9 +121,7 @@ func ProvenanceStatement(in *Input) ([]byte, error) {
 			ann["builtBy"] = "buildkit"
 			ann["steps"] = def.Build.Run
 		}
-		bd.ResolvedDependencies = append(bd.ResolvedDependencies, ResourceDesc{Name: "plugin " + pk.Name,
-			URI: "git+" + gitremote.Redact(pk.Git) + "@" + pk.Commit, Digest: map[string]string{"gitCommit": pk.Commit},
-			Annotations: ann})
+		bd.ResolvedDependencies = append(bd.ResolvedDependencies, in.pluginDependency(&pk, ann))
 	}
 	for _, l := range in.Launchers {
 		sum := sha256.Sum256(l.Binary)
@@ -129,14 +130,64 @@ func ProvenanceStatement(in *Input) ([]byte, error) {
 			Digest: map[string]string{"sha256": hex.EncodeToString(sum[:])}})
 	}
 	st.Predicate.RunDetails.Builder = Builder{ID: BuilderID, Version: map[string]string{"graft": version.String()}}
+	return encodeStatement(st)
+}
+
+// SBOMStatement is sbom (the SPDX JSON document) as the predicate of an in-toto statement about
+// the image, as `cosign attest --type spdxjson` makes one.
+func SBOMStatement(in *Input, sbom []byte) ([]byte, error) {
+	if !json.Valid(sbom) {
+		return nil, fmt.Errorf("sbom statement: the SBOM is not JSON")
+	}
+	return encodeStatement(struct {
+		Type          string          `json:"_type"`
+		Subject       []Subject       `json:"subject"`
+		PredicateType string          `json:"predicateType"`
+		Predicate     json.RawMessage `json:"predicate"`
+	}{StatementType, in.subject(), SPDXPredicate, sbom})
+}
+
+// subject is the image: its repository name and digest.
+func (in *Input) subject() []Subject {
+	d := in.Result.Digest
+	return []Subject{{Name: in.Name, Digest: map[string]string{d.Algorithm: d.Hex}}}
+}
+
+// encodeStatement writes a statement as indented JSON, HTML characters as they are (build steps
+// such as "a > b" stay readable).
+func encodeStatement(st any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false) // keep build steps ("a > b") readable
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(st); err != nil {
-		return nil, fmt.Errorf("provenance: %w", err)
+		return nil, fmt.Errorf("in-toto statement: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// pluginDependency is the resolved dependency of a plugin: its git commit, or for a plugin
+// kept in the site repository its folder's tree, with the site repository's commit and folder
+// where known (LocalSource).
+func (in *Input) pluginDependency(pk *lockfile.PluginLock, ann map[string]any) ResourceDesc {
+	if pk.Kind != lockfile.KindLocal {
+		return ResourceDesc{Name: "plugin " + pk.Name, URI: "git+" + gitremote.Redact(pk.Git) + "@" + pk.Commit,
+			Digest: map[string]string{"gitCommit": pk.Commit}, Annotations: ann}
+	}
+	src := in.Local[pk.Name]
+	delete(ann, "ref")
+	ann["local"], ann["folder"] = pk.Local, src.Folder
+	d := ResourceDesc{Name: "plugin " + pk.Name, Digest: map[string]string{"gitTree": pk.Tree}, Annotations: ann}
+	if src.Repo != "" {
+		ann["repository"] = src.Repo
+	}
+	if src.Commit != "" {
+		d.Digest["gitCommit"] = src.Commit
+		if src.Repo != "" {
+			d.URI = "git+" + src.Repo + "@" + src.Commit + "#" + src.Folder
+		}
+	}
+	return d
 }
 
 // digestMap turns "sha256:HEX" into {"sha256": "HEX"}.

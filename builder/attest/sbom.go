@@ -15,6 +15,7 @@ import (
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
 
 	"github.com/graft-build/graft/internal/version"
+	"github.com/graft-build/graft/lockfile"
 	"github.com/graft-build/graft/lockfile/gitremote"
 )
 
@@ -33,7 +34,7 @@ func SBOM(in *Input) ([]byte, error) {
 		SPDXVersion:       spdx.Version,
 		DataLicense:       spdx.DataLicense,
 		SPDXIdentifier:    "DOCUMENT",
-		DocumentName:      imageName(in) + "@" + res.Digest.String(),
+		DocumentName:      in.Name + "@" + res.Digest.String(),
 		DocumentNamespace: NamespacePrefix + res.Digest.Algorithm + "-" + res.Digest.Hex,
 		CreationInfo: &spdx.CreationInfo{
 			Creators: []common.Creator{{CreatorType: "Tool", Creator: "graft-" + version.String()}},
@@ -41,7 +42,7 @@ func SBOM(in *Input) ([]byte, error) {
 		},
 	}
 	image := &spdx.Package{
-		PackageName: imageName(in), PackageSPDXIdentifier: "Image", PackageVersion: res.Digest.String(),
+		PackageName: in.Name, PackageSPDXIdentifier: "Image", PackageVersion: res.Digest.String(),
 		PackageDownloadLocation: noAssertion, PrimaryPackagePurpose: "CONTAINER",
 		PackageChecksums:        []common.Checksum{{Algorithm: common.SHA256, Value: res.Digest.Hex}},
 		PackageLicenseConcluded: noAssertion, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion,
@@ -75,6 +76,7 @@ func SBOM(in *Input) ([]byte, error) {
 			rel(lp.PackageSPDXIdentifier, "STATIC_LINK", d.PackageSPDXIdentifier)
 		}
 	}
+	doc.OtherLicenses = in.otherLicenses()
 	ids := make([]string, 0, len(modules))
 	for id := range modules {
 		ids = append(ids, id)
@@ -90,12 +92,30 @@ func SBOM(in *Input) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// imageName is graft.toml's name, else "image".
-func imageName(in *Input) string {
-	if in.Project.Site.Name != "" {
-		return in.Project.Site.Name
+// otherLicenses describes the LicenseRef- licences the plugins' expressions name (licences
+// licensecheck knows that are not on the SPDX License List), as SPDX requires.
+func (in *Input) otherLicenses() []*spdx.OtherLicense {
+	refs := map[string]bool{}
+	for _, expr := range in.Licenses {
+		for _, id := range licenseIDs(expr) {
+			if strings.HasPrefix(id, LicenseRefPrefix) {
+				refs[id] = true
+			}
+		}
 	}
-	return "image"
+	ids := make([]string, 0, len(refs))
+	for id := range refs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out []*spdx.OtherLicense
+	for _, id := range ids {
+		name := strings.TrimPrefix(id, LicenseRefPrefix)
+		out = append(out, &spdx.OtherLicense{LicenseIdentifier: id, LicenseName: name,
+			ExtractedText: "The licence google/licensecheck names " + name + ", which is not on the SPDX License List; " +
+				"its text is in the plugin's licence files."})
+	}
+	return out
 }
 
 func basePackage(in *Input) *spdx.Package {
@@ -121,24 +141,30 @@ func ociPURL(ref, digest string) string {
 	if strings.Contains(ref, "://") || strings.HasSuffix(ref, ".tar") || strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, ".") {
 		return ""
 	}
-	repo := ref
-	if i := strings.LastIndex(repo, "@"); i >= 0 {
-		repo = repo[:i]
-	}
-	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-		repo = repo[:i]
-	}
+	repo := Repository(ref)
 	last := repo[strings.LastIndex(repo, "/")+1:]
 	return "pkg:oci/" + last + "@" + url.PathEscape(digest) + "?repository_url=" + url.QueryEscape(repo)
 }
 
 func (in *Input) pluginPackage(name string) *spdx.Package {
 	pk := in.Project.PluginLock(name)
-	git := gitremote.Redact(pk.Git)
 	licence := in.Licenses[name]
 	if licence == "" {
 		licence = noAssertion
 	}
+	p := &spdx.Package{
+		PackageName: name, PackageSPDXIdentifier: common.ElementID("Plugin-" + spdxID(name)),
+		PackageSummary: pk.Title, PrimaryPackagePurpose: "SOURCE",
+		PackageLicenseConcluded: licence, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion,
+	}
+	if licence != noAssertion {
+		p.PackageLicenseInfoFromFiles = licenseIDs(licence)
+	}
+	if pk.Kind == lockfile.KindLocal {
+		in.localPackage(p, pk)
+		return p
+	}
+	git := gitremote.Redact(pk.Git)
 	info := []string{fmt.Sprintf("git %s, %s %s, commit %s, tree %s", git, pk.Kind, pk.Ref, pk.Commit, pk.Tree)}
 	if pk.Path != "" {
 		info = append(info, "path "+pk.Path)
@@ -146,29 +172,64 @@ func (in *Input) pluginPackage(name string) *spdx.Package {
 	if len(pk.Tags) > 0 {
 		info = append(info, "tags "+strings.Join(pk.Tags, " "))
 	}
-	p := &spdx.Package{
-		PackageName: name, PackageSPDXIdentifier: common.ElementID("Plugin-" + spdxID(name)), PackageVersion: pk.Commit,
-		PackageDownloadLocation: downloadLocation(git, pk.Commit), PackageSourceInfo: strings.Join(info, "; "),
-		PackageSummary: pk.Title, PrimaryPackagePurpose: "SOURCE",
-		PackageLicenseConcluded: licence, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion,
-	}
-	if licence != noAssertion {
-		p.PackageLicenseInfoFromFiles = strings.Split(licence, " AND ")
+	p.PackageVersion, p.PackageSourceInfo = pk.Commit, strings.Join(info, "; ")
+	p.PackageDownloadLocation = noAssertion
+	if networkURL(git) {
+		p.PackageDownloadLocation = "git+" + git + "@" + pk.Commit
 	}
 	p.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl",
 		Locator: "pkg:generic/" + url.PathEscape(name) + "@" + pk.Commit + "?vcs_url=" + url.QueryEscape("git+"+git+"@"+pk.Commit)}}
 	return p
 }
 
-// downloadLocation is SPDX's VCS form (git+URL@COMMIT) for remote repositories; a local path
-// says nothing to a reader elsewhere, so it is NOASSERTION (sourceInfo keeps it).
-func downloadLocation(git, commit string) string {
+// localPackage describes a plugin kept in the site repository: its version is the folder's
+// tree (what graft.lock pins); the site repository's remote, the folder and the commit holding
+// it (LocalSource) say where to find those files.
+func (in *Input) localPackage(p *spdx.Package, pk *lockfile.PluginLock) {
+	src := in.Local[pk.Name]
+	p.PackageVersion = pk.Tree
+	where := "the site repository"
+	if src.Repo != "" {
+		where += " " + src.Repo
+	}
+	info := fmt.Sprintf("folder %s of %s, tree %s, ", src.Folder, where, pk.Tree)
+	if src.Commit != "" {
+		info += "commit " + src.Commit
+	} else {
+		info += "not in a commit as locked"
+	}
+	p.PackageSourceInfo = info
+	p.PackageDownloadLocation = noAssertion
+	if src.Commit != "" && networkURL(src.Repo) {
+		p.PackageDownloadLocation = "git+" + src.Repo + "@" + src.Commit + "#" + src.Folder
+	}
+	purl := "pkg:generic/" + url.PathEscape(pk.Name) + "@" + pk.Tree
+	if src.Repo != "" && src.Commit != "" {
+		purl += "?vcs_url=" + url.QueryEscape("git+"+src.Repo+"@"+src.Commit)
+	}
+	p.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl",
+		Locator: purl + "#" + purlSubpath(src.Folder)}}
+}
+
+// purlSubpath escapes each segment of a package URL's subpath.
+func purlSubpath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+// networkURL reports whether git is a repository a reader elsewhere can reach, for SPDX's VCS
+// download location (git+URL@COMMIT); a local path says nothing there, so that is NOASSERTION
+// (sourceInfo keeps it).
+func networkURL(git string) bool {
 	for _, s := range []string{"https://", "http://", "ssh://", "git://"} {
 		if strings.HasPrefix(git, s) {
-			return "git+" + git + "@" + commit
+			return true
 		}
 	}
-	return noAssertion
+	return false
 }
 
 func launcherPackages(l Launcher) (*spdx.Package, []*spdx.Package, error) {

@@ -17,55 +17,50 @@ import (
 	"github.com/graft-build/graft/internal/imageref"
 )
 
-// FindInTar reads the documents of artifactType attached to the image in a tar that holds an
-// OCI layout (index.json and blobs/: a layout folder packed with tar, or `docker save` of
-// Docker 25 and later). The image is the one named by tag, else the layout's only image. A
-// tar without index.json (`docker save` of older engines, graft's type=docker) holds none.
-func FindInTar(file, tag, artifactType string) ([][]byte, error) {
+// tarSource reads referrers listed in the index.json of a tar holding an OCI layout.
+type tarSource struct {
+	file string
+	idx  v1.IndexManifest
+}
+
+// openTar reads the layout index of the tar file and picks its image: the one tag names, else
+// the only one.
+func openTar(file, tag string) (source, v1.Hash, error) {
 	raw, err := tarEntry(file, "index.json", maxManifest)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s is a docker-archive tar without an OCI index.json, which holds no attached documents: %w "+
+		return nil, v1.Hash{}, fmt.Errorf("%s is a docker-archive tar without an OCI index.json, which holds no attached documents: %w "+
 			"(graft attaches them to type=registry and type=oci outputs)", file, ErrNotAttached)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, v1.Hash{}, fmt.Errorf("%s: %w", file, err)
 	}
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("%s: index.json: %w", file, err)
+		return nil, v1.Hash{}, fmt.Errorf("%s: index.json: %w", file, err)
 	}
 	subject, err := tarImage(idx, tag)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, v1.Hash{}, fmt.Errorf("%s: %w", file, err)
 	}
-	blob := func(h v1.Hash) (io.ReadCloser, error) {
-		b, err := tarEntry(file, "blobs/"+h.Algorithm+"/"+h.Hex, MaxDocument)
-		if err != nil {
-			return nil, err
-		}
-		return io.NopCloser(bytes.NewReader(b)), nil
+	return &tarSource{file: file, idx: idx}, subject, nil
+}
+
+func (t *tarSource) String() string { return t.file }
+
+func (t *tarSource) candidates(want func(string) bool) ([]v1.Descriptor, error) {
+	return wanted(t.idx.Manifests, want), nil
+}
+
+func (t *tarSource) manifest(d v1.Descriptor) ([]byte, error) {
+	return readBounded(t.blob, d.Digest, maxManifest)
+}
+
+func (t *tarSource) blob(h v1.Hash) (io.ReadCloser, error) {
+	b, err := tarEntry(t.file, "blobs/"+h.Algorithm+"/"+h.Hex, MaxDocument)
+	if err != nil {
+		return nil, err
 	}
-	var out [][]byte
-	for _, d := range idx.Manifests {
-		if d.ArtifactType != artifactType {
-			continue
-		}
-		m, err := readBounded(blob, d.Digest, maxManifest)
-		if err != nil {
-			return nil, fmt.Errorf("%s: referrer %s: %w", file, d.Digest, err)
-		}
-		doc, err := readReferrer(m, subject, artifactType, blob)
-		if err != nil {
-			return nil, fmt.Errorf("%s: referrer %s: %w", file, d.Digest, err)
-		}
-		if doc != nil {
-			out = append(out, doc)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no %s is attached to %s in %s: %w", artifactType, subject, file, ErrNotAttached)
-	}
-	return out, nil
+	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
 // tarImage picks the image's digest from a layout's index: by tag, else the only image

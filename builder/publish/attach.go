@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -16,15 +17,42 @@ import (
 )
 
 // Attachment is a document published beside the image as an OCI 1.1 referrer of it (an SBOM,
-// a provenance statement). The image itself is never changed: its digest stays the same.
+// an attestation, a signature). The image itself is never changed: its digest stays the same.
 type Attachment struct {
-	ArtifactType string // the referrer's artifactType and its one layer's media type
-	Title        string // file name of the document (org.opencontainers.image.title)
+	ArtifactType string // the referrer's artifactType
+	MediaType    string // its one layer's media type; "" is ArtifactType
+	Title        string // file name of the document (org.opencontainers.image.title); "" for none
 	Data         []byte
-	// TagSuffix names the tag sha256-<hex>.<suffix> a registry without the referrers API
-	// also gets (cosign's scheme: "sbom", "att").
+	// Annotations go on the layer and on the referrer manifest (a DSSE attestation's
+	// predicateType, a simple-signing layer's signature).
+	Annotations map[string]string
+	// TagSuffix names cosign's tag sha256-<hex>.<suffix> ("sbom", "att", "sig") in a registry:
+	// the attachments sharing a suffix are layers of the one manifest there, as cosign writes
+	// and reads them (see cosignTags).
 	TagSuffix string
 }
+
+// layerType is the media type of the attachment's layer.
+func (a Attachment) layerType() types.MediaType {
+	if a.MediaType != "" {
+		return types.MediaType(a.MediaType)
+	}
+	return types.MediaType(a.ArtifactType)
+}
+
+// layerAnnotations are the attachment's annotations with its title.
+func (a Attachment) layerAnnotations() map[string]string {
+	ann := map[string]string{}
+	if a.Title != "" {
+		ann[titleAnnotation] = a.Title
+	}
+	for k, v := range a.Annotations {
+		ann[k] = v
+	}
+	return ann
+}
+
+const titleAnnotation = "org.opencontainers.image.title"
 
 // emptyConfig is the OCI 1.1 empty descriptor's content, the config of artifact manifests.
 var emptyConfig = []byte("{}")
@@ -33,10 +61,9 @@ const emptyConfigType = types.MediaType("application/vnd.oci.empty.v1+json")
 
 // referrer is an attachment's manifest pointing at subject, and its blobs.
 type referrer struct {
-	raw    []byte
-	desc   v1.Descriptor
-	blobs  []v1.Layer
-	suffix string
+	raw   []byte
+	desc  v1.Descriptor
+	blobs []v1.Layer
 }
 
 func (r *referrer) RawManifest() ([]byte, error)        { return r.raw, nil }
@@ -44,14 +71,15 @@ func (r *referrer) MediaType() (types.MediaType, error) { return types.OCIManife
 
 func newReferrer(a Attachment, subject v1.Descriptor) (*referrer, error) {
 	cfg := static.NewLayer(emptyConfig, emptyConfigType)
-	doc := static.NewLayer(a.Data, types.MediaType(a.ArtifactType))
+	doc := static.NewLayer(a.Data, a.layerType())
 	cd, _ := cfg.Digest()
 	dd, _ := doc.Digest()
 	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: a.ArtifactType,
 		Config: v1.Descriptor{MediaType: emptyConfigType, Digest: cd, Size: int64(len(emptyConfig)), Data: emptyConfig},
-		Layers: []v1.Descriptor{{MediaType: types.MediaType(a.ArtifactType), Digest: dd, Size: int64(len(a.Data)),
-			Annotations: map[string]string{"org.opencontainers.image.title": a.Title}}},
-		Subject: &v1.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}}
+		Layers: []v1.Descriptor{{MediaType: a.layerType(), Digest: dd, Size: int64(len(a.Data)),
+			Annotations: a.layerAnnotations()}},
+		Annotations: a.Annotations,
+		Subject:     &v1.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}}
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -60,7 +88,7 @@ func newReferrer(a Attachment, subject v1.Descriptor) (*referrer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &referrer{raw: raw, blobs: []v1.Layer{cfg, doc}, suffix: a.TagSuffix,
+	return &referrer{raw: raw, blobs: []v1.Layer{cfg, doc},
 		desc: v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: h, Size: size, ArtifactType: a.ArtifactType}}, nil
 }
 
@@ -133,8 +161,9 @@ func attachLayout(p layout.Path, a Artifact) error {
 
 // attachRegistry pushes the attachments as referrers of the image. ggcr's remote.Put asks the
 // registry for its referrers API and, where there is none, adds them to the fallback tag
-// sha256-<hex> (OCI 1.1's referrers tag schema); there graft also tags each one
-// sha256-<hex>.<suffix>, where cosign looks for SBOMs and attestations.
+// sha256-<hex> (OCI 1.1's referrers tag schema). Every registry also gets cosign's tags
+// sha256-<hex>.<suffix> (cosignTags): cosign reads signatures, attestations and SBOMs there
+// whether or not the registry serves referrers.
 func attachRegistry(ctx context.Context, repo name.Repository, a Artifact, opts []remote.Option, progress io.Writer) error {
 	refs, err := referrers(a)
 	if err != nil || len(refs) == 0 {
@@ -155,20 +184,15 @@ func attachRegistry(ctx context.Context, repo name.Repository, a Artifact, opts 
 	if err != nil {
 		return err
 	}
-	tag := subject.Digest.Algorithm + "-" + subject.Digest.Hex
-	if _, err := remote.Head(repo.Tag(tag), opts...); err != nil {
-		// The registry keeps the referrers itself (no fallback tag was made).
-		fmt.Fprintf(progress, "attach %d referrer(s) of %s (referrers API)\n", len(refs), subject.Digest)
-		return nil
+	how := "referrers API"
+	fallback := subject.Digest.Algorithm + "-" + subject.Digest.Hex
+	if _, err := remote.Head(repo.Tag(fallback), opts...); err == nil {
+		how = "no referrers API: tag " + fallback
 	}
-	for _, r := range refs {
-		if r.suffix == "" {
-			continue
-		}
-		if err := remote.Put(repo.Tag(tag+"."+r.suffix), r, opts...); err != nil {
-			return err
-		}
+	tags, err := cosignTags(ctx, repo, subject.Digest, a.Attachments, opts, progress)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(progress, "attach %d referrer(s) of %s (no referrers API: tags %s, %s.*)\n", len(refs), subject.Digest, tag, tag)
+	fmt.Fprintf(progress, "attach %d referrer(s) of %s (%s); cosign tags %s\n", len(refs), subject.Digest, how, strings.Join(tags, ", "))
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/graft-build/graft/builder/attest"
+	"github.com/graft-build/graft/builder/sign"
 	"github.com/graft-build/graft/internal/registrytest"
 )
 
@@ -91,14 +92,18 @@ func TestBuildAttachesToRegistries(t *testing.T) {
 			repo, _ := name.NewRepository(tc.host + "/lib/app")
 			h, _ := v1.NewHash(digest)
 			fallback := "sha256-" + h.Hex
-			for _, tag := range []string{fallback, fallback + ".sbom", fallback + ".att"} {
-				_, err := remote.Head(repo.Tag(tag))
-				if tc.referrers && err == nil {
-					t.Errorf("tag %s made on a registry with the referrers API", tag)
+			// The OCI fallback tag only where the registry has no referrers API; cosign's tags
+			// everywhere (cosign reads only those).
+			if _, err := remote.Head(repo.Tag(fallback)); (err == nil) == tc.referrers {
+				t.Errorf("fallback tag %s: %v (registry has the referrers API: %v)", fallback, err, tc.referrers)
+			}
+			for _, tag := range []string{fallback + ".sbom", fallback + ".att"} {
+				if _, err := remote.Head(repo.Tag(tag)); err != nil {
+					t.Errorf("cosign tag %s missing: %v", tag, err)
 				}
-				if !tc.referrers && err != nil {
-					t.Errorf("tag %s missing on a registry without the referrers API: %v", tag, err)
-				}
+			}
+			if _, err := remote.Head(repo.Tag(fallback + ".sig")); err == nil {
+				t.Errorf("an unsigned build made the signature tag %s.sig", fallback)
 			}
 			// Nothing is attached to the bare image.
 			if code, _, errOut := graft(t, "sbom", tc.host+"/lib/bare:v1"); code != 1 || !strings.Contains(errOut, "no application/spdx+json is attached") {
@@ -126,12 +131,12 @@ func TestBuildAttachesToLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	types := map[string]bool{}
+	types := map[string]int{}
 	for _, d := range m.Manifests {
-		types[d.ArtifactType] = true
+		types[d.ArtifactType]++
 	}
-	if len(m.Manifests) != 3 || m.Manifests[0].Digest.String() != digest || !types[attest.SBOMMediaType] || !types[attest.ProvenanceMediaType] {
-		t.Fatalf("index.json %+v, want the image %s then an SBOM and a provenance referrer", m.Manifests, digest)
+	if len(m.Manifests) != 4 || m.Manifests[0].Digest.String() != digest || types[attest.SBOMMediaType] != 1 || types[sign.DSSEMediaType] != 2 {
+		t.Fatalf("index.json %+v, want the image %s then an SBOM and two attestation (SBOM, provenance) referrers", m.Manifests, digest)
 	}
 	// The image is still the layout's only image for graft (inspect, sbom) without a tag.
 	if code, _, errOut := graft(t, "inspect", "oci-layout://"+dir); code != 0 {

@@ -121,6 +121,9 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err != nil {
 		return err
 	}
+	if err := o.attest.loadKey(os.Getenv); err != nil {
+		return err
+	}
 	if err := resolveBuildkit(ctx, g, o, p); err != nil {
 		return err
 	}
@@ -153,7 +156,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 		return err
 	}
 	atts, err := o.attest.attachments(p, res, launchers(ctx, g, os.Getenv, cacheDir, io.Discard),
-		licenseCache{dir: filepath.Join(cacheDir, "licenses"), shared: cache})
+		licenseCache{dir: filepath.Join(cacheDir, "licenses"), shared: cache}, firstTag(o.tags))
 	if err != nil {
 		return err
 	}

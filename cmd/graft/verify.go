@@ -21,6 +21,7 @@ import (
 
 func newVerifyCmd(g *globalOpts) *cobra.Command {
 	o := &buildOpts{progress: "quiet"}
+	var key string
 	cmd := &cobra.Command{
 		Use:   "verify IMAGE [-C SITE] [--buildkit ADDR]",
 		Short: "Check that IMAGE is exactly what the site's graft.lock builds",
@@ -31,11 +32,13 @@ save tar). Exit 0 when they are identical, 1 naming each differing layer and lab
 should hold. Plugins with [build] steps need BuildKit (--buildkit or BUILDKIT_HOST) to be
 recomputed; without it their layers are named as not verified and the exit is 1.
 Set SOURCE_DATE_EPOCH as the build did; an image built with it is also recognised by its
-created time.`,
+created time. With --key PUB, IMAGE must also be signed by that key (graft build --sign-key or
+cosign sign) and its SBOM and provenance attestations signed by it, or the exit is 1.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runVerify(cmd.Context(), g, o, args[0]) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runVerify(cmd.Context(), g, o, args[0], key) },
 	}
 	f := cmd.Flags()
+	f.StringVar(&key, "key", "", "also check IMAGE's signature and attestations with this public key (cosign's .pub), as cosign verify --key does")
 	f.StringVar(&o.buildkit, "buildkit", "", "BuildKit address to recompute plugins with build steps (default $"+EnvBuildkitHost+")")
 	f.StringVar(&o.tlsCA, "tlscacert", "", "CA certificate of a tcp:// BuildKit daemon (PEM)")
 	f.StringVar(&o.tlsCert, "tlscert", "", "client certificate for a tcp:// BuildKit daemon (PEM)")
@@ -63,7 +66,7 @@ type verifyPlatform struct {
 	img  v1.Image
 }
 
-func runVerify(ctx context.Context, g *globalOpts, o *buildOpts, arg string) error {
+func runVerify(ctx context.Context, g *globalOpts, o *buildOpts, arg, key string) error {
 	p, err := lockfile.Load(g.dir)
 	if err != nil {
 		return err
@@ -71,9 +74,15 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildOpts, arg string) err
 	if err := p.CheckFresh(); err != nil {
 		return err
 	}
-	_, res, err := resolveImage(ctx, arg)
+	ref, res, err := resolveImage(ctx, arg)
 	if err != nil {
 		return err
+	}
+	signed := true
+	if key != "" {
+		if signed, err = verifySignatures(ctx, g, ref, res.Digest, key); err != nil {
+			return err
+		}
 	}
 	plats, err := imagePlatforms(res.Image, res.Index)
 	if err != nil {
@@ -104,6 +113,10 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildOpts, arg string) err
 	if len(diffs) > 0 || len(notes) > 0 {
 		fmt.Fprintf(g.stdout, "%s is not verified against %s: %d difference(s), %d layer(s) not recomputed\n",
 			arg, lockfile.LockFile, len(diffs), len(notes))
+		return errCheckFailed
+	}
+	if !signed {
+		fmt.Fprintf(g.stdout, "%s is what %s builds, but its signatures do not verify with %s\n", arg, lockfile.LockFile, key)
 		return errCheckFailed
 	}
 	fmt.Fprintf(g.stdout, "%s is exactly what %s builds (%s)\n", arg, lockfile.LockFile, built.Digest)
