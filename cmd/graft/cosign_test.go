@@ -26,8 +26,8 @@ func cosignEnv(t *testing.T, password string) []string {
 		"SIGSTORE_NO_CACHE=true")
 }
 
-// cosignRun runs the real cosign; it returns stdout, stderr and whether it exited 0.
-func cosignRun(t *testing.T, bin string, env []string, dir string, args ...string) (string, string, bool) {
+// runTool runs a real tool (cosign, oras); it returns stdout, stderr and whether it exited 0.
+func runTool(t *testing.T, bin string, env []string, dir string, args ...string) (string, string, bool) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env, cmd.Dir = env, dir
@@ -41,7 +41,7 @@ func cosignRun(t *testing.T, bin string, env []string, dir string, args ...strin
 func cosignKeys(t *testing.T, bin, password string) (priv, pub string) {
 	t.Helper()
 	dir := t.TempDir()
-	if out, errOut, ok := cosignRun(t, bin, cosignEnv(t, password), dir, "generate-key-pair"); !ok {
+	if out, errOut, ok := runTool(t, bin, cosignEnv(t, password), dir, "generate-key-pair"); !ok {
 		t.Fatalf("cosign generate-key-pair: %s %s", out, errOut)
 	}
 	return filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
@@ -113,7 +113,7 @@ func TestSignedImageVerifiesWithCosign(t *testing.T) {
 			env := cosignEnv(t, "")
 			// cosign download attestation: DSSE envelopes of both statements about the image,
 			// named by the -t repository.
-			dl, errOut, ok := cosignRun(t, bin, env, "", "download", "attestation", ref)
+			dl, errOut, ok := runTool(t, bin, env, "", "download", "attestation", ref)
 			if !ok {
 				t.Fatalf("cosign download attestation: %s", errOut)
 			}
@@ -125,17 +125,17 @@ func TestSignedImageVerifiesWithCosign(t *testing.T) {
 				}
 			}
 			// cosign verify and verify-attestation with the key (no transparency log offline).
-			vout, errOut, ok := cosignRun(t, bin, env, "", "verify", "--key", pub, "--insecure-ignore-tlog", ref)
+			vout, errOut, ok := runTool(t, bin, env, "", "verify", "--key", pub, "--insecure-ignore-tlog", ref)
 			if !ok || !strings.Contains(vout, digest) {
 				t.Fatalf("cosign verify --key: %s\n%s", vout, errOut)
 			}
 			for _, typ := range []string{"slsaprovenance1", "spdxjson"} {
-				if out, errOut, ok := cosignRun(t, bin, env, "", "verify-attestation", "--key", pub, "--insecure-ignore-tlog",
+				if out, errOut, ok := runTool(t, bin, env, "", "verify-attestation", "--key", pub, "--insecure-ignore-tlog",
 					"--type", typ, ref); !ok {
 					t.Errorf("cosign verify-attestation --type %s: %s\n%s", typ, out, errOut)
 				}
 			}
-			if _, _, ok := cosignRun(t, bin, env, "", "verify", "--key", otherPub, "--insecure-ignore-tlog", ref); ok {
+			if _, _, ok := runTool(t, bin, env, "", "verify", "--key", otherPub, "--insecure-ignore-tlog", ref); ok {
 				t.Errorf("cosign verify accepted another key")
 			}
 			// graft verify --key checks the same.
@@ -191,7 +191,7 @@ func TestUnsignedRebuildKeepsSignatures(t *testing.T) {
 		t.Fatalf("unsigned build: %s", errOut)
 	}
 	env := cosignEnv(t, "")
-	if out, errOut, ok := cosignRun(t, bin, env, "", "verify-attestation", "--key", pub, "--insecure-ignore-tlog",
+	if out, errOut, ok := runTool(t, bin, env, "", "verify-attestation", "--key", pub, "--insecure-ignore-tlog",
 		"--type", "slsaprovenance1", host+"/lib/site@"+digest); !ok {
 		t.Errorf("after an unsigned rebuild, verify-attestation: %s\n%s", out, errOut)
 	}
@@ -218,7 +218,7 @@ func TestVerifyKeyUnsignedImage(t *testing.T) {
 		t.Errorf("exit %d\n%s", code, vo)
 	}
 	// The unsigned attestations are still what cosign download attestation prints.
-	dl, errOut, ok := cosignRun(t, bin, cosignEnv(t, ""), "", "download", "attestation", ref)
+	dl, errOut, ok := runTool(t, bin, cosignEnv(t, ""), "", "download", "attestation", ref)
 	if !ok {
 		t.Fatalf("cosign download attestation: %s", errOut)
 	}
@@ -237,5 +237,57 @@ func TestSignKeyWrongPassword(t *testing.T) {
 	code, out, errOut := graft(t, "build", "-C", s.Dir, "--sign-key", priv)
 	if code != 2 || !strings.Contains(errOut, sign.PasswordEnv) || strings.Contains(out+errOut, "battery") || strings.Contains(errOut, "built ") {
 		t.Errorf("exit %d: %s%s", code, out, errOut)
+	}
+}
+
+// oras finds the attestations and the signature as referrers (the registry's fallback tag
+// here), with their artifactType and predicateType, and pulls an envelope by its title.
+func TestOrasReadsAttestations(t *testing.T) {
+	oras := requireTool(t, "oras")
+	cosign := requireTool(t, "cosign")
+	buildEnv(t)
+	s := graftSite(t)
+	priv, _ := cosignKeys(t, cosign, "")
+	t.Setenv(sign.PasswordEnv, "")
+	host := registrytest.Distribution(t)
+	code, out, errOut := graft(t, "build", "-C", s.Dir, "-t", host+"/lib/site:v1", "--push", "--sign-key", priv)
+	if code != 0 {
+		t.Fatalf("build: %s", errOut)
+	}
+	ref := host + "/lib/site@" + lastLine(out)
+	env := append(os.Environ(), "HOME="+t.TempDir())
+	disc, errOut, ok := runTool(t, oras, env, "", "discover", "--plain-http", "--format", "json", ref)
+	if !ok {
+		t.Fatalf("oras discover: %s", errOut)
+	}
+	var d struct {
+		Referrers []struct {
+			Reference    string            `json:"reference"`
+			ArtifactType string            `json:"artifactType"`
+			Annotations  map[string]string `json:"annotations"`
+		} `json:"referrers"`
+	}
+	if err := json.Unmarshal([]byte(disc), &d); err != nil {
+		t.Fatalf("oras discover: %v\n%s", err, disc)
+	}
+	found := map[string]string{}
+	for _, r := range d.Referrers {
+		found[r.ArtifactType+" "+r.Annotations[sign.PredicateTypeAnnotation]] = r.Reference
+	}
+	prov := found[sign.DSSEMediaType+" "+attest.SLSAProvenance]
+	if prov == "" || found[sign.DSSEMediaType+" "+attest.SPDXPredicate] == "" || found[attest.SBOMMediaType+" "] == "" ||
+		found[sign.SignatureArtifactType+" "] == "" {
+		t.Fatalf("oras discover found %v", found)
+	}
+	dir := t.TempDir()
+	if out, errOut, ok := runTool(t, oras, env, dir, "pull", "--plain-http", prov); !ok {
+		t.Fatalf("oras pull: %s %s", out, errOut)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, ProvenanceTitle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := sign.Statement(raw); err != nil || !strings.Contains(string(st), attest.SLSAProvenance) {
+		t.Errorf("pulled %s: %v\n%s", ProvenanceTitle, err, raw)
 	}
 }
