@@ -18,7 +18,7 @@ func renovateManager(t *testing.T) (file, match *regexp.Regexp) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(readme), "#### Updates by Renovate")
+	_, rest, ok := strings.Cut(string(readme), "## Updates by Renovate")
 	_, rest, ok2 := strings.Cut(rest, "```json\n")
 	block, _, ok3 := strings.Cut(rest, "```")
 	if !ok || !ok2 || !ok3 {
