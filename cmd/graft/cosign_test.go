@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/elliptic"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -12,7 +13,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/graft-build/graft/builder/attest"
 	"github.com/graft-build/graft/builder/sign"
@@ -289,5 +293,96 @@ func TestOrasReadsAttestations(t *testing.T) {
 	}
 	if st, err := sign.Statement(raw); err != nil || !strings.Contains(string(st), attest.SLSAProvenance) {
 		t.Errorf("pulled %s: %v\n%s", ProvenanceTitle, err, raw)
+	}
+}
+
+// keyFiles writes a cosign-format key pair (what `cosign generate-key-pair` writes) without
+// cosign, for tests that only need graft to sign and check.
+func keyFiles(t *testing.T, password string) (priv, pub string) {
+	t.Helper()
+	privPEM, pubPEM, err := cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), cryptoutils.StaticPasswordFunc([]byte(password)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	priv, pub = filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+	if err := os.WriteFile(priv, privPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pub, pubPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return priv, pub
+}
+
+// A signed layout carries the signature and the signed attestations as referrers: graft
+// verify --key checks them there too; a tampered signed attestation does not verify.
+func TestVerifyKeyLayout(t *testing.T) {
+	buildEnv(t)
+	s := graftSite(t)
+	priv, pub := keyFiles(t, "pw")
+	t.Setenv(sign.PasswordEnv, "pw")
+	code, out, errOut := graft(t, "build", "-C", s.Dir, "--sign-key", priv)
+	if code != 0 {
+		t.Fatalf("build: %s", errOut)
+	}
+	digest := lastLine(out)
+	dir := filepath.Join(s.Dir, "out/image")
+	code, vo, errOut := graft(t, "verify", "-C", s.Dir, "--key", pub, "oci-layout://"+dir)
+	if code != 0 || !strings.Contains(vo, "signature: "+digest+" is signed by "+pub+" (referrer sha256:") ||
+		!strings.Contains(vo, "attestation "+attest.SLSAProvenance+": signed by") {
+		t.Fatalf("verify --key: exit %d\n%s%s", code, vo, errOut)
+	}
+	// Forge the provenance statement: its envelope keeps the old signature, which no longer
+	// matches, and the layer is rewritten with a matching digest.
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := p.ImageIndex()
+	m, _ := idx.IndexManifest()
+	forged := false
+	for _, d := range m.Manifests {
+		if d.ArtifactType != sign.DSSEMediaType {
+			continue
+		}
+		img, _ := idx.Image(d.Digest)
+		am, _ := img.Manifest()
+		if am.Layers[0].Annotations[sign.PredicateTypeAnnotation] != attest.SLSAProvenance {
+			continue
+		}
+		raw, _ := os.ReadFile(filepath.Join(dir, "blobs/sha256", am.Layers[0].Digest.Hex))
+		var env map[string]any
+		if err := json.Unmarshal(raw, &env); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := base64.StdEncoding.DecodeString(env["payload"].(string))
+		env["payload"] = base64.StdEncoding.EncodeToString(bytes.Replace(st, []byte(`"buildType"`), []byte(`"forged": true, "buildType"`), 1))
+		forgedEnv, _ := json.Marshal(env)
+		h, size, _ := v1.SHA256(bytes.NewReader(forgedEnv))
+		if err := os.WriteFile(filepath.Join(dir, "blobs/sha256", h.Hex), forgedEnv, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		am.Layers[0].Digest, am.Layers[0].Size = h, size
+		rawm, _ := json.Marshal(am)
+		mh, msize, _ := v1.SHA256(bytes.NewReader(rawm))
+		if err := os.WriteFile(filepath.Join(dir, "blobs/sha256", mh.Hex), rawm, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.RemoveDescriptors(match.Digests(d.Digest)); err != nil {
+			t.Fatal(err)
+		}
+		d.Digest, d.Size = mh, msize
+		if err := p.AppendDescriptor(d); err != nil {
+			t.Fatal(err)
+		}
+		forged = true
+	}
+	if !forged {
+		t.Fatal("no provenance attestation in the layout")
+	}
+	code, vo, _ = graft(t, "verify", "-C", s.Dir, "--key", pub, "oci-layout://"+dir)
+	if code != 1 || !strings.Contains(vo, "not verified: attestation "+attest.SLSAProvenance+": no copy verifies") {
+		t.Errorf("forged provenance: exit %d\n%s", code, vo)
 	}
 }
