@@ -44,15 +44,16 @@ func checkLayout(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatalf("%s: %v", dir, err)
 	}
-	// One tagged image; the other entries are its SBOM and provenance (untagged referrers).
+	// One tagged image; the other entries are its SBOM, SBOM attestation and provenance
+	// attestation (untagged referrers).
 	var tagged []v1.Descriptor
 	for _, d := range m.Manifests {
 		if d.Annotations["org.opencontainers.image.ref.name"] != "" {
 			tagged = append(tagged, d)
 		}
 	}
-	if len(tagged) != 1 || len(m.Manifests) != 3 {
-		t.Fatalf("%s: %d manifests, %d tagged; want the image and its 2 attestations", dir, len(m.Manifests), len(tagged))
+	if len(tagged) != 1 || len(m.Manifests) != 4 {
+		t.Fatalf("%s: %d manifests, %d tagged; want the image and its 3 attachments", dir, len(m.Manifests), len(tagged))
 	}
 	img, err := idx.Image(tagged[0].Digest)
 	if err != nil {
