@@ -225,9 +225,9 @@ func (l *launcher) prepare(s *session, comps []config.Component) (int, error) {
 		return exitFailure, fmt.Errorf("port_dir: %w", err)
 	}
 	if l.cfg.TmpDir != "" {
-		skipped, err := tmpclean.Clean(l.cfg.TmpDir, protectedPaths(l.opts.ConfigPath, l.cfg))
-		for _, m := range skipped {
-			l.logf("tmp_dir: left %s alone: it is a mount point", m)
+		kept, err := tmpclean.Clean(l.cfg.TmpDir, protectedPaths(l.opts.ConfigPath, l.cfg))
+		for _, k := range kept {
+			l.logf("tmp_dir: left %s alone: %s", k.Path, k.Reason)
 		}
 		if err != nil {
 			return exitFailure, err
