@@ -96,6 +96,9 @@ func (l *launcher) writeConfig(w io.Writer, comps []config.Component) {
 	}
 	for _, c := range comps {
 		fmt.Fprintf(&b, "\n[[component]]\nname = %s\nport = %d\nhealth = %s\n", q(c.Name), c.Port, q(c.Health))
+		if len(c.FailOn) > 0 {
+			fmt.Fprintf(&b, "fail_on = [%s]\n", list(c.FailOn))
+		}
 	}
 	io.WriteString(w, b.String())
 }
