@@ -466,3 +466,33 @@ func FuzzCleanSandbox(f *testing.F) {
 		mustExist(t, keep, filepath.Join(outer, "beside"))
 	})
 }
+
+// resolve agrees with filepath.EvalSymlinks wherever the path exists, through absolute,
+// relative, chained and looping links; where it does not, it still answers (the missing tail
+// joined as written) unless a link loops.
+func FuzzResolve(f *testing.F) {
+	for _, s := range []string{"a/b", "abs/b", "rel/../a", "chain/b/c", "loop/x", "dangling/x", "a/missing/../b", "file/x", "..", "./a//b/"} {
+		f.Add(s)
+	}
+	base := f.TempDir()
+	mustWrite(f, filepath.Join(base, "a", "b", "c"), "")
+	mustWrite(f, filepath.Join(base, "file"), "")
+	for link, target := range map[string]string{"abs": filepath.Join(base, "a"), "rel": "a/b/..", "chain": "rel/..//abs",
+		"loop": "loop2", "loop2": "loop", "dangling": "nowhere/deeper", "a/up": "../a"} {
+		must(f, os.Symlink(target, filepath.Join(base, link)))
+	}
+	f.Fuzz(func(t *testing.T, rel string) {
+		p := filepath.Join(base, rel)
+		if !strings.HasPrefix(p, base+"/") {
+			return
+		}
+		got, _, err := resolve(p)
+		want, werr := filepath.EvalSymlinks(p)
+		switch {
+		case werr == nil && (err != nil || got != want):
+			t.Fatalf("resolve(%q) = %q, %v; EvalSymlinks = %q", p, got, err, want)
+		case errors.Is(werr, os.ErrNotExist) && err != nil && !errors.Is(err, unix.ELOOP):
+			t.Fatalf("resolve(%q): %v (EvalSymlinks: %v)", p, err, werr)
+		}
+	})
+}
