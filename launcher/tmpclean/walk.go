@@ -40,7 +40,7 @@ type entry struct {
 // walker empties folders through descriptors.
 type walker struct {
 	how       mountMode
-	root      identity            // tmp_dir's device (other devices are other filesystems)
+	root      identity            // tmp_dir's device (a folder on another is another filesystem)
 	mnt       uint64              // tmp_dir's mount ID (mountsByStatx)
 	mounts    map[string]bool     // mount points by real path (mountsByTable)
 	protected map[identity]string // what the launcher uses, by identity, to path
@@ -166,7 +166,9 @@ func (w *walker) remove(parent int, parentName, n string, depth int) (bool, erro
 	switch {
 	case e.mount || (w.mounts != nil && w.mounts[path]):
 		return w.keep(path, "it is a mount point")
-	case e.id.dev != w.root.dev:
+	case e.mode&unix.S_IFMT == unix.S_IFDIR && e.id.dev != w.root.dev:
+		// Folders only: overlayfs may report a file's underlying device (overlayfs.rst,
+		// "Inode properties"), and a file that is a mount point is told by its mount above.
 		return w.keep(path, "it is on another filesystem")
 	case w.protected[e.id] != "":
 		return w.keep(path, "it is "+w.protected[e.id]+", which the launcher also uses")
