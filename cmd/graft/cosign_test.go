@@ -21,6 +21,7 @@ import (
 	"github.com/graft-build/graft/builder/attest"
 	"github.com/graft-build/graft/builder/sign"
 	"github.com/graft-build/graft/internal/registrytest"
+	"github.com/graft-build/graft/internal/tooltest"
 )
 
 // cosignEnv runs cosign offline and away from this machine's ~/.sigstore.
@@ -90,7 +91,7 @@ func envelopes(t *testing.T, out string) map[string]attest.Statement {
 // verify-attestation` accept the image and both attestations with the public key, and graft
 // verify --key does too; another key is refused by both.
 func TestSignedImageVerifiesWithCosign(t *testing.T) {
-	bin := requireTool(t, "cosign")
+	bin := tooltest.Require(t, tooltest.Cosign)
 	buildEnv(t)
 	s := graftSite(t)
 	priv, pub := cosignKeys(t, bin, "pw for test")
@@ -179,7 +180,7 @@ func TestSignedImageVerifiesWithCosign(t *testing.T) {
 // A signed attestation keeps its signature when the same image is rebuilt unsigned, and the
 // cosign tags keep what other tools put there.
 func TestUnsignedRebuildKeepsSignatures(t *testing.T) {
-	bin := requireTool(t, "cosign")
+	bin := tooltest.Require(t, tooltest.Cosign)
 	buildEnv(t)
 	s := graftSite(t)
 	priv, pub := cosignKeys(t, bin, "")
@@ -206,7 +207,7 @@ func TestUnsignedRebuildKeepsSignatures(t *testing.T) {
 
 // Without --sign-key, graft verify --key finds no signature: exit 1, naming what is missing.
 func TestVerifyKeyUnsignedImage(t *testing.T) {
-	bin := requireTool(t, "cosign")
+	bin := tooltest.Require(t, tooltest.Cosign)
 	buildEnv(t)
 	s := graftSite(t)
 	_, pub := cosignKeys(t, bin, "")
@@ -233,7 +234,7 @@ func TestVerifyKeyUnsignedImage(t *testing.T) {
 
 // A wrong password for --sign-key is exit 2 before anything is built, and never printed.
 func TestSignKeyWrongPassword(t *testing.T) {
-	bin := requireTool(t, "cosign")
+	bin := tooltest.Require(t, tooltest.Cosign)
 	buildEnv(t)
 	s := graftSite(t)
 	priv, _ := cosignKeys(t, bin, "right horse")
@@ -247,8 +248,8 @@ func TestSignKeyWrongPassword(t *testing.T) {
 // oras finds the attestations and the signature as referrers (the registry's fallback tag
 // here), with their artifactType and predicateType, and pulls an envelope by its title.
 func TestOrasReadsAttestations(t *testing.T) {
-	oras := requireTool(t, "oras")
-	cosign := requireTool(t, "cosign")
+	oras := tooltest.Require(t, tooltest.Oras)
+	cosign := tooltest.Require(t, tooltest.Cosign)
 	buildEnv(t)
 	s := graftSite(t)
 	priv, _ := cosignKeys(t, cosign, "")

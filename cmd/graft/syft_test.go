@@ -10,6 +10,7 @@ import (
 
 	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/internal/gittest"
+	"github.com/graft-build/graft/internal/tooltest"
 )
 
 // eclCopying is the licence notice ArchivesSpace plugins ship (the COPYING of ArchivesSpace).
@@ -45,7 +46,7 @@ along with this program.  If not, see <https://www.gnu.org/licenses/>.
 // SPDX ids, ECL-2.0 recognised from the ArchivesSpace notice) and the local plugin's package
 // URL naming the site repository, its commit and the folder.
 func TestSyftConvertsSBOM(t *testing.T) {
-	syft := requireTool(t, "syft")
+	syft := tooltest.Require(t, tooltest.Syft)
 	gittest.RequireGit(t)
 	buildEnv(t)
 	s := buildtest.NewSite(t, "oci-layout://base", "")
