@@ -54,8 +54,8 @@ func site(t *testing.T) *buildtest.Site {
 	return s
 }
 
-// documents builds p with a fresh cache and returns its SBOM and provenance.
-func documents(t *testing.T, p *lockfile.Project) (*builder.Result, []byte, []byte) {
+// inputs builds p with fresh caches and gathers the documents' input with opts.
+func inputs(t *testing.T, p *lockfile.Project, opts ...attest.Option) *attest.Input {
 	t.Helper()
 	src := buildtest.Launchers(t, "amd64")
 	res, err := builder.Build(context.Background(), p, builder.WithCache(fetch.NewCache(t.TempDir())),
@@ -63,10 +63,17 @@ func documents(t *testing.T, p *lockfile.Project) (*builder.Result, []byte, []by
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := attest.NewInput(p, res, src)
+	in, err := attest.NewInput(p, res, src, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return in
+}
+
+// documents builds p with a fresh cache and returns its SBOM and provenance.
+func documents(t *testing.T, p *lockfile.Project) (*builder.Result, []byte, []byte) {
+	t.Helper()
+	in := inputs(t, p)
 	sbom, err := attest.SBOM(in)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +82,7 @@ func documents(t *testing.T, p *lockfile.Project) (*builder.Result, []byte, []by
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res, sbom, prov
+	return in.Result, sbom, prov
 }
 
 type spdxDoc struct {

@@ -2,10 +2,7 @@ package attest_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,42 +10,15 @@ import (
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdxlib"
 
-	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/attest"
 	"github.com/graft-build/graft/builder/buildtest"
-	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/internal/gittest"
-	"github.com/graft-build/graft/lockfile"
 )
 
-// git runs git in dir with a fixed identity and returns its output.
+// git runs git in the site repository and returns its output, trimmed.
 func git(t *testing.T, dir string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+t.TempDir(),
-		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t.invalid")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// inputs builds p and gathers the documents' input with opts.
-func inputs(t *testing.T, p *lockfile.Project, opts ...attest.Option) *attest.Input {
-	t.Helper()
-	src := buildtest.Launchers(t, "amd64")
-	res, err := builder.Build(context.Background(), p, builder.WithCache(fetch.NewCache(t.TempDir())),
-		builder.WithLaunchers(src), builder.WithLayerCache(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := attest.NewInput(p, res, src, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in
+	return strings.TrimSpace(gittest.Git(t, dir, args...))
 }
 
 type localDocs struct {

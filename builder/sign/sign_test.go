@@ -2,43 +2,21 @@ package sign_test
 
 import (
 	"bytes"
-	"crypto/elliptic"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
-
+	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/builder/sign"
 	"github.com/graft-build/graft/internal/usererr"
 )
 
-// keyPair writes a cosign-format key pair (ENCRYPTED SIGSTORE PRIVATE KEY, as `cosign
-// generate-key-pair` writes) with password and returns the two paths.
-func keyPair(t *testing.T, password string) (priv, pub string) {
-	t.Helper()
-	privPEM, pubPEM, err := cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), cryptoutils.StaticPasswordFunc([]byte(password)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	priv, pub = filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
-	if err := os.WriteFile(priv, privPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pub, pubPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return priv, pub
-}
-
 const statement = `{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"x","digest":{"sha256":"ab"}}],"predicateType":"p","predicate":{}}`
 
 func TestEnvelopeSignedAndChecked(t *testing.T) {
-	priv, pub := keyPair(t, "s3cret")
+	priv, pub := buildtest.CosignKeyPair(t, "s3cret")
 	s, err := sign.LoadSigner(priv, []byte("s3cret"))
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +48,7 @@ func TestEnvelopeSignedAndChecked(t *testing.T) {
 		t.Fatalf("VerifyEnvelope = %q, %v", got, err)
 	}
 	// Another key does not verify it; an unsigned envelope is not verified either.
-	_, otherPub := keyPair(t, "x")
+	_, otherPub := buildtest.CosignKeyPair(t, "x")
 	other, _ := sign.LoadVerifier(otherPub)
 	if _, err := other.VerifyEnvelope(env); !errors.Is(err, sign.ErrNotSigned) {
 		t.Errorf("another key: err = %v, want ErrNotSigned", err)
@@ -85,7 +63,7 @@ func TestEnvelopeSignedAndChecked(t *testing.T) {
 		t.Errorf("a tampered envelope verified")
 	}
 	// Merging keeps both signers' signatures; an unsigned copy adds none.
-	priv2, pub2 := keyPair(t, "")
+	priv2, pub2 := buildtest.CosignKeyPair(t, "")
 	s2, err := sign.LoadSigner(priv2, nil)
 	if err != nil {
 		t.Fatalf("empty password: %v", err)
@@ -112,7 +90,7 @@ func TestEnvelopeSignedAndChecked(t *testing.T) {
 }
 
 func TestImageSignature(t *testing.T) {
-	priv, pub := keyPair(t, "pw")
+	priv, pub := buildtest.CosignKeyPair(t, "pw")
 	s, err := sign.LoadSigner(priv, []byte("pw"))
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +124,7 @@ func TestImageSignature(t *testing.T) {
 // A wrong password, a missing file or a file that is no key is bad input (exit 2), and the
 // password is never in the message.
 func TestBadKeys(t *testing.T) {
-	priv, pub := keyPair(t, "right-password")
+	priv, pub := buildtest.CosignKeyPair(t, "right-password")
 	_, err := sign.LoadSigner(priv, []byte("wrong-password"))
 	if err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), sign.PasswordEnv) || strings.Contains(err.Error(), "password-") {
 		t.Errorf("wrong password: %v", err)

@@ -13,35 +13,6 @@ import (
 	"github.com/graft-build/graft/internal/tooltest"
 )
 
-// eclCopying is the licence notice ArchivesSpace plugins ship (the COPYING of ArchivesSpace).
-const eclCopying = `Copyright 2019 Example University Library
-Licensed under the Educational Community License, Version 2.0 (the
-"License"); you may not use this file except in compliance with the
-License. You may obtain a copy of the License at
-
-http://opensource.org/licenses/ecl2.php
-
-Unless required by applicable law or agreed to in writing,
-software distributed under the License is distributed on an "AS IS"
-BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express
-or implied. See the License for the specific language governing
-permissions and limitations under the License.
-`
-
-const gplLater = `This program is free software: you can redistribute it and/or modify
-it under the terms of the GNU General Public License as published by
-the Free Software Foundation, either version 3 of the License, or
-(at your option) any later version.
-
-This program is distributed in the hope that it will be useful,
-but WITHOUT ANY WARRANTY; without even the implied warranty of
-MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
-GNU General Public License for more details.
-
-You should have received a copy of the GNU General Public License
-along with this program.  If not, see <https://www.gnu.org/licenses/>.
-`
-
 // The real syft converts graft's SPDX to CycloneDX keeping the plugins' licences (current
 // SPDX ids, ECL-2.0 recognised from the ArchivesSpace notice) and the local plugin's package
 // URL naming the site repository, its commit and the folder.
@@ -51,8 +22,8 @@ func TestSyftConvertsSBOM(t *testing.T) {
 	buildEnv(t)
 	s := buildtest.NewSite(t, "oci-layout://base", "")
 	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64")
-	s.Plugin("aspace_ecl", map[string]string{"COPYING": eclCopying, "a.rb": "a"}, "")
-	s.Plugin("gpl_plugin", map[string]string{"COPYING": gplLater, "g.rb": "g"}, "")
+	s.Plugin("aspace_ecl", map[string]string{"COPYING": buildtest.ECLNotice, "a.rb": "a"}, "")
+	s.Plugin("gpl_plugin", map[string]string{"COPYING": buildtest.GPLLaterNotice, "g.rb": "g"}, "")
 	s.WriteFile("plugins/cam/plugin.toml", "[source]\nlocal = \"files\"\n")
 	s.WriteFile("plugins/cam/files/x.rb", "cam\n")
 	siteGit(t, s.Dir, "init", "-q", "-b", "main")

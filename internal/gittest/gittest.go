@@ -137,6 +137,13 @@ func (r *Repo) Git(args ...string) string {
 
 func (r *Repo) git(dir string, args ...string) string {
 	r.t.Helper()
+	return Git(r.t, dir, args...)
+}
+
+// Git runs git in dir with a fixed identity and no system or user configuration, for tests
+// that commit in a folder of their own (a site repository); it fails the test on an error.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
@@ -145,7 +152,7 @@ func (r *Repo) git(dir string, args ...string) string {
 		"GIT_CONFIG_NOSYSTEM=1", "HOME="+os.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
 }
