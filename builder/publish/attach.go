@@ -89,7 +89,8 @@ func newReferrer(a Attachment, subject v1.Descriptor) (*referrer, error) {
 		return nil, err
 	}
 	return &referrer{raw: raw, blobs: []v1.Layer{cfg, doc},
-		desc: v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: h, Size: size, ArtifactType: a.ArtifactType}}, nil
+		desc: v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: h, Size: size, ArtifactType: a.ArtifactType,
+			Annotations: a.Annotations}}, nil
 }
 
 // subjectOf is the descriptor of the published manifest or index.
