@@ -175,7 +175,7 @@ func TestSignedImageVerifiesWithCosign(t *testing.T) {
 }
 
 // A signed attestation keeps its signature when the same image is rebuilt unsigned, and the
-// cosign tags keep what other tools put there.
+// cosign tags keep what other tools put there (an attestation `cosign attest` added).
 func TestUnsignedRebuildKeepsSignatures(t *testing.T) {
 	bin := tooltest.Require(t, tooltest.Cosign)
 	buildEnv(t)
@@ -189,10 +189,23 @@ func TestUnsignedRebuildKeepsSignatures(t *testing.T) {
 		t.Fatalf("signed build: %s", errOut)
 	}
 	digest := lastLine(out)
+	env := cosignEnv(t, "")
+	// cosign adds an attestation of its own beside graft's.
+	predicate := filepath.Join(t.TempDir(), "scan.json")
+	if err := os.WriteFile(predicate, []byte(`{"scanner":"test"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, ok := runTool(t, bin, env, "", "attest", "--yes", "--tlog-upload=false", "--key", priv, "--type", "custom",
+		"--predicate", predicate, host+"/lib/site@"+digest); !ok {
+		t.Fatalf("cosign attest: %s\n%s", out, errOut)
+	}
 	if code, _, errOut := graft(t, "build", "-C", s.Dir, "-t", ref, "--push"); code != 0 {
 		t.Fatalf("unsigned build: %s", errOut)
 	}
-	env := cosignEnv(t, "")
+	if out, errOut, ok := runTool(t, bin, env, "", "verify-attestation", "--key", pub, "--insecure-ignore-tlog",
+		"--type", "custom", host+"/lib/site@"+digest); !ok {
+		t.Errorf("after graft rebuilt, cosign's own attestation: %s\n%s", out, errOut)
+	}
 	if out, errOut, ok := runTool(t, bin, env, "", "verify-attestation", "--key", pub, "--insecure-ignore-tlog",
 		"--type", "slsaprovenance1", host+"/lib/site@"+digest); !ok {
 		t.Errorf("after an unsigned rebuild, verify-attestation: %s\n%s", out, errOut)
