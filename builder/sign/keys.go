@@ -38,7 +38,7 @@ type Signer struct {
 // not a key, or a password that does not open it, is bad input; the password never appears in
 // an error.
 func LoadSigner(path string, password []byte) (*Signer, error) {
-	raw, err := readKeyFile(path)
+	raw, err := readKeyFile("--sign-key", path)
 	if err != nil {
 		return nil, err
 	}
@@ -76,18 +76,19 @@ func encrypted(pemType string) bool {
 	return false
 }
 
-func readKeyFile(path string) ([]byte, error) {
+// readKeyFile reads the key file given to flag, bounded.
+func readKeyFile(flag, path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, usererr.Wrap(fmt.Errorf("key file: %w", err))
+		return nil, usererr.New("%s: %v; give a key file of `cosign generate-key-pair`", flag, err)
 	}
 	defer f.Close()
 	raw, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	if len(raw) > maxKeyFile {
-		return nil, usererr.New("key file %s is larger than %d bytes: not a PEM key", path, maxKeyFile)
+		return nil, usererr.New("%s %s: larger than %d bytes, not a PEM key", flag, path, maxKeyFile)
 	}
 	return raw, nil
 }
@@ -120,7 +121,7 @@ type Verifier struct {
 
 // LoadVerifier reads the PEM public key at path (cosign's .pub file).
 func LoadVerifier(path string) (*Verifier, error) {
-	raw, err := readKeyFile(path)
+	raw, err := readKeyFile("--key", path)
 	if err != nil {
 		return nil, err
 	}
