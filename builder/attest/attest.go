@@ -1,8 +1,10 @@
 // Package attest describes a built image for supply-chain tools: an SPDX 2.3 SBOM (base image,
-// every plugin with its git source and licence, the launcher with its Go modules) and an in-toto
-// statement with a SLSA v1 provenance predicate (the lock and definitions as the build
-// definition, the base and each plugin commit as resolved dependencies). Both are deterministic:
-// they are derived from the lock and the image only, never from the clock or the machine.
+// every plugin with its source and licence, the launcher with its Go modules), the same SBOM as
+// an in-toto statement, and an in-toto statement with a SLSA v1 provenance predicate (the lock
+// and definitions as the build definition, the base and each plugin as resolved dependencies).
+// They are deterministic: derived from the lock, the image and (for plugins kept in the site
+// repository) the site's git history, never from the clock or the machine. It also reads them
+// back from where graft or cosign attached them, and checks their signatures with a key.
 package attest
 
 import (
