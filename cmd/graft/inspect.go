@@ -164,6 +164,10 @@ func printInspect(w io.Writer, r inspectReport) {
 		fmt.Fprintf(w, "base      %s @ %s\n", p.BaseName, p.BaseDigest)
 		fmt.Fprintf(w, "created   %s\nlauncher  %s\ngraft     %s\n", p.Created, p.LauncherVersion, p.GraftVersion)
 		fmt.Fprintf(w, "plugins   %d\n", len(p.Plugins))
+		width := 0 // one column for every name, however long the longest
+		for _, pl := range p.Plugins {
+			width = max(width, len(pl.Name))
+		}
 		for _, pl := range p.Plugins {
 			extra := []string{}
 			if pl.Ref != "" {
@@ -176,7 +180,8 @@ func printInspect(w io.Writer, r inspectReport) {
 			if pl.Local != "" {
 				at, extra = pl.Tree, append(extra, "local "+pl.Local)
 			}
-			fmt.Fprintf(w, "  %-24s %s  %s\n", pl.Name, at, strings.Join(extra, ", "))
+			line := fmt.Sprintf("  %-*s  %s  %s", width, pl.Name, at, strings.Join(extra, ", "))
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
 		}
 	}
 }
