@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile/gitremote"
 )
 
@@ -18,6 +17,11 @@ type Outdated struct {
 	Locked    string   `json:"locked"`               // locked commit
 	NewerTags []string `json:"newer_tags,omitempty"` // version tags above the locked version, ascending
 	Head      string   `json:"head,omitempty"`       // branch: its head now, when it moved
+	// Moved is the commit a locked tag names now, when that is not the locked commit: the
+	// release was re-tagged, and what it holds deserves review before it is taken.
+	Moved string `json:"moved,omitempty"`
+	// Gone: the locked branch or tag no longer exists in the repository.
+	Gone bool `json:"gone,omitempty"`
 	// NotLocked: the plugin has a plugin.toml but no entry in graft.lock yet (nothing else is
 	// set; its repository is not contacted).
 	NotLocked bool `json:"not_locked,omitempty"`
@@ -27,19 +31,17 @@ type Outdated struct {
 
 // Current reports whether nothing newer was found.
 func (o Outdated) Current() bool {
-	return len(o.NewerTags) == 0 && o.Head == "" && !o.NotLocked && !o.Removed
+	return len(o.NewerTags) == 0 && o.Head == "" && o.Moved == "" && !o.Gone && !o.NotLocked && !o.Removed
 }
 
 // Outdated lists, per plugin in name order, the ones not locked yet, the locked ones whose
 // plugin.toml is gone and, per locked plugin, newer version tags than the locked version (the ref itself
 // when it is a version, else the highest version tag at the locked commit) and, for branches,
-// the new head. Pre-releases are listed only when the locked version is one.
+// the new head; for tags, whether the tag was moved to another commit or deleted.
+// Pre-releases are listed only when the locked version is one.
 func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdated, error) {
-	if p.lockErr != nil {
-		return nil, p.lockErr
-	}
-	if p.Lock == nil {
-		return nil, usererr.New("%s: not found; run `graft lock` first", p.shownPath(LockFile))
+	if err := p.needLock(); err != nil {
+		return nil, err
 	}
 	cfg := newResolveConfig(opts)
 	out := make([]Outdated, len(p.Plugins))
@@ -88,11 +90,21 @@ func (p *Project) outdatedPlugin(ctx context.Context, cfg *resolveConfig, pl Plu
 	}
 	defer r.Close()
 	o := &Outdated{Plugin: pl.Name, Ref: old.Ref, Kind: old.Kind, Locked: old.Commit}
-	if old.Kind == KindBranch {
-		for _, c := range refCandidates(old.Ref, KindBranch) {
-			if x, ok := r.Ref(c.name); ok && x.Commit != old.Commit {
+	if old.Kind == KindBranch || old.Kind == KindTag {
+		// Look the ref up as what it was when locked: a branch stays a branch.
+		o.Gone = true
+		for _, c := range refCandidates(old.Ref, old.Kind) {
+			x, ok := r.Ref(c.name)
+			switch {
+			case !ok:
+				continue
+			case x.Commit != old.Commit && old.Kind == KindBranch:
 				o.Head = x.Commit
+			case x.Commit != old.Commit:
+				o.Moved = x.Commit
 			}
+			o.Gone = false
+			break
 		}
 	}
 	if base, ok := lockedVersion(old); ok {
