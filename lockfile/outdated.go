@@ -142,7 +142,7 @@ func newerTags(r *gitremote.Remote, base version) []string {
 			continue
 		}
 		v, ok := parseVersion(name)
-		if !ok || v.compare(base) <= 0 || (v.pre != "" && base.pre == "") {
+		if !ok || v.date != base.date || v.compare(base) <= 0 || (v.pre != "" && base.pre == "") {
 			continue
 		}
 		found = append(found, tv{name, v})
@@ -162,10 +162,14 @@ func newerTags(r *gitremote.Remote, base version) []string {
 
 // version is a dotted numeric tag: 2 to maxParts numbers, an optional leading "v" or "V",
 // optionally a "-PRE" pre-release and a "+BUILD" suffix (ignored): v1.0, 1.5.5, v2.0.0.1,
-// 2024.01.15, v1.0.0-rc.1. Missing trailing numbers count as 0 (v1.1 == v1.1.0).
+// 2024.01.15, v1.0.0-rc.1. Missing trailing numbers count as 0 (v1.1 == v1.1.0). A release
+// date written as one number, YYYYMMDD (20180726, as AtlasSystems tags its Aeon plugin), is a
+// version too, compared only with other dates: a one-number tag is otherwise no version (v2 is
+// often a moving major tag).
 type version struct {
 	nums []uint64
 	pre  string
+	date bool // YYYYMMDD
 }
 
 // maxParts bounds how many numbers a version tag may have.
@@ -177,6 +181,9 @@ func parseVersion(s string) (version, bool) {
 		s = s[1:]
 	}
 	s, _, _ = strings.Cut(s, "+")
+	if n, ok := dateTag(s); ok {
+		return version{nums: []uint64{n}, date: true}, true
+	}
 	core, pre, hasPre := strings.Cut(s, "-")
 	if hasPre && pre == "" {
 		return version{}, false
@@ -197,6 +204,16 @@ func parseVersion(s string) (version, bool) {
 		v.nums[i] = n
 	}
 	return v, true
+}
+
+// dateTag reads YYYYMMDD with a plausible year, month and day.
+func dateTag(s string) (uint64, bool) {
+	if len(s) != 8 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, _ := strconv.ParseUint(s, 10, 64)
+	year, month, day := n/10000, n/100%100, n%100
+	return n, year >= 1970 && year < 3000 && month >= 1 && month <= 12 && day >= 1 && day <= 31
 }
 
 // compare orders versions: numbers (missing ones are 0), then a release above its
