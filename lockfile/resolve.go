@@ -96,7 +96,7 @@ func (p *Project) Resolve(ctx context.Context, opts ...ResolveOption) (*Lock, er
 	if err := p.checkNames(cfg.update); err != nil {
 		return nil, err
 	}
-	lock := &Lock{Version: LockVersion, Definitions: p.DefinitionsDigest(), Plugins: make([]PluginLock, len(p.Plugins))}
+	lock := &Lock{Version: LockVersion, Definitions: p.DefinitionsDigest(), Plugins: make([]PluginLock, len(p.Plugins)), Contract: p.Contract()}
 	errs := make([]error, len(p.Plugins)+1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.jobs)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
@@ -53,6 +54,8 @@ type platformReport struct {
 	LauncherVersion string               `json:"launcher_version"`
 	GraftVersion    string               `json:"graft_version"`
 	Plugins         []builder.PluginInfo `json:"plugins"`
+	// Contract is the runtime contract the image's launcher.toml and config give it.
+	Contract *imagecontract.Contract `json:"contract"`
 }
 
 func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) error {
@@ -154,6 +157,9 @@ func imagePlatform(img v1.Image, digest v1.Hash) (platformReport, error) {
 	if err := json.Unmarshal([]byte(raw), &pr.Plugins); err != nil {
 		return pr, fmt.Errorf("image %s: label %s: %w", digest, builder.LabelPlugins, err)
 	}
+	if pr.Contract, err = imagecontract.FromImage(img); err != nil {
+		return pr, fmt.Errorf("image %s: runtime contract: %w", digest, err)
+	}
 	return pr, nil
 }
 
@@ -183,5 +189,6 @@ func printInspect(w io.Writer, r inspectReport) {
 			line := fmt.Sprintf("  %-*s  %s  %s", width, pl.Name, at, strings.Join(extra, ", "))
 			fmt.Fprintln(w, strings.TrimRight(line, " "))
 		}
+		printContract(w, p.Contract)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
 	"github.com/graft-build/graft/lockfile/gitremote"
@@ -135,6 +136,7 @@ func printLock(w io.Writer, p *lockfile.Project, lock *lockfile.Lock, written bo
 			tagList(pk.Tags), change(p.PluginLock(pk.Name), pk))
 	}
 	fmt.Fprintf(w, "base: %s -> %s%s\n", lock.Base.Ref, lock.Base.Digest, baseChange(p.Lock, lock.Base))
+	printContractChanges(w, p.Lock, lock)
 	if written {
 		fmt.Fprintf(w, "wrote %s\n", lockfile.LockFile)
 	} else {
@@ -208,6 +210,8 @@ type jsonLock struct {
 	Definitions string       `json:"definitions"`
 	Base        jsonBase     `json:"base"`
 	Plugins     []jsonPlugin `json:"plugins"`
+	// ContractChanges is what changed in the image's runtime contract since the lock before.
+	ContractChanges []imagecontract.Change `json:"contract_changes,omitempty"`
 }
 
 // jsonBase is the base in `graft lock --json`.
@@ -223,6 +227,7 @@ func lockReport(p *lockfile.Project, lock *lockfile.Lock, path string, written b
 	if p.Lock != nil && p.Lock.Base.Digest != lock.Base.Digest {
 		r.Base.Previous = p.Lock.Base.Digest
 	}
+	r.ContractChanges = contractChanges(p.Lock, lock)
 	for _, pk := range lock.Plugins {
 		jp := jsonPlugin{Name: pk.Name, Git: gitremote.Redact(pk.Git), Ref: pk.Ref, Kind: pk.Kind, Commit: pk.Commit,
 			Title: pk.Title, Tags: pk.Tags, Path: pk.Path, Local: pk.Local, Tree: pk.Tree}
