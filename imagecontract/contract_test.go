@@ -140,3 +140,27 @@ func TestFromImage(t *testing.T) {
 	}
 }
 
+// Whatever a layer holds, reading the contract from it ends in a contract or an error.
+func FuzzFromImageLayer(f *testing.F) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "etc/graft/launcher.toml", Mode: 0o644, Size: int64(len(launcherTOML)), Typeflag: tar.TypeReg})
+	tw.Write([]byte(launcherTOML))
+	tw.Close()
+	f.Add(buf.Bytes())
+	f.Add([]byte("not a tar"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+		if err != nil {
+			return
+		}
+		img, err := mutate.AppendLayers(empty.Image, l)
+		if err != nil {
+			return
+		}
+		c, err := FromImage(img)
+		if err == nil && c == nil {
+			t.Fatal("no contract and no error")
+		}
+	})
+}
