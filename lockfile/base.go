@@ -185,13 +185,15 @@ type BaseBump struct {
 	NewRef    string `json:"new_ref"` // after (the same when the base is at its newest tag)
 	OldDigest string `json:"old_digest"`
 	NewDigest string `json:"new_digest"` // what graft.lock pins after the bump
+	// Skipped are newer tags passed over because plugins would block them (see baseBlockers).
+	Skipped []BaseTag `json:"skipped,omitempty"`
 }
 
 // Moved reports whether the bump changes anything.
 func (b *BaseBump) Moved() bool { return b.NewRef != b.OldRef || b.NewDigest != b.OldDigest }
 
-// PlanBaseBump finds the newest version tag of the base (see newerBaseTags). It changes
-// nothing; NewDigest is left for the resolution that follows.
+// PlanBaseBump finds the newest version tag of the base (see newerBaseTags) that no plugin
+// would block. It changes nothing; NewDigest is left for the resolution that follows.
 func (p *Project) PlanBaseBump(ctx context.Context, opts ...ResolveOption) (*BaseBump, error) {
 	if err := p.needLock(); err != nil {
 		return nil, err
@@ -213,8 +215,13 @@ func (p *Project) PlanBaseBump(ctx context.Context, opts ...ResolveOption) (*Bas
 	if err != nil {
 		return nil, p.baseTimeout(ctx, cfg, err)
 	}
-	if len(newer) > 0 {
-		b.NewRef, _ = ref.WithTag(newer[len(newer)-1])
+	for i := len(newer) - 1; i >= 0; i-- {
+		if blocked := p.baseBlockers(newer[i]); len(blocked) > 0 {
+			b.Skipped = append(b.Skipped, BaseTag{Tag: newer[i], BlockedBy: blocked})
+			continue
+		}
+		b.NewRef, _ = ref.WithTag(newer[i])
+		break
 	}
 	return b, nil
 }

@@ -138,6 +138,9 @@ func writeBump(p *lockfile.Project, lock *lockfile.Lock, old map[string][]byte, 
 }
 
 func printBaseBump(w io.Writer, b *lockfile.BaseBump) {
+	for _, s := range b.Skipped {
+		fmt.Fprintf(w, "base: not moving to %s%s\n", s.Tag, blockers(s.BlockedBy))
+	}
 	switch {
 	case !b.Moved():
 		fmt.Fprintf(w, "base: %s at %s is the newest tag; nothing to bump\n", b.OldRef, shortDigest(b.OldDigest))
