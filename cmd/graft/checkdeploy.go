@@ -36,8 +36,6 @@ The contract comes from IMAGE (a registry reference, oci-layout://DIR[:tag|@dige
 folder or a tar) when given, else from the site repository (-C). The services checked are those
 whose image is in the repository of IMAGE, or of graft.toml's name, or the --service ones.
 Exit 1 when a service would fail to start or to be rolled out; 2 when a file or IMAGE cannot be read.`,
-		Example: `  graft check-deploy deploy/stack.yml                       # against this site's definitions
-  graft check-deploy deploy/stack.yml registry.example.edu/library/archivesspace:2025-06-01`,
 		Args: cobra.ArbitraryArgs, // splitDeployArgs says what is missing
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheckDeploy(cmd.Context(), g, args, services, asJSON)
