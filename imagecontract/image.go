@@ -59,7 +59,8 @@ const (
 	deleted // a whiteout in this layer hides it
 )
 
-// findFile reads name from one layer's tar, or says whether the layer deletes it.
+// findFile reads name from one layer's tar, or says whether the layer deletes it (a whiteout
+// of the file, or an opaque whiteout of its folder, without the file added back).
 func findFile(l v1.Layer, name string) ([]byte, state, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
@@ -67,17 +68,20 @@ func findFile(l v1.Layer, name string) ([]byte, state, error) {
 	}
 	defer rc.Close()
 	dir, base := path.Split(name)
+	whiteout := false
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			if whiteout {
+				return nil, deleted, nil
+			}
 			return nil, absent, nil
 		}
 		if err != nil {
 			return nil, absent, err
 		}
-		entry := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
-		switch entry {
+		switch strings.TrimPrefix(path.Clean("/"+h.Name), "/") {
 		case name:
 			if h.Typeflag != tar.TypeReg {
 				return nil, absent, fmt.Errorf("%s is not a regular file in the image", config.DefaultPath)
@@ -88,29 +92,7 @@ func findFile(l v1.Layer, name string) ([]byte, state, error) {
 			data, err := io.ReadAll(io.LimitReader(tr, MaxConfigSize))
 			return data, found, err
 		case dir + ".wh." + base, dir + ".wh..wh..opq":
-			// The file itself would come first in its own layer's order only by chance: keep
-			// reading for it, and report the deletion only if this layer does not add it back.
-			if rest, st, err := findAfterWhiteout(tr, name); err != nil || st == found {
-				return rest, st, err
-			}
-			return nil, deleted, nil
-		}
-	}
-}
-
-// findAfterWhiteout reads the rest of a layer for name after a whiteout entry.
-func findAfterWhiteout(tr *tar.Reader, name string) ([]byte, state, error) {
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil, absent, nil
-		}
-		if err != nil {
-			return nil, absent, err
-		}
-		if strings.TrimPrefix(path.Clean("/"+h.Name), "/") == name && h.Typeflag == tar.TypeReg && h.Size <= MaxConfigSize {
-			data, err := io.ReadAll(io.LimitReader(tr, MaxConfigSize))
-			return data, found, err
+			whiteout = true
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/graft-build/graft/internal/imageref"
@@ -154,29 +153,10 @@ func newerBaseTags(tags []string, cur string) []string {
 	if !ok {
 		return nil
 	}
-	type tv struct {
-		name string
-		t    baseTag
-	}
-	var found []tv
-	for _, name := range tags {
+	return ascending(tags, func(name string) (version, bool) {
 		t, ok := parseBaseTag(name)
-		if !ok || t.prefix != base.prefix || t.parts != base.parts || t.v.pre != base.v.pre || t.v.compare(base.v) <= 0 {
-			continue
-		}
-		found = append(found, tv{name, t})
-	}
-	slices.SortFunc(found, func(a, b tv) int {
-		if c := a.t.v.compare(b.t.v); c != 0 {
-			return c
-		}
-		return strings.Compare(a.name, b.name)
+		return t.v, ok && t.prefix == base.prefix && t.parts == base.parts && t.v.pre == base.v.pre && t.v.compare(base.v) > 0
 	})
-	out := make([]string, len(found))
-	for i, f := range found {
-		out[i] = f.name
-	}
-	return out
 }
 
 // BaseBump is the move of the base to its newest version tag (`graft lock --bump base`).

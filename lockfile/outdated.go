@@ -131,21 +131,29 @@ func lockedVersion(pk *PluginLock) (version, bool) {
 }
 
 func newerTags(r *gitremote.Remote, base version) []string {
+	var tags []string
+	for _, ref := range r.Refs() {
+		if name, ok := strings.CutPrefix(ref.Name, "refs/tags/"); ok {
+			tags = append(tags, name)
+		}
+	}
+	return ascending(tags, func(name string) (version, bool) {
+		v, ok := parseVersion(name)
+		return v, ok && v.date == base.date && v.compare(base) > 0 && (v.pre == "" || base.pre != "")
+	})
+}
+
+// ascending keeps the tags keep accepts and sorts them by the version keep reads (ties by name).
+func ascending(tags []string, keep func(name string) (version, bool)) []string {
 	type tv struct {
 		name string
 		v    version
 	}
 	var found []tv
-	for _, ref := range r.Refs() {
-		name, ok := strings.CutPrefix(ref.Name, "refs/tags/")
-		if !ok {
-			continue
+	for _, name := range tags {
+		if v, ok := keep(name); ok {
+			found = append(found, tv{name, v})
 		}
-		v, ok := parseVersion(name)
-		if !ok || v.date != base.date || v.compare(base) <= 0 || (v.pre != "" && base.pre == "") {
-			continue
-		}
-		found = append(found, tv{name, v})
 	}
 	slices.SortFunc(found, func(a, b tv) int {
 		if c := a.v.compare(b.v); c != 0 {

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -65,14 +62,7 @@ func (r Ref) Tags(ctx context.Context, opts ...Option) ([]string, error) {
 
 // layoutTags are the tags of the layout's top-level entries (a ref.name of "name:tag" gives tag).
 func (r Ref) layoutTags() ([]string, error) {
-	if _, err := os.Stat(filepath.Join(r.Dir, "index.json")); err != nil {
-		return nil, fmt.Errorf("no OCI layout at %s (index.json missing)", r.Dir)
-	}
-	p, err := layout.FromPath(r.Dir)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := p.ImageIndex()
+	_, idx, err := r.openLayout()
 	if err != nil {
 		return nil, err
 	}
