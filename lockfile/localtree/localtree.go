@@ -38,6 +38,7 @@ type File struct {
 	Path string            // slash-separated, relative to the folder
 	Mode filemode.FileMode // Regular, Executable, Symlink or Dir
 	Data []byte            // content; a symlink's target; nil for a folder
+	ID   plumbing.Hash     // the git object git would store: blob, or a folder's tree
 }
 
 // Tree is a folder read from the working tree.
@@ -137,7 +138,7 @@ func (r *reader) entry(p, rel string, info fs.FileInfo) (entry, bool, error) {
 			return e, true, err
 		}
 		e.mode, e.hash = filemode.Dir, h
-		r.files = append(r.files, File{Path: rel, Mode: filemode.Dir})
+		r.files = append(r.files, File{Path: rel, Mode: filemode.Dir, ID: h})
 	case t == fs.ModeSymlink:
 		target, err := os.Readlink(p)
 		if err != nil {
@@ -147,7 +148,7 @@ func (r *reader) entry(p, rel string, info fs.FileInfo) (entry, bool, error) {
 			return e, false, err
 		}
 		e.mode, e.hash = filemode.Symlink, plumbing.ComputeHash(plumbing.BlobObject, []byte(target))
-		r.files = append(r.files, File{Path: rel, Mode: filemode.Symlink, Data: []byte(target)})
+		r.files = append(r.files, File{Path: rel, Mode: filemode.Symlink, Data: []byte(target), ID: e.hash})
 	case t == 0:
 		data, err := r.readFile(p, rel)
 		if err != nil {
@@ -159,7 +160,7 @@ func (r *reader) entry(p, rel string, info fs.FileInfo) (entry, bool, error) {
 			e.mode = filemode.Executable
 		}
 		e.hash = plumbing.ComputeHash(plumbing.BlobObject, data)
-		r.files = append(r.files, File{Path: rel, Mode: e.mode, Data: data})
+		r.files = append(r.files, File{Path: rel, Mode: e.mode, Data: data, ID: e.hash})
 	default:
 		return e, false, usererr.New("%s is a %s, not a file, folder or symlink; graft installs only those: remove it", r.name(rel), typeName(t))
 	}
