@@ -48,14 +48,14 @@ type PluginInfo struct {
 }
 
 type options struct {
-	cache     *fetch.Cache
-	steps     StepRunner
-	launchers LauncherSource
-	platforms []string
-	epoch     *time.Time
-	progress  io.Writer
-	reporter  progress.Reporter
-	jobs      int
+	cache      *fetch.Cache
+	steps      StepRunner
+	launchers  LauncherSource
+	platforms  []string
+	epoch      *time.Time
+	progress   io.Writer
+	reporter   progress.Reporter
+	jobs       int
 	resolve    []imageref.Option
 	buildCache *buildcache.Cache
 }

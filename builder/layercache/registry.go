@@ -307,7 +307,7 @@ func newArtifact(index []byte, layers []v1.Layer) (*artifact, error) {
 	return &artifact{manifest: m, raw: raw}, nil
 }
 
-func (a *artifact) RawManifest() ([]byte, error)         { return a.raw, nil }
+func (a *artifact) RawManifest() ([]byte, error)        { return a.raw, nil }
 func (a *artifact) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
 
 func digestOf(b []byte) v1.Hash {

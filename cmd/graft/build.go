@@ -36,15 +36,15 @@ type buildOpts struct {
 	cacheFrom []string
 	// cacheCheck is --cache-check: read (default) or all (buildcache.CheckAll).
 	cacheCheck string
-	tlsCA     string
-	tlsCert   string
-	tlsKey    string
-	bkImage   string
-	json      bool
-	jobs      int
-	attest    attestOpts
-	tags      []string // -t/--tag, as buildx
-	push      bool     // --push, as buildx
+	tlsCA      string
+	tlsCert    string
+	tlsKey     string
+	bkImage    string
+	json       bool
+	jobs       int
+	attest     attestOpts
+	tags       []string // -t/--tag, as buildx
+	push       bool     // --push, as buildx
 }
 
 func newBuildCmd(g *globalOpts) *cobra.Command {
