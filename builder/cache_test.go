@@ -83,3 +83,71 @@ func TestTamperedLayerCacheIsMadeAgain(t *testing.T) {
 		t.Fatalf("writing the image after the cache was repaired: %v", err)
 	}
 }
+
+// tamperInPlace flips a byte of every cached blob and gives each its old modification time
+// back, as a cache restored from an archive someone else saved can.
+func tamperInPlace(t *testing.T, layerDir string) {
+	blobs, _ := filepath.Glob(filepath.Join(layerDir, "*-gzip*"))
+	if len(blobs) == 0 {
+		t.Fatal("no cached layers")
+	}
+	for _, b := range blobs {
+		st, err := os.Stat(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0xff
+		if err := os.WriteFile(b, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(b, st.ModTime(), st.ModTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A local record is this machine's only with its key's MAC: under another key (a cache
+// restored on another runner) every record is checked in full, so a blob changed behind its
+// record is made again. Under its own key, a record whose blob kept its modification time is
+// taken as recorded — what stays trusted — and the blob's digest is checked when an output
+// reads it, which fails rather than writing the changed bytes.
+func TestLocalRecordsAreThisMachinesOnlyUnderItsKey(t *testing.T) {
+	s := newSite(t)
+	gitDir, layerDir := t.TempDir(), t.TempDir()
+	keyA, keyB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	cache := func(key string, notes io.Writer) builder.Option {
+		return builder.WithBuildCache(buildcache.New(buildcache.Options{LayerDir: layerDir, KeyFile: key, Notes: notes}))
+	}
+	cold := build(t, s.Load(), gitDir, cache(keyA, nil))
+	write := func(res *builder.Result) error {
+		out, err := layout.Write(t.TempDir(), empty.Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.AppendImage(res.Image)
+	}
+
+	tamperInPlace(t, layerDir)
+	var notes strings.Builder
+	other := build(t, s.Load(), gitDir, cache(keyB, &notes))
+	if other.Digest != cold.Digest || !strings.Contains(notes.String(), "local cache: plugin alpha's layer") {
+		t.Fatalf("another machine's key: digest %s (want %s), notes:\n%s", other.Digest, cold.Digest, notes.String())
+	}
+	if err := write(other); err != nil {
+		t.Fatalf("after another machine's records were checked: %v", err)
+	}
+
+	tamperInPlace(t, layerDir)
+	notes.Reset()
+	own := build(t, s.Load(), gitDir, cache(keyB, &notes))
+	if own.Digest != cold.Digest || notes.Len() != 0 {
+		t.Fatalf("own records: digest %s, notes %q", own.Digest, notes.String())
+	}
+	if err := write(own); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("a changed blob behind this machine's record was written: %v", err)
+	}
+}

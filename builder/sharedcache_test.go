@@ -358,6 +358,11 @@ func TestTamperedCacheEntriesAreMisses(t *testing.T) {
 			d["size"] = d["size"].(float64) - 1
 			setLayer(idx, alpha, d)
 		}, []string{"alpha.git"}, "the index says"},
+		{"base folders naming /etc", func(idx map[string]any) {
+			for id, fs := range idx["folders"].(map[string]any) {
+				idx["folders"].(map[string]any)[id] = append(fs.([]any), map[string]any{"path": "/etc", "uid": 1000, "gid": 1000, "mode": 0o777})
+			}
+		}, nil, `the base's folders: it names "/etc"`},
 		{"a listing with another commit time", func(idx map[string]any) {
 			l := listingOf(t, idx, "alpha")
 			l["commit_time"] = "2001-02-03T04:05:06Z"

@@ -1,9 +1,16 @@
 package layercache
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/graft-build/graft/internal/regtest"
 	"github.com/graft-build/graft/internal/usererr"
 )
 
@@ -54,4 +61,65 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q: ok without a store", spec)
 		}
 	})
+}
+
+// A registry place reads its index in two requests after the handshake, knows the blobs its
+// manifest names without asking, and on writing skips the blobs a repository is known to hold
+// and sends the rest and the index at once.
+func TestRegistryRoundTrips(t *testing.T) {
+	reg := regtest.New(t)
+	ctx := context.Background()
+	ref, _ := name.ParseReference(reg.Host + "/ci/cache:main")
+	var layers []v1.Layer
+	for i := 0; i < 3; i++ {
+		l, err := random.Layer(256, types.OCILayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, l)
+	}
+	w := Registry(ref)
+	if err := w.Write(ctx, Upload{Index: []byte(`{"v":1}`), Blobs: layers[:2]}); err != nil {
+		t.Fatal(err)
+	}
+	r := Registry(ref)
+	mark := len(reg.Requests())
+	got, err := r.ReadIndex(ctx)
+	if err != nil || string(got.Index) != `{"v":1}` || got.Repository != reg.Host+"/ci/cache" || len(got.Held) != 2 {
+		t.Fatalf("read %+v, %v", got, err)
+	}
+	if n := len(reg.Requests()) - mark; n != 3 {
+		t.Errorf("reading the index took %d requests, want ping, manifest and config", n)
+	}
+	d0, _ := layers[0].Digest()
+	s0, _ := layers[0].Size()
+	mark = len(reg.Requests())
+	if b, err := r.Blob(ctx, d0, s0, true); err != nil || b == nil || b.Mount == nil || len(reg.Requests()) != mark {
+		t.Errorf("a held blob: %v %v, %d requests", b, err, len(reg.Requests())-mark)
+	}
+	d2, _ := layers[2].Digest()
+	if b, err := r.Blob(ctx, d2, 256, false); err != nil || b != nil {
+		t.Errorf("a blob the registry lacks: %v %v", b, err)
+	}
+	if _, err := r.Blob(ctx, d0, s0+1, false); err == nil || !strings.Contains(err.Error(), "the index says") {
+		t.Errorf("a blob of another size: %v", err)
+	}
+	mark = len(reg.Requests())
+	held := map[string]map[v1.Hash]bool{got.Repository: {}}
+	for d := range got.Held {
+		held[got.Repository][d] = true
+	}
+	if err := w.Write(ctx, Upload{Index: []byte(`{"v":2}`), Blobs: layers, Held: held}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range reg.Requests()[mark:] {
+		for d := range got.Held {
+			if strings.Contains(q.Path, d.String()) {
+				t.Errorf("asked for a held blob: %s %s", q.Method, q.Path)
+			}
+		}
+	}
+	if got, err := Registry(ref).ReadIndex(ctx); err != nil || string(got.Index) != `{"v":2}` || len(got.Held) != 3 {
+		t.Errorf("rewritten: %+v %v", got, err)
+	}
 }
