@@ -53,20 +53,7 @@ func TestTamperedLayerCacheIsMadeAgain(t *testing.T) {
 		return builder.WithBuildCache(buildcache.New(buildcache.Options{LayerDir: layerDir, KeyFile: key, Notes: notes}))
 	}
 	cold := build(t, s.Load(), gitDir, cache(nil))
-	blobs, _ := filepath.Glob(filepath.Join(layerDir, "*-gzip*"))
-	if len(blobs) == 0 {
-		t.Fatal("no cached layers")
-	}
-	for _, b := range blobs {
-		data, err := os.ReadFile(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data[len(data)/2] ^= 0xff
-		if err := os.WriteFile(b, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tamperInPlace(t, layerDir, false)
 	var notes strings.Builder
 	warm := build(t, s.Load(), gitDir, cache(&notes))
 	if warm.Digest != cold.Digest {
@@ -84,9 +71,9 @@ func TestTamperedLayerCacheIsMadeAgain(t *testing.T) {
 	}
 }
 
-// tamperInPlace flips a byte of every cached blob and gives each its old modification time
-// back, as a cache restored from an archive someone else saved can.
-func tamperInPlace(t *testing.T, layerDir string) {
+// tamperInPlace flips a byte of every cached blob; keepTime gives each its old modification
+// time back, as a cache restored from an archive someone else saved can.
+func tamperInPlace(t *testing.T, layerDir string, keepTime bool) {
 	blobs, _ := filepath.Glob(filepath.Join(layerDir, "*-gzip*"))
 	if len(blobs) == 0 {
 		t.Fatal("no cached layers")
@@ -103,6 +90,9 @@ func tamperInPlace(t *testing.T, layerDir string) {
 		data[len(data)/2] ^= 0xff
 		if err := os.WriteFile(b, data, 0o644); err != nil {
 			t.Fatal(err)
+		}
+		if !keepTime {
+			continue
 		}
 		if err := os.Chtimes(b, st.ModTime(), st.ModTime()); err != nil {
 			t.Fatal(err)
@@ -131,7 +121,7 @@ func TestLocalRecordsAreThisMachinesOnlyUnderItsKey(t *testing.T) {
 		return out.AppendImage(res.Image)
 	}
 
-	tamperInPlace(t, layerDir)
+	tamperInPlace(t, layerDir, true)
 	var notes strings.Builder
 	other := build(t, s.Load(), gitDir, cache(keyB, &notes))
 	if other.Digest != cold.Digest || !strings.Contains(notes.String(), "local cache: plugin alpha's layer") {
@@ -141,7 +131,7 @@ func TestLocalRecordsAreThisMachinesOnlyUnderItsKey(t *testing.T) {
 		t.Fatalf("after another machine's records were checked: %v", err)
 	}
 
-	tamperInPlace(t, layerDir)
+	tamperInPlace(t, layerDir, true)
 	notes.Reset()
 	own := build(t, s.Load(), gitDir, cache(keyB, &notes))
 	if own.Digest != cold.Digest || notes.Len() != 0 {

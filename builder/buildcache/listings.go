@@ -1,7 +1,6 @@
 package buildcache
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/graft-build/graft/lockfile/localtree"
 )
 
 // ListingSpec names a git plugin's listing by what graft.lock says of it.
@@ -146,17 +147,10 @@ func memoryObject(t plumbing.ObjectType, data []byte) plumbing.EncodedObject {
 	return m
 }
 
-// treeEntry is one entry of a tree being rebuilt.
-type treeEntry struct {
-	name string
-	mode filemode.FileMode
-	id   plumbing.Hash
-}
-
 // treeOf computes the git tree of files: each folder's tree from its entries, checked against
 // the ID the listing gives it, up to the root's.
 func treeOf(files []File) (plumbing.Hash, error) {
-	children := map[string][]treeEntry{}
+	children := map[string][]localtree.TreeEntry{}
 	folders := map[string]plumbing.Hash{"": plumbing.ZeroHash}
 	seen := map[string]bool{}
 	for _, f := range files {
@@ -173,8 +167,8 @@ func treeOf(files []File) (plumbing.Hash, error) {
 			dir = ""
 		}
 		children[dir] = append(children[dir], e)
-		if e.mode == filemode.Dir {
-			folders[f.Path] = e.id
+		if e.Mode == filemode.Dir {
+			folders[f.Path] = e.Hash
 		}
 	}
 	for dir := range children {
@@ -196,7 +190,7 @@ func treeOf(files []File) (plumbing.Hash, error) {
 	sort.Slice(dirs, func(i, j int) bool { return depth(dirs[i]) > depth(dirs[j]) })
 	var root plumbing.Hash
 	for _, d := range dirs {
-		h := treeHash(children[d])
+		h := localtree.TreeHash(children[d])
 		if d == "" {
 			root = h
 		} else if h != folders[d] {
@@ -208,8 +202,8 @@ func treeOf(files []File) (plumbing.Hash, error) {
 
 // checkFile checks one entry's form: a name git could hold and graft installs (nothing that
 // climbs out, no .git), a mode graft installs, an object ID, and a symlink's ID its target's.
-func checkFile(f File) (treeEntry, error) {
-	e := treeEntry{name: path.Base(f.Path), mode: filemode.FileMode(f.Mode)}
+func checkFile(f File) (localtree.TreeEntry, error) {
+	e := localtree.TreeEntry{Name: path.Base(f.Path), Mode: filemode.FileMode(f.Mode)}
 	if f.Path == "" || path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || strings.Contains(f.Path, "\x00") {
 		return e, fmt.Errorf("it lists %q, which is not a clean relative path", f.Path)
 	}
@@ -221,36 +215,18 @@ func checkFile(f File) (treeEntry, error) {
 	if len(f.ID) != 40 || !plumbing.IsHash(f.ID) {
 		return e, fmt.Errorf("%s: object ID %q", f.Path, f.ID)
 	}
-	e.id = plumbing.NewHash(f.ID)
-	switch e.mode {
+	e.Hash = plumbing.NewHash(f.ID)
+	switch e.Mode {
 	case filemode.Regular, filemode.Executable, filemode.Deprecated, filemode.Dir, filemode.Submodule:
 		if f.Link != "" {
 			return e, fmt.Errorf("%s: a link target on mode %o", f.Path, f.Mode)
 		}
 	case filemode.Symlink:
-		if len(f.Link) > maxLink || plumbing.ComputeHash(plumbing.BlobObject, []byte(f.Link)) != e.id {
+		if len(f.Link) > maxLink || plumbing.ComputeHash(plumbing.BlobObject, []byte(f.Link)) != e.Hash {
 			return e, fmt.Errorf("%s: its link target is not blob %s", f.Path, f.ID)
 		}
 	default:
 		return e, fmt.Errorf("%s: mode %o", f.Path, f.Mode)
 	}
 	return e, nil
-}
-
-// treeHash encodes entries as a git tree object and hashes it. Git sorts entries by name,
-// comparing a folder's name as if it ended in "/".
-func treeHash(entries []treeEntry) plumbing.Hash {
-	key := func(e treeEntry) string {
-		if e.mode == filemode.Dir {
-			return e.name + "/"
-		}
-		return e.name
-	}
-	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
-	var buf bytes.Buffer
-	for _, e := range entries {
-		fmt.Fprintf(&buf, "%o %s\x00", uint32(e.mode), e.name)
-		buf.Write(e.id[:])
-	}
-	return plumbing.ComputeHash(plumbing.TreeObject, buf.Bytes())
 }
