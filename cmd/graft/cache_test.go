@@ -98,6 +98,34 @@ func TestFreshRunnerRoundTrips(t *testing.T) {
 	if !strings.Contains(errOut, "(cache-from, ") {
 		t.Errorf("nothing came from the cache:\n%s", errOut)
 	}
+	// Pushed to the cache's registry, the cached layers are mounted and never downloaded;
+	// --cache-check all downloads and checks them.
+	if n := cacheLayerGets(imp); n != 0 {
+		t.Errorf("mount only downloaded %d cached layers", n)
+	}
+	t.Setenv("GRAFT_CACHE_DIR", t.TempDir())
+	mark = len(reg.Requests())
+	if code, _, errOut := graft(t, "build", "-C", s.Dir, "--progress", "quiet", "--output", "type=registry,name="+reg.Host+"/lib/app:3",
+		"--cache-from", cache, "--cache-check", "all"); code != 0 {
+		t.Fatalf("--cache-check all: exit %d: %s", code, errOut)
+	}
+	if n := cacheLayerGets(reg.Requests()[mark:]); n != 7 {
+		t.Errorf("--cache-check all downloaded %d cached layers, want the six plugins' and the launcher's", n)
+	}
+	if code, _, errOut := graft(t, "build", "-C", s.Dir, "--cache-check", "some"); code != 2 || !strings.Contains(errOut, `--cache-check "some"`) {
+		t.Errorf("--cache-check some: exit %d: %s", code, errOut)
+	}
+}
+
+// cacheLayerGets counts the blobs downloaded from the cache repository but its index.
+func cacheLayerGets(reqs []regtest.Request) int {
+	n := 0
+	for _, q := range reqs {
+		if q.Method == "GET" && strings.HasPrefix(q.Path, "/v2/ci/cache/blobs/") {
+			n++
+		}
+	}
+	return max(n-1, 0)
 }
 
 // cacheRequests are the requests of a build before its first and after its last request to
