@@ -143,8 +143,7 @@ func (c *Cache) Load(ctx context.Context) {
 
 // found is where an entry was found.
 type found struct {
-	where string    // "local cache" or the store
-	from  *imported // the imported cache, nil for the local one
+	from *imported // the imported cache, nil for the local one
 }
 
 // kind is one kind of entry: how the local cache and an index keep it (T), and what a build
@@ -165,7 +164,7 @@ var errAbsent = errors.New("absent")
 // (when it was not the local record) and for export.
 func get[T, V any](c *Cache, k kind[T, V], id, what string, use func(T, found) (V, error), compute func() (V, T, error)) (V, error) {
 	if doc, ok := k.load(id); ok {
-		v, err := use(doc, found{where: "local cache"})
+		v, err := use(doc, found{})
 		if err == nil {
 			c.export(func() { k.export(id, doc, v) })
 			return v, nil
@@ -180,7 +179,7 @@ func get[T, V any](c *Cache, k kind[T, V], id, what string, use func(T, found) (
 		if !ok {
 			continue
 		}
-		v, err := use(doc, found{where: im.store.String(), from: im})
+		v, err := use(doc, found{from: im})
 		if err == nil {
 			k.save(id, doc)
 			c.export(func() { k.export(id, doc, v) })

@@ -74,8 +74,8 @@ func validLink(s string) bool { return len(s) <= maxLink && !strings.Contains(s,
 func (c *Cache) License(id string, detect func() (string, error)) (string, error) {
 	k := kind[string, string]{
 		load: func(id string) (string, bool) {
-			data, err := os.ReadFile(under(c.local.licenses, id))
-			return string(data), err == nil && c.o.Check != CheckAll && c.local.licenses != ""
+			data, ok := readFile(under(c.local.licenses, id))
+			return string(data), ok && c.o.Check != CheckAll
 		},
 		save: func(id, lic string) {
 			if file := under(c.local.licenses, id); file != "" && os.MkdirAll(c.local.licenses, 0o755) == nil {
@@ -131,13 +131,7 @@ func (c *Cache) Launcher(version, file string, build func() ([]byte, error)) ([]
 		bin = under(c.local.launchers, version, file)
 	}
 	k := kind[[]byte, []byte]{
-		load: func(string) ([]byte, bool) {
-			if bin == "" {
-				return nil, false
-			}
-			data, err := os.ReadFile(bin)
-			return data, err == nil
-		},
+		load:   func(string) ([]byte, bool) { return readFile(bin) },
 		save:   func(_ string, data []byte) { c.keepLauncher(bin, version, file, data) },
 		lookup: func(*Index, string) ([]byte, bool) { return nil, false },
 		export: func(string, []byte, []byte) {},

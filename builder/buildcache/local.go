@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/internal/atomicfile"
 )
 
@@ -109,13 +110,31 @@ func (l *local) own(sum string, fields ...string) bool {
 	return l.key != nil && sum != "" && hmac.Equal([]byte(sum), []byte(l.mac(fields...)))
 }
 
+// maxRecord bounds a local record read into memory (a listing of many thousand files stays far
+// below; a launcher binary is megabytes).
+const maxRecord = layercache.MaxIndex
+
+// readFile reads a local record, a regular file of at most maxRecord bytes.
+func readFile(file string) ([]byte, bool) {
+	if file == "" {
+		return nil, false
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() || st.Size() > maxRecord {
+		return nil, false
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxRecord+1))
+	return data, err == nil && len(data) <= maxRecord
+}
+
 // readJSON reads a record into v; false when there is none or it does not parse.
 func readJSON(file string, v any) bool {
-	if file == "" {
-		return false
-	}
-	data, err := os.ReadFile(file)
-	return err == nil && json.Unmarshal(data, v) == nil
+	data, ok := readFile(file)
+	return ok && json.Unmarshal(data, v) == nil
 }
 
 // writeJSON records v; failing to cache is not an error.
