@@ -1,17 +1,12 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
-
 	"github.com/spf13/pflag"
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/attest"
-	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/builder/sign"
-	"github.com/graft-build/graft/internal/atomicfile"
 	"github.com/graft-build/graft/lockfile"
 )
 
@@ -133,33 +128,6 @@ func (a *attestOpts) attestation(statement []byte, predicateType, title string) 
 	}
 	return publish.Attachment{ArtifactType: sign.DSSEMediaType, Title: title, Data: env, TagSuffix: "att",
 		Annotations: map[string]string{sign.PredicateTypeAnnotation: predicateType, sign.SignatureAnnotation: ""}}, nil
-}
-
-// licenseCache keeps licence verdicts in graft's cache folder, one small file per ID, and in
-// the shared layer cache when there is one (a fresh runner finds them there instead of
-// downloading every plugin layer to read its licence files).
-type licenseCache struct {
-	dir    string
-	shared *layercache.Cache // may be nil
-}
-
-func (c licenseCache) License(id string) (string, bool) {
-	if data, err := os.ReadFile(filepath.Join(c.dir, id)); err == nil {
-		return string(data), true
-	}
-	if c.shared != nil {
-		return c.shared.License(id)
-	}
-	return "", false
-}
-
-func (c licenseCache) RememberLicense(id, license string) {
-	if os.MkdirAll(c.dir, 0o755) == nil {
-		_ = atomicfile.Write(filepath.Join(c.dir, id), []byte(license), 0o644) // failing to cache is not an error
-	}
-	if c.shared != nil {
-		c.shared.RememberLicense(id, license)
-	}
 }
 
 // firstTag is the first -t name, which the documents name the image by; "" without one.
