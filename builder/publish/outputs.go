@@ -20,12 +20,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/daemon"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/usererr"
 )
 
@@ -35,7 +32,8 @@ type RemoteOption = remote.Option
 // ---- type=oci
 
 type layoutOut struct {
-	dest, tag string
+	dest  string
+	names layoutNames
 }
 
 func newLayout(kv map[string]string, o Options, spec string) (Publisher, error) {
@@ -48,21 +46,21 @@ func newLayout(kv map[string]string, o Options, spec string) (Publisher, error) 
 	if kv["dest"] == "" {
 		return nil, usererr.New("--output %q: type=oci needs dest=DIR or dest=FILE.tar", spec)
 	}
-	tag := "latest"
+	names := layoutNames{tag: "latest"}
 	if n := firstNonEmpty(kv["name"], o.DefaultName); n != "" {
 		t, err := tagOf(n, spec)
 		if err != nil {
 			return nil, err
 		}
-		tag = t.TagStr()
+		names = layoutNames{tag: t.TagStr(), full: fullName(t)}
 	}
 	if wantsTar(kv) {
-		return &ociTarOut{dest: absDest(kv["dest"], o.BaseDir), tag: tag}, nil
+		return &ociTarOut{dest: absDest(kv["dest"], o.BaseDir), names: names}, nil
 	}
-	return &layoutOut{dest: absDest(kv["dest"], o.BaseDir), tag: tag}, nil
+	return &layoutOut{dest: absDest(kv["dest"], o.BaseDir), names: names}, nil
 }
 
-func (l *layoutOut) String() string { return "oci-layout://" + l.dest + ":" + l.tag }
+func (l *layoutOut) String() string { return "oci-layout://" + l.dest + ":" + l.names.tag }
 
 // Publish writes a fresh layout beside dest and swaps it in, so dest is never half-written.
 // Builds writing one dest at once take turns at the swap (a lock file beside dest), and
@@ -84,7 +82,7 @@ func (l *layoutOut) Publish(ctx context.Context, a Artifact, _ io.Writer) (strin
 		return "", fmt.Errorf("output %s: %w", l.dest, err)
 	}
 	defer os.RemoveAll(tmp) // after a swap, the previous layout
-	if err := writeLayout(tmp, a, l.tag); err != nil {
+	if err := writeLayout(tmp, a, l.names); err != nil {
 		return "", fmt.Errorf("output %s: %w", l.dest, err)
 	}
 	unlock, err := lockBeside(ctx, l.dest)
@@ -102,42 +100,6 @@ func (l *layoutOut) Publish(ctx context.Context, a Artifact, _ io.Writer) (strin
 		return "", fmt.Errorf("output %s: %w", l.dest, err)
 	}
 	return l.String(), nil
-}
-
-// writeLayout writes a as an OCI layout into the empty folder dir, readable by all: ggcr
-// writes blobs 0600 (through CreateTemp) and index.json with the process's umask, but a
-// layout is an artifact other users and tools (CI jobs, crane, skopeo) read.
-func writeLayout(dir string, a Artifact, tag string) error {
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return err
-	}
-	if err := linkBlobs(dir, a); err != nil {
-		return err
-	}
-	ann := layout.WithAnnotations(map[string]string{imageref.RefNameAnnotation: tag})
-	if a.Index != nil {
-		err = p.AppendIndex(a.Index, ann)
-	} else {
-		err = p.AppendImage(a.Image, ann)
-	}
-	if err == nil {
-		err = attachLayout(p, a)
-	}
-	if err != nil {
-		return err
-	}
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			return err
-		case d.IsDir():
-			return os.Chmod(path, 0o755)
-		case d.Type().IsRegular():
-			return os.Chmod(path, 0o644)
-		}
-		return nil // graft writes no links; never chmod through one
-	})
 }
 
 // blobFiler is a layer whose blob is a file graft may link (builder/layer's cached layers).
