@@ -228,9 +228,15 @@ func Run(t testing.TB, bin string, args ...string) string {
 // Exec runs the tool with args, for tests that expect it to fail; it returns stdout, stderr and
 // the exit error.
 func Exec(bin string, args ...string) (stdout, stderr []byte, err error) {
+	return ExecEnv(nil, bin, args...)
+}
+
+// ExecEnv is Exec with env ("K=V") added to the environment.
+func ExecEnv(env []string, bin string, args ...string) (stdout, stderr []byte, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
