@@ -100,7 +100,7 @@ func Parse(s, baseDir string, opts ...ParseOption) (Ref, error) {
 	}
 	switch {
 	case s == "":
-		return Ref{}, usererr.New("empty image reference; %s", Forms)
+		return Ref{}, bad(`""`, "empty image reference")
 	case strings.HasPrefix(s, LayoutScheme):
 		return parseLayout(s, baseDir)
 	case strings.HasPrefix(s, DaemonScheme):
@@ -127,7 +127,7 @@ func Parse(s, baseDir string, opts ...ParseOption) (Ref, error) {
 func CheckSyntax(s string) error {
 	switch {
 	case s == "":
-		return usererr.New("empty image reference; %s", Forms)
+		return bad(`""`, "empty image reference")
 	case strings.HasPrefix(s, LayoutScheme):
 		_, err := parseLayout(s, "/")
 		return err
@@ -150,7 +150,7 @@ func parseName(raw, s string, kind Kind) (Ref, error) {
 		// Strict validation refuses implicit docker.io; accept it like docker does.
 		ref, err = name.ParseReference(s)
 		if err != nil {
-			return Ref{}, usererr.New("image %q: %v; %s", raw, err, Forms)
+			return Ref{}, bad(raw, "%v", err)
 		}
 	}
 	return Ref{Kind: kind, Raw: raw, Name: ref}, nil
@@ -175,11 +175,11 @@ func parseLayout(s, baseDir string) (Ref, error) {
 	rest, r.Tag, r.Digest = splitSuffix(rest)
 	if r.Digest != "" {
 		if _, err := v1.NewHash(r.Digest); err != nil {
-			return Ref{}, usererr.New("image %q: bad digest %q: write @sha256:<64 hex digits>", s, r.Digest)
+			return Ref{}, bad(s, "bad digest %q: write @sha256:<64 hex digits>", r.Digest)
 		}
 	}
 	if rest == "" {
-		return Ref{}, usererr.New("image %q: no folder after %s", s, LayoutScheme)
+		return Ref{}, bad(s, "no folder after %s", LayoutScheme)
 	}
 	r.Dir = absUnder(baseDir, rest)
 	return r, nil
@@ -212,7 +212,7 @@ func parseLocal(s, baseDir string) (Ref, bool, error) {
 	}
 	if digest != "" {
 		if _, err := v1.NewHash(digest); err != nil {
-			return Ref{}, true, usererr.New("image %q: bad digest %q: write @sha256:<64 hex digits>", s, digest)
+			return Ref{}, true, bad(s, "bad digest %q: write @sha256:<64 hex digits>", digest)
 		}
 	}
 	abs := absUnder(baseDir, path)
@@ -223,11 +223,11 @@ func parseLocal(s, baseDir string) (Ref, bool, error) {
 	}
 	kind, err := tarKind(abs)
 	if err != nil {
-		return Ref{}, true, usererr.New("image %s: %v; %s", s, err, Forms)
+		return Ref{}, true, bad(s, "%v", err)
 	}
 	r.Kind, r.Path = kind, abs
 	if kind == DockerArchive && digest != "" {
-		return Ref{}, true, usererr.New("image %s: a docker tar is named by tag, not digest", s)
+		return Ref{}, true, bad(s, "a docker tar is named by tag, not digest")
 	}
 	return r, true, nil
 }
@@ -247,6 +247,11 @@ func absUnder(baseDir, p string) string {
 // notFound is the one wording of "IMAGE names nothing": bad input (exit 2).
 func notFound(what, why string) error {
 	return usererr.Wrap(&missingError{fmt.Sprintf("image %s: %s; %s", what, why, Forms)})
+}
+
+// bad is the one wording of "IMAGE is not written right": bad input (exit 2).
+func bad(what, format string, args ...any) error {
+	return usererr.New("image %s: %s; %s", what, fmt.Sprintf(format, args...), Forms)
 }
 
 // missing is an error saying the image is not there (errors.Is(err, ErrNotFound)).

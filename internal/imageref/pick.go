@@ -7,6 +7,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/graft-build/graft/internal/usererr"
 )
 
 // entry is a descriptor found in an index, with the index that lists it (ggcr reads a
@@ -57,7 +59,7 @@ func pickInLayout(top v1.ImageIndex, tag, digest string) (entry, error) {
 	case 0:
 		return entry{}, missing("the layout holds no image")
 	}
-	return entry{}, fmt.Errorf("the layout holds %d images; name one with :tag or @digest (tags: %s)", len(images), tags(m))
+	return entry{}, usererr.New("the layout holds %d images; name one with :tag or @digest (tags: %s)", len(images), tags(m))
 }
 
 func namesTag(d v1.Descriptor, tag string) bool {

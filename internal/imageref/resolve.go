@@ -22,6 +22,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/graft-build/graft/internal/usererr"
 )
 
 // Resolved is what a reference points at: an index or a single image, and its digest.
@@ -75,8 +77,11 @@ func (r Ref) Resolve(ctx context.Context, opts ...Option) (*Resolved, error) {
 		res, err = r.resolveRemote(ctx, o.remote)
 	}
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		switch {
+		case errors.Is(err, ErrNotFound):
 			return nil, notFound(r.String(), err.Error())
+		case usererr.Is(err):
+			return nil, bad(r.String(), "%v", err)
 		}
 		return nil, fmt.Errorf("image %s: %w", r.String(), err)
 	}
