@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/graft-build/graft/internal/imageref"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -179,10 +180,11 @@ func TestInspectMissingImageExits2(t *testing.T) {
 	for _, img := range []string{
 		"oci-layout://" + filepath.Join(dir, "nope"),
 		filepath.Join(dir, "nope.tar"),
+		filepath.Join(dir, "nope"),
 		strings.TrimPrefix(reg.URL, "http://") + "/nope:1",
 	} {
 		code, _, errOut := graft(t, "inspect", img)
-		if code != 2 || !strings.Contains(errOut, "check IMAGE (a registry reference,") || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+		if code != 2 || !strings.HasSuffix(strings.TrimSpace(errOut), imageref.Forms) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
 			t.Errorf("inspect %s: exit %d, stderr %q", img, code, errOut)
 		}
 	}

@@ -63,6 +63,9 @@ func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) err
 		return err
 	}
 	shown := ref.String()
+	if ref.Kind != imageref.Registry && ref.Kind != imageref.Daemon && !strings.Contains(arg, "://") {
+		shown = arg // a plain path, as the user wrote it
+	}
 	r := inspectReport{Image: shown, Digest: res.Digest.String(), MediaType: string(res.MediaType)}
 	if res.Index != nil {
 		if r.Platforms, err = indexPlatforms(res.Index); err != nil {
