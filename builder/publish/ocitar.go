@@ -34,6 +34,8 @@ func wantsTar(kv map[string]string) bool {
 	return strings.HasSuffix(kv["dest"], ".tar")
 }
 
+func (t *ociTarOut) Target() Target { return Target{Path: t.dest} }
+
 func (t *ociTarOut) String() string { return t.dest + " (OCI tar, " + t.names.tag + ")" }
 
 // Publish writes the layout into a temporary folder, tars it into a temporary file beside

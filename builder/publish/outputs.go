@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/graft-build/graft/internal/flagspec"
 	"github.com/graft-build/graft/internal/usererr"
 )
 
@@ -36,29 +37,31 @@ type layoutOut struct {
 	names layoutNames
 }
 
-func newLayout(kv map[string]string, o Options, spec string) (Publisher, error) {
-	if err := only(kv, spec, "dest", "name", "tar"); err != nil {
+func newLayout(s flagspec.Spec, o Options) (Publisher, error) {
+	if err := s.Only("dest", "name", "tar"); err != nil {
 		return nil, err
 	}
-	if kv["tar"] != "" && kv["tar"] != "false" && kv["tar"] != "true" {
-		return nil, usererr.New("--output %q: tar=%s: write tar=true (one tar file) or tar=false (a layout folder)", spec, kv["tar"])
+	if s.Attrs["tar"] != "" && s.Attrs["tar"] != "false" && s.Attrs["tar"] != "true" {
+		return nil, usererr.New("--output %q: tar=%s: write tar=true (one tar file) or tar=false (a layout folder)", s.Raw, s.Attrs["tar"])
 	}
-	if kv["dest"] == "" {
-		return nil, usererr.New("--output %q: type=oci needs dest=DIR or dest=FILE.tar", spec)
+	if s.Attrs["dest"] == "" {
+		return nil, usererr.New("--output %q: type=oci needs dest=DIR or dest=FILE.tar", s.Raw)
 	}
 	names := layoutNames{tag: "latest"}
-	if n := firstNonEmpty(kv["name"], o.DefaultName); n != "" {
-		t, err := tagOf(n, spec)
+	if n := firstNonEmpty(s.Attrs["name"], o.DefaultName); n != "" {
+		t, err := tagOf(n, s.Raw)
 		if err != nil {
 			return nil, err
 		}
 		names = layoutNames{tag: t.TagStr(), full: fullName(t)}
 	}
-	if wantsTar(kv) {
-		return &ociTarOut{dest: absDest(kv["dest"], o.BaseDir), names: names}, nil
+	if wantsTar(s.Attrs) {
+		return &ociTarOut{dest: absDest(s.Attrs["dest"], o.BaseDir), names: names}, nil
 	}
-	return &layoutOut{dest: absDest(kv["dest"], o.BaseDir), names: names}, nil
+	return &layoutOut{dest: absDest(s.Attrs["dest"], o.BaseDir), names: names}, nil
 }
+
+func (l *layoutOut) Target() Target { return Target{Path: l.dest} }
 
 func (l *layoutOut) String() string { return "oci-layout://" + l.dest + ":" + l.names.tag }
 
@@ -222,23 +225,25 @@ type tarballOut struct {
 	tag  name.Tag
 }
 
-func newTarball(kv map[string]string, o Options, spec string) (Publisher, error) {
-	if err := only(kv, spec, "dest", "name"); err != nil {
+func newTarball(s flagspec.Spec, o Options) (Publisher, error) {
+	if err := s.Only("dest", "name"); err != nil {
 		return nil, err
 	}
-	if kv["dest"] == "" {
-		return nil, usererr.New("--output %q: type=docker needs dest=FILE", spec)
+	if s.Attrs["dest"] == "" {
+		return nil, usererr.New("--output %q: type=docker needs dest=FILE", s.Raw)
 	}
-	n := firstNonEmpty(kv["name"], o.DefaultName)
+	n := firstNonEmpty(s.Attrs["name"], o.DefaultName)
 	if n == "" {
-		return nil, usererr.New("--output %q: type=docker needs name=REF (or name in graft.toml)", spec)
+		return nil, usererr.New("--output %q: type=docker needs name=REF (or name in graft.toml)", s.Raw)
 	}
-	t, err := tagOf(n, spec)
+	t, err := tagOf(n, s.Raw)
 	if err != nil {
 		return nil, err
 	}
-	return &tarballOut{dest: absDest(kv["dest"], o.BaseDir), tag: t}, nil
+	return &tarballOut{dest: absDest(s.Attrs["dest"], o.BaseDir), tag: t}, nil
 }
+
+func (t *tarballOut) Target() Target { return Target{Path: t.dest} }
 
 func (t *tarballOut) String() string { return t.dest + " (" + t.tag.String() + ")" }
 
@@ -289,15 +294,15 @@ type registryOut struct {
 	opts []remote.Option
 }
 
-func newRegistry(kv map[string]string, o Options, spec string) (Publisher, error) {
-	if err := only(kv, spec, "name", "push"); err != nil {
+func newRegistry(s flagspec.Spec, o Options) (Publisher, error) {
+	if err := s.Only("name", "push"); err != nil {
 		return nil, err
 	}
-	n := firstNonEmpty(kv["name"], o.DefaultName)
+	n := firstNonEmpty(s.Attrs["name"], o.DefaultName)
 	if n == "" {
-		return nil, usererr.New("--output %q: type=registry needs name=REF (or name in graft.toml)", spec)
+		return nil, usererr.New("--output %q: type=registry needs name=REF (or name in graft.toml)", s.Raw)
 	}
-	t, err := tagOf(n, spec)
+	t, err := tagOf(n, s.Raw)
 	if err != nil {
 		return nil, err
 	}
@@ -307,6 +312,11 @@ func newRegistry(kv map[string]string, o Options, spec string) (Publisher, error
 	}
 	opts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithJobs(jobs)}
 	return &registryOut{tag: t, opts: append(opts, o.Remote...)}, nil
+}
+
+func (r *registryOut) Target() Target {
+	repo := r.tag.Context()
+	return Target{Repository: &repo}
 }
 
 func (r *registryOut) String() string { return r.tag.String() }
@@ -397,20 +407,22 @@ type daemonOut struct {
 	opts []daemon.Option
 }
 
-func newDaemon(kv map[string]string, o Options, spec string) (Publisher, error) {
-	if err := only(kv, spec, "name"); err != nil {
+func newDaemon(s flagspec.Spec, o Options) (Publisher, error) {
+	if err := s.Only("name"); err != nil {
 		return nil, err
 	}
-	n := firstNonEmpty(kv["name"], o.DefaultName)
+	n := firstNonEmpty(s.Attrs["name"], o.DefaultName)
 	if n == "" {
-		return nil, usererr.New("--output %q: type=daemon needs name=REF (or name in graft.toml)", spec)
+		return nil, usererr.New("--output %q: type=daemon needs name=REF (or name in graft.toml)", s.Raw)
 	}
-	t, err := tagOf(n, spec)
+	t, err := tagOf(n, s.Raw)
 	if err != nil {
 		return nil, err
 	}
 	return &daemonOut{tag: t}, nil
 }
+
+func (d *daemonOut) Target() Target { return Target{} }
 
 func (d *daemonOut) String() string { return "docker-daemon:" + d.tag.String() }
 

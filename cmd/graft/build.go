@@ -159,7 +159,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	}
 	where, err := publishAll(ctx, pubs, res, atts, rep)
 	if err == nil && cache != nil {
-		err = cache.Export(ctx, pushedRepos(p, o.outputs))
+		err = cache.Export(ctx, pushedRepos(pubs))
 	}
 	notes.Close()
 	closeReporter()

@@ -3,13 +3,12 @@ package main
 import (
 	"context"
 	"io"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/graft-build/graft/builder/layercache"
+	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/internal/usererr"
-	"github.com/graft-build/graft/lockfile"
 )
 
 // layerCache reads --cache-from and --cache-to: registry and local specs are graft's shared
@@ -51,25 +50,13 @@ func stores(specs []string, flag, dirKey string, buildkit bool) ([]layercache.St
 	return out, nil
 }
 
-// pushedRepos are the repositories of the registry outputs, where a registry cache can mount
-// the blobs the build just pushed from.
-func pushedRepos(p *lockfile.Project, outputs []string) []name.Repository {
+// pushedRepos are the repositories the registry outputs push to (as the publishers say, -t
+// and --push included), where a registry cache can mount the blobs the build just pushed from.
+func pushedRepos(pubs []publish.Publisher) []name.Repository {
 	var repos []name.Repository
-	for _, spec := range outputs {
-		kv := map[string]string{}
-		for _, f := range strings.Split(spec, ",") {
-			k, v, _ := strings.Cut(f, "=")
-			kv[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-		if kv["type"] != "registry" {
-			continue
-		}
-		ref := kv["name"]
-		if ref == "" {
-			ref = p.Site.Name
-		}
-		if r, err := name.ParseReference(ref); err == nil {
-			repos = append(repos, r.Context())
+	for _, p := range pubs {
+		if r := p.Target().Repository; r != nil {
+			repos = append(repos, *r)
 		}
 	}
 	return repos
