@@ -172,11 +172,14 @@ func (p *Project) resolveBase(ctx context.Context, cfg *resolveConfig, out *Base
 }
 
 func (p *Project) baseDigest(ctx context.Context, cfg *resolveConfig) (string, error) {
-	ref, err := p.BaseRef()
-	if err != nil {
-		return "", err
+	ref, err := p.baseRef()
+	if err != nil && !errors.Is(err, imageref.ErrNotFound) {
+		return "", fmt.Errorf("%s: base: %w", p.shownPath(SiteFile), err)
 	}
-	res, err := ref.Resolve(ctx, cfg.image...)
+	var res *imageref.Resolved
+	if err == nil {
+		res, err = ref.Resolve(ctx, cfg.image...)
+	}
 	if err == nil {
 		return res.Digest.String(), nil
 	}
