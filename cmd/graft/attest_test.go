@@ -143,6 +143,9 @@ func TestBuildAttachesToLayout(t *testing.T) {
 		t.Fatalf("OCI tar: exit %d: %s", code, errOut)
 	}
 	sameFiles(t, dir, ociTar)
+	if code, out, errOut := graft(t, "verify", "-C", s.Dir, ociTar); code != 0 {
+		t.Errorf("verify of the OCI tar, read where it is: exit %d: %s%s", code, out, errOut)
+	}
 	if code, sbom, errOut := graft(t, "sbom", ociTar); code != 0 {
 		t.Errorf("sbom of the OCI tar: exit %d: %s", code, errOut)
 	} else {

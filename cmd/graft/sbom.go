@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/graft-build/graft/builder/attest"
 	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/usererr"
 )
 
 func newSBOMCmd(g *globalOpts) *cobra.Command {
@@ -46,6 +48,9 @@ func resolveImage(ctx context.Context, arg string) (imageref.Ref, *imageref.Reso
 		return imageref.Ref{}, nil, err
 	}
 	res, err := ref.Resolve(ctx)
+	if errors.Is(err, imageref.ErrNotFound) {
+		err = usererr.Wrap(err) // IMAGE names nothing: bad input
+	}
 	return ref, res, err
 }
 

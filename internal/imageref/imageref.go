@@ -64,7 +64,7 @@ const (
 
 // ErrNotFound is wrapped by every error that says the image is not where IMAGE points (no
 // such file, folder, tag, digest, repository or engine image), as opposed to a failure to
-// read it. Commands report it as bad input (exit 2).
+// read it. Commands report it for an IMAGE argument as bad input (exit 2).
 var ErrNotFound = errors.New("not found")
 
 // Ref is a parsed image reference.
@@ -112,7 +112,7 @@ func Parse(s, baseDir string, opts ...ParseOption) (Ref, error) {
 		return r, err
 	}
 	if looksLikePath(s) {
-		return Ref{}, notFound(s, "no such file or folder")
+		return Ref{}, usererr.Wrap(notFound(s, "no such file or folder"))
 	}
 	r, err := parseName(s, s, Registry)
 	if err != nil || o.shortRemote || hasHost(s) {
@@ -244,9 +244,11 @@ func absUnder(baseDir, p string) string {
 	return filepath.Join(baseDir, p)
 }
 
-// notFound is the one wording of "IMAGE names nothing": bad input (exit 2).
+// notFound is the one wording of "IMAGE names nothing". Whether that is bad input is the
+// caller's to say: an IMAGE argument that names nothing is (exit 2), a locked base that has
+// vanished since is not.
 func notFound(what, why string) error {
-	return usererr.Wrap(&missingError{fmt.Sprintf("image %s: %s; %s", what, why, Forms)})
+	return &missingError{fmt.Sprintf("image %s: %s; %s", what, why, Forms)}
 }
 
 // bad is the one wording of "IMAGE is not written right": bad input (exit 2).

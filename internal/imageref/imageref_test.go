@@ -140,8 +140,8 @@ func TestResolveForms(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("error = %v, want one containing %q", err, c.err)
 				}
-				if !usererr.Is(err) {
-					t.Errorf("error %v is not bad input (exit 2)", err)
+				if !usererr.Is(err) && !errors.Is(err, imageref.ErrNotFound) {
+					t.Errorf("error %v is neither bad input nor not found (exit 2 for an IMAGE argument)", err)
 				}
 				if !strings.HasSuffix(err.Error(), imageref.Forms) {
 					t.Errorf("error %q does not end with the forms IMAGE takes", err)
@@ -202,7 +202,7 @@ func TestShortNameNeverReachesARegistry(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = r.Resolve(context.Background(), imageref.WithRemoteOptions(remote.WithTransport(noRegistry{t})))
-		if err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), "graft reads a registry only for a name with its registry host") {
+		if err == nil || !errors.Is(err, imageref.ErrNotFound) || !strings.Contains(err.Error(), "graft reads a registry only for a name with its registry host") {
 			t.Errorf("%s: %v", s, err)
 		}
 	}
@@ -248,7 +248,7 @@ func TestResolveFromDockerEngine(t *testing.T) {
 		}
 	}
 	r, _ := imageref.Parse("docker-daemon:graft-imageref-test:absent", "/")
-	if _, err := r.Resolve(context.Background()); err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), "the Docker Engine does not hold it") {
+	if _, err := r.Resolve(context.Background()); err == nil || !errors.Is(err, imageref.ErrNotFound) || !strings.Contains(err.Error(), "the Docker Engine does not hold it") {
 		t.Errorf("absent image: %v", err)
 	}
 }
