@@ -25,6 +25,7 @@ const (
 	outDockerTar   = "docker tar"
 	outReferrers   = "registry, referrers API"
 	outFallback    = "registry, tag fallback"
+	outMulti       = "multi-platform layout"
 )
 
 // outputs is one of every output kind graft writes, of one image.
@@ -38,6 +39,8 @@ type outputs struct {
 	fallback string // the same on CNCF distribution (no referrers API)
 	imageID  string // the config digest, which every reader must find
 	digest   string // the image digest graft build prints
+	multi    string // a layout of a linux/amd64 + linux/arm64 image, with attachments
+	multiID  string // its linux/amd64 image's config digest
 }
 
 const tableTag = "v1"
@@ -46,26 +49,44 @@ func writeOutputs(t *testing.T) *outputs {
 	s := site(t, "linux/amd64")
 	res := build(t, s.Load(), "amd64")
 	a := artifact(res)
-	a.Attachments = []publish.Attachment{
-		{ArtifactType: attest.SBOMMediaType, Title: "sbom.spdx.json", TagSuffix: "sbom",
-			Data: []byte(`{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"app","dataLicense":"CC0-1.0"}`)},
-		{ArtifactType: attest.ProvenanceMediaType, Title: "provenance.intoto.json", TagSuffix: "att",
-			Data: []byte(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://slsa.dev/provenance/v1"}`)},
-	}
+	a.Attachments = attachments()
 	dir := t.TempDir()
 	id, _ := res.Image.ConfigName()
 	o := &outputs{dir: dir, layout: filepath.Join(dir, "layout"), plain: filepath.Join(dir, "plain"),
 		ociTar: filepath.Join(dir, "image.tar"), dockTar: filepath.Join(dir, "docker.tar"),
 		referrer: registrytest.GGCR(t, true) + "/lib/app:" + tableTag,
 		fallback: registrytest.Distribution(t) + "/lib/app:" + tableTag,
-		imageID:  id.String(), digest: res.Digest.String()}
+		imageID:  id.String(), digest: res.Digest.String(), multi: filepath.Join(dir, "multi")}
 	opts := publish.Options{DefaultName: "registry.test/lib/app:" + tableTag}
 	for _, spec := range []string{"type=oci,dest=" + o.layout, "type=oci,dest=" + o.ociTar,
 		"type=docker,dest=" + o.dockTar, "type=registry,name=" + o.referrer, "type=registry,name=" + o.fallback} {
 		publishTo(t, spec, opts, a)
 	}
 	publishTo(t, "type=oci,dest="+o.plain, opts, artifact(res))
+
+	ms := site(t, "linux/amd64", "linux/arm64")
+	mres := build(t, ms.Load(), "amd64", "arm64")
+	ma := artifact(mres)
+	ma.Attachments = attachments()
+	publishTo(t, "type=oci,dest="+o.multi, opts, ma)
+	im, _ := mres.Index.IndexManifest()
+	for _, d := range im.Manifests {
+		if d.Platform != nil && d.Platform.Architecture == "amd64" {
+			img, _ := mres.Index.Image(d.Digest)
+			mid, _ := img.ConfigName()
+			o.multiID = mid.String()
+		}
+	}
 	return o
+}
+
+func attachments() []publish.Attachment {
+	return []publish.Attachment{
+		{ArtifactType: attest.SBOMMediaType, Title: "sbom.spdx.json", TagSuffix: "sbom",
+			Data: []byte(`{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"app","dataLicense":"CC0-1.0"}`)},
+		{ArtifactType: attest.ProvenanceMediaType, Title: "provenance.intoto.json", TagSuffix: "att",
+			Data: []byte(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://slsa.dev/provenance/v1"}`)},
+	}
 }
 
 // TestToolsReadOutputs runs the standard tools against every output kind graft writes and
@@ -144,7 +165,7 @@ func toolTable(t *testing.T, file string) map[string]map[string]bool {
 	}
 	for _, h := range heads[2:] {
 		switch h {
-		case outLayout, outPlainLayout, outOCITar, outDockerTar, outReferrers, outFallback:
+		case outLayout, outPlainLayout, outOCITar, outDockerTar, outReferrers, outFallback, outMulti:
 		default:
 			t.Fatalf("%s: unknown output column %q", file, h)
 		}
@@ -163,6 +184,7 @@ var toolChecks = map[string]toolCheck{
 	"syft":   {tooltest.Syft, syftReads},
 	"umoci":  {tooltest.Umoci, umociReads},
 	"oras":   {tooltest.Oras, orasReads},
+	"docker": {tooltest.Docker, dockerReads},
 }
 
 // run runs a tool; an error carries its output.
@@ -178,8 +200,8 @@ func run(bin string, env []string, args ...string) (string, error) {
 func skopeoReads(t *testing.T, bin string, o *outputs, output string) error {
 	src := map[string]string{outLayout: "oci:" + o.layout, outPlainLayout: "oci:" + o.plain,
 		outOCITar: "oci-archive:" + o.ociTar, outDockerTar: "docker-archive:" + o.dockTar,
-		outReferrers: "docker://" + o.referrer, outFallback: "docker://" + o.fallback}[output]
-	out, err := run(bin, nil, "inspect", "--tls-verify=false", src)
+		outReferrers: "docker://" + o.referrer, outFallback: "docker://" + o.fallback, outMulti: "oci:" + o.multi}[output]
+	out, err := run(bin, nil, "inspect", "--tls-verify=false", "--override-os", "linux", "--override-arch", "amd64", src)
 	if err != nil {
 		return err
 	}
@@ -195,8 +217,8 @@ func skopeoReads(t *testing.T, bin string, o *outputs, output string) error {
 
 func craneReads(t *testing.T, bin string, o *outputs, output string) error {
 	switch output {
-	case outLayout, outPlainLayout:
-		src := map[string]string{outLayout: o.layout, outPlainLayout: o.plain}[output]
+	case outLayout, outPlainLayout, outMulti:
+		src := map[string]string{outLayout: o.layout, outPlainLayout: o.plain, outMulti: o.multi}[output]
 		ref := strings.Replace(o.referrer, "/lib/app:", "/lib/pushed:", 1) + "-" + strings.ReplaceAll(output, " ", "-")
 		if _, err := run(bin, nil, "push", src, ref); err != nil {
 			return err
@@ -214,10 +236,14 @@ func craneReads(t *testing.T, bin string, o *outputs, output string) error {
 func syftReads(t *testing.T, bin string, o *outputs, output string) error {
 	src := map[string]string{outLayout: "oci-dir:" + o.layout, outPlainLayout: "oci-dir:" + o.plain,
 		outOCITar: "oci-archive:" + o.ociTar, outDockerTar: "docker-archive:" + o.dockTar,
-		outReferrers: "registry:" + o.referrer, outFallback: "registry:" + o.fallback}[output]
+		outReferrers: "registry:" + o.referrer, outFallback: "registry:" + o.fallback, outMulti: "oci-dir:" + o.multi}[output]
+	want := o.imageID
+	if output == outMulti {
+		want = o.multiID
+	}
 	env := []string{"SYFT_REGISTRY_INSECURE_USE_HTTP=true", "SYFT_CHECK_FOR_APP_UPDATE=false",
 		"SYFT_CACHE_DIR=" + filepath.Join(o.dir, "syft-cache"), "HOME=" + o.dir}
-	out, err := run(bin, env, "scan", "-q", "-o", "syft-json", src)
+	out, err := run(bin, env, "scan", "-q", "--platform", "linux/amd64", "-o", "syft-json", src)
 	if err != nil {
 		return err
 	}
@@ -232,15 +258,15 @@ func syftReads(t *testing.T, bin string, o *outputs, output string) error {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		return fmt.Errorf("syft scan %s: %v", src, err)
 	}
-	if got.Source.Metadata.ImageID != o.imageID {
-		return fmt.Errorf("syft scan %s read image %s, want %s", src, got.Source.Metadata.ImageID, o.imageID)
+	if got.Source.Metadata.ImageID != want {
+		return fmt.Errorf("syft scan %s read image %s, want %s", src, got.Source.Metadata.ImageID, want)
 	}
 	return nil
 }
 
 func umociReads(t *testing.T, bin string, o *outputs, output string) error {
 	src := map[string]string{outLayout: o.layout, outPlainLayout: o.plain, outOCITar: o.ociTar,
-		outDockerTar: o.dockTar, outReferrers: o.referrer, outFallback: o.fallback}[output]
+		outDockerTar: o.dockTar, outReferrers: o.referrer, outFallback: o.fallback, outMulti: o.multi}[output]
 	bundle := filepath.Join(o.dir, "umoci-"+strings.NewReplacer(" ", "-", ",", "").Replace(output))
 	if _, err := run(bin, nil, "unpack", "--rootless", "--image", src+":"+tableTag, bundle); err != nil {
 		return err
@@ -263,8 +289,8 @@ func orasReads(t *testing.T, bin string, o *outputs, output string) error {
 	var target string
 	var flags []string
 	switch output {
-	case outLayout, outPlainLayout, outOCITar, outDockerTar:
-		src := map[string]string{outLayout: o.layout, outPlainLayout: o.plain, outOCITar: o.ociTar, outDockerTar: o.dockTar}[output]
+	case outLayout, outPlainLayout, outOCITar, outDockerTar, outMulti:
+		src := map[string]string{outLayout: o.layout, outPlainLayout: o.plain, outOCITar: o.ociTar, outDockerTar: o.dockTar, outMulti: o.multi}[output]
 		target, flags = src+":"+tableTag, []string{"--oci-layout", "--platform", "linux/amd64"}
 	default:
 		target, flags = map[string]string{outReferrers: o.referrer, outFallback: o.fallback}[output], []string{"--plain-http"}
@@ -303,6 +329,53 @@ func orasReads(t *testing.T, bin string, o *outputs, output string) error {
 		if !found[typ] {
 			return fmt.Errorf("oras discover %s finds no %s: %s", target, typ, out)
 		}
+	}
+	return nil
+}
+
+// dockerReads pulls (a layout after `crane push`, a registry) or loads (a tar) the image into
+// the Docker Engine and checks it holds the linux/amd64 image graft built.
+func dockerReads(t *testing.T, bin string, o *outputs, output string) error {
+	if _, err := run(bin, nil, "version"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and no Docker Engine: %v", err)
+		}
+		t.Skipf("no Docker Engine: %v", err)
+	}
+	want := o.imageID
+	var ref string
+	switch output {
+	case outOCITar, outDockerTar:
+		file := map[string]string{outOCITar: o.ociTar, outDockerTar: o.dockTar}[output]
+		t.Cleanup(func() { run(bin, nil, "rmi", "-f", "registry.test/lib/app:"+tableTag) })
+		if _, err := run(bin, nil, "load", "-i", file); err != nil {
+			return err
+		}
+		ref = "registry.test/lib/app:" + tableTag
+	case outReferrers, outFallback:
+		ref = map[string]string{outReferrers: o.referrer, outFallback: o.fallback}[output]
+	default:
+		src := map[string]string{outLayout: o.layout, outPlainLayout: o.plain, outMulti: o.multi}[output]
+		ref = strings.Replace(o.referrer, "/lib/app:", "/lib/docker-pull:", 1) + "-" + strings.ReplaceAll(output, " ", "-")
+		if _, err := run(tooltest.Require(t, tooltest.Crane), nil, "push", src, ref); err != nil {
+			return err
+		}
+		if output == outMulti {
+			want = o.multiID
+		}
+	}
+	if output != outOCITar && output != outDockerTar {
+		t.Cleanup(func() { run(bin, nil, "rmi", "-f", ref) })
+		if _, err := run(bin, nil, "pull", "--platform", "linux/amd64", ref); err != nil {
+			return err
+		}
+	}
+	id, err := run(bin, nil, "image", "inspect", "--format", "{{.Id}}", ref)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(id) != want {
+		return fmt.Errorf("docker holds %s as %s, want %s", ref, strings.TrimSpace(id), want)
 	}
 	return nil
 }

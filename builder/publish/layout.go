@@ -24,10 +24,11 @@ import (
 //   - without attachments, the entry is the image itself (or the multi-platform index), with
 //     its platform, so its digest is the one graft build printed;
 //   - with attachments (SBOM, provenance), the entry is a small OCI index holding the image
-//     (with its platform) and the attachments' referrer manifests (OCI 1.1, subject = the
-//     image; platform unknown/unknown, as buildx marks attestation manifests, so that tools
-//     choosing a platform skip them). The index carries org.graft.image.digest = the image's
-//     digest. Its own digest changes with the attachments; the image's does not.
+//     (with its platform; for a multi-platform image, its platform images and then its index)
+//     and the attachments' referrer manifests (OCI 1.1, subject = the image; platform
+//     unknown/unknown, as buildx marks attestation manifests, so that tools choosing a
+//     platform skip them). The index carries org.graft.image.digest = the image's digest. Its
+//     own digest changes with the attachments; the image's does not.
 //
 // oras finds the attachments (it indexes everything reachable from index.json), skopeo and
 // syft choose the image by platform, crane pushes the index with the image and its
@@ -131,8 +132,18 @@ func writeWrapper(p layout.Path, a Artifact, subject v1.Descriptor) (v1.Descript
 		return v1.Descriptor{}, err
 	}
 	m := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex,
-		Manifests:   []v1.Descriptor{subject},
 		Annotations: map[string]string{imageref.ImageAnnotation: subject.Digest.String()}}
+	if a.Index != nil {
+		// A multi-platform image's platforms are listed here too, so that tools choosing a
+		// platform (skopeo, syft, go-containerregistry, runtimes) find them without following
+		// a nested index; the index itself stays, as the attachments' subject.
+		im, err := a.Index.IndexManifest()
+		if err != nil {
+			return v1.Descriptor{}, err
+		}
+		m.Manifests = append(m.Manifests, im.Manifests...)
+	}
+	m.Manifests = append(m.Manifests, subject)
 	for _, r := range refs {
 		if err := writeReferrer(p, r); err != nil {
 			return v1.Descriptor{}, err

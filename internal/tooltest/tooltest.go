@@ -41,6 +41,9 @@ var (
 	Syft   = Tool{Name: "syft", Module: "github.com/anchore/syft", Version: "v1.57.2", Package: "./cmd/syft"}
 	Skopeo = Tool{Name: "skopeo", AptPackage: "skopeo"}
 	Umoci  = Tool{Name: "umoci", AptPackage: "umoci"}
+	// Docker is the machine's Docker CLI (its engine is started before the session and in
+	// CI); tests that pull or load with it also need the engine to answer.
+	Docker = Tool{Name: "docker", AptPackage: "docker.io"}
 )
 
 // All lists every tool, in the order .ci/run prepares them (the longest build last).
