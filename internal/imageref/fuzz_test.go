@@ -35,7 +35,7 @@ func FuzzTarLayout(f *testing.F) {
 			t.Fatal(err)
 		}
 		for _, ref := range []Ref{{Kind: OCIArchive, Path: file}, {Kind: OCIArchive, Path: file, Tag: "v1"}} {
-			res, err := ref.resolveOCITar()
+			res, err := ref.resolveLayout()
 			if err == nil && res.Image != nil {
 				res.Image.ConfigFile()
 				res.Image.Layers()

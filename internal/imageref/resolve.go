@@ -65,10 +65,8 @@ func (r Ref) Resolve(ctx context.Context, opts ...Option) (*Resolved, error) {
 	var res *Resolved
 	var err error
 	switch r.Kind {
-	case Layout:
+	case Layout, OCIArchive:
 		res, err = r.resolveLayout()
-	case OCIArchive:
-		res, err = r.resolveOCITar()
 	case DockerArchive:
 		res, err = r.resolveDockerTar()
 	case Daemon:
@@ -149,22 +147,29 @@ func remoteNotFound(err error) bool {
 	return te.StatusCode == http.StatusNotFound
 }
 
-func (r Ref) resolveLayout() (*Resolved, error) {
+// openLayout opens the OCI layout r is in (a folder, or an OCI tar read where it is) and its
+// top-level index (index.json); the layout.Path is "" for a tar.
+func (r Ref) openLayout() (layout.Path, v1.ImageIndex, error) {
+	if r.Kind == OCIArchive {
+		top, err := tarLayout(r.Path)
+		return "", top, err
+	}
 	if _, err := os.Stat(filepath.Join(r.Dir, "index.json")); err != nil {
 		if _, derr := os.Stat(r.Dir); derr != nil {
-			return nil, missing("no such folder")
+			return "", nil, missing("no such folder")
 		}
-		return nil, missing("%s is not an OCI layout (index.json missing)", r.Dir)
+		return "", nil, missing("%s is not an OCI layout (index.json missing)", r.Dir)
 	}
-	top, err := layout.ImageIndexFromPath(r.Dir)
+	p, err := layout.FromPath(r.Dir)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return resolveIn(top, r.Tag, r.Digest)
+	top, err := p.ImageIndex()
+	return p, top, err
 }
 
-func (r Ref) resolveOCITar() (*Resolved, error) {
-	top, err := tarLayout(r.Path)
+func (r Ref) resolveLayout() (*Resolved, error) {
+	_, top, err := r.openLayout()
 	if err != nil {
 		return nil, err
 	}
