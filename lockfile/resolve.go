@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -14,7 +11,6 @@ import (
 	"time"
 
 	gittransport "github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/graft-build/graft/internal/imageref"
@@ -177,11 +173,14 @@ func (p *Project) resolveBase(ctx context.Context, cfg *resolveConfig, out *Base
 }
 
 func (p *Project) baseDigest(ctx context.Context, cfg *resolveConfig) (string, error) {
-	ref, err := p.BaseRef()
-	if err != nil {
-		return "", err
+	ref, err := p.baseRef()
+	if err != nil && !errors.Is(err, imageref.ErrNotFound) {
+		return "", fmt.Errorf("%s: base: %w", p.shownPath(SiteFile), err)
 	}
-	res, err := ref.Resolve(ctx, cfg.image...)
+	var res *imageref.Resolved
+	if err == nil {
+		res, err = ref.Resolve(ctx, cfg.image...)
+	}
 	if err == nil {
 		return res.Digest.String(), nil
 	}
@@ -194,28 +193,9 @@ func (p *Project) baseDigest(ctx context.Context, cfg *resolveConfig) (string, e
 }
 
 // ImageNotFound reports whether err from ref.Resolve means the image does not exist (a
-// missing OCI layout or tar, or a registry answering that it has no such repository, tag or
-// digest), as opposed to a failure to reach it.
-func ImageNotFound(ref imageref.Ref, err error) bool {
-	switch ref.Kind {
-	case imageref.Layout:
-		_, serr := os.Stat(filepath.Join(ref.Dir, "index.json"))
-		return errors.Is(serr, fs.ErrNotExist) || strings.Contains(err.Error(), "is not in the layout")
-	case imageref.DockerArchive:
-		_, serr := os.Stat(ref.Path)
-		return errors.Is(serr, fs.ErrNotExist)
-	}
-	var te *transport.Error
-	if !errors.As(err, &te) {
-		return false
-	}
-	for _, d := range te.Errors {
-		if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
-			return true
-		}
-	}
-	return te.StatusCode == http.StatusNotFound
-}
+// missing layout, tar, tag or digest, or a registry answering that it has no such repository,
+// tag or digest), as opposed to a failure to reach it.
+func ImageNotFound(_ imageref.Ref, err error) bool { return errors.Is(err, imageref.ErrNotFound) }
 
 // resolvePlugin lists pl's repository, picks the commit its ref names, and fetches that one
 // commit for its title and the tree of source.path.

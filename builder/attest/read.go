@@ -7,12 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
@@ -51,38 +48,48 @@ type Document struct {
 	Data        []byte
 }
 
-// source is where an image's attachments are: a registry, an OCI layout folder or a tar of one.
-type source interface {
-	// candidates are the descriptors of manifests that may refer to the image, filtered by
-	// artifactType where the listing says it.
-	candidates(want func(artifactType string) bool) ([]v1.Descriptor, error)
-	manifest(d v1.Descriptor) ([]byte, error)
-	blob(h v1.Hash) (io.ReadCloser, error)
-	String() string
+// Referrers reads the manifests attached to the image res is (ref resolved) whose
+// artifactType want accepts: OCI 1.1 referrers in a registry (the referrers API, else the
+// fallback tag), or in the OCI layout it was found in (a folder or an OCI tar, anywhere under
+// index.json). A docker tar and the Docker Engine hold none (ErrNotAttached).
+func Referrers(ctx context.Context, ref imageref.Ref, res *imageref.Resolved, want func(artifactType string) bool, ropts ...remote.Option) ([]Attached, error) {
+	switch {
+	case ref.Kind == imageref.Registry:
+		ropts = append([]remote.Option{remote.WithContext(ctx)}, ropts...)
+		return registryReferrers(ref.Name.Context(), res.Digest, want, ropts)
+	case res.Layout != nil:
+		return layoutReferrers(res.Layout, res.Digest, want)
+	}
+	return nil, fmt.Errorf("%s is a %s, which holds no attached documents: %w "+
+		"(graft attaches them to type=registry and type=oci outputs)", ref, ref.Kind, ErrNotAttached)
 }
 
-// Referrers reads the manifests attached to the image ref names (resolved to digest) whose
-// artifactType want accepts: OCI 1.1 referrers in a registry (the referrers API, else the
-// fallback tag), in an OCI layout's index.json, or in a tar holding one (the tar's image is
-// the one its index.json names by ref.Tag, else its only image; digest is not used there).
-func Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash, want func(artifactType string) bool, ropts ...remote.Option) ([]Attached, error) {
-	src, subject, err := openSource(ctx, ref, digest, ropts)
+// registryReferrers reads referrers through the registry's referrers API, or ggcr's fallback
+// to the sha256-<hex> tag.
+func registryReferrers(repo name.Repository, subject v1.Hash, want func(string) bool, ropts []remote.Option) ([]Attached, error) {
+	// No server-side filter: some registries (ggcr's) list a referrer's config media type as
+	// its artifactType; readAttached checks the manifest's own.
+	idx, err := remote.Referrers(repo.Digest(subject.String()), ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("referrers of %s: %w", subject, err)
+	}
+	m, err := idx.IndexManifest()
 	if err != nil {
 		return nil, err
 	}
-	ds, err := src.candidates(want)
-	if err != nil {
-		return nil, err
-	}
+	blob := registryBlob(repo, ropts)
 	var out []Attached
-	for _, d := range ds {
-		raw, err := src.manifest(d)
-		if err != nil {
-			return nil, fmt.Errorf("%s: referrer %s: %w", src, d.Digest, err)
+	for _, d := range m.Manifests {
+		if !want(d.ArtifactType) && d.ArtifactType != emptyConfigType {
+			continue
 		}
-		a, err := readAttached(raw, &subject, want, src.blob)
+		desc, err := remote.Get(repo.Digest(d.Digest.String()), ropts...)
 		if err != nil {
-			return nil, fmt.Errorf("%s: referrer %s: %w", src, d.Digest, err)
+			return nil, fmt.Errorf("%s: referrer %s: %w", repo, d.Digest, err)
+		}
+		a, err := readAttached(desc.Manifest, &subject, want, blob)
+		if err != nil {
+			return nil, fmt.Errorf("%s: referrer %s: %w", repo, d.Digest, err)
 		}
 		if a != nil {
 			a.Where = "referrer " + d.Digest.String()
@@ -92,15 +99,67 @@ func Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash, want func(
 	return out, nil
 }
 
-func openSource(ctx context.Context, ref imageref.Ref, digest v1.Hash, ropts []remote.Option) (source, v1.Hash, error) {
-	switch ref.Kind {
-	case imageref.Registry:
-		ropts = append([]remote.Option{remote.WithContext(ctx)}, ropts...)
-		return &registrySource{repo: ref.Name.Context(), subject: digest, ropts: ropts}, digest, nil
-	case imageref.Layout:
-		return &layoutSource{dir: ref.Dir}, digest, nil
+// registryBlob reads blobs of repo.
+func registryBlob(repo name.Repository, ropts []remote.Option) func(v1.Hash) (io.ReadCloser, error) {
+	return func(h v1.Hash) (io.ReadCloser, error) {
+		l, err := remote.Layer(repo.Digest(h.String()), ropts...)
+		if err != nil {
+			return nil, err
+		}
+		return l.Compressed()
 	}
-	return openTar(ref.Path, ref.Tag)
+}
+
+// layoutReferrers reads the referrers of subject anywhere in a layout: listed in index.json
+// (OCI 1.1, as oras attaches them) or in the index graft wraps an image and its attachments in.
+func layoutReferrers(top v1.ImageIndex, subject v1.Hash, want func(string) bool) ([]Attached, error) {
+	var out []Attached
+	var failed error
+	err := imageref.Walk(top, func(parent v1.ImageIndex, d v1.Descriptor) bool {
+		if d.ArtifactType == "" || !want(d.ArtifactType) {
+			return true
+		}
+		a, err := layoutReferrer(parent, d, subject, want)
+		if err != nil {
+			failed = fmt.Errorf("referrer %s: %w", d.Digest, err)
+			return false
+		}
+		if a != nil {
+			a.Where = "referrer " + d.Digest.String()
+			out = append(out, *a)
+		}
+		return true
+	})
+	if err == nil {
+		err = failed
+	}
+	return out, err
+}
+
+// layoutReferrer reads one referrer of a layout, checking the manifest and each document
+// against their digests.
+func layoutReferrer(parent v1.ImageIndex, d v1.Descriptor, subject v1.Hash, want func(string) bool) (*Attached, error) {
+	if d.Size > maxManifest {
+		return nil, fmt.Errorf("manifest of %d bytes is larger than graft reads (%d)", d.Size, maxManifest)
+	}
+	m, err := parent.Image(d.Digest)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := m.RawManifest()
+	if err != nil {
+		return nil, err
+	}
+	if got, _, err := v1.SHA256(bytes.NewReader(raw)); err != nil || got != d.Digest {
+		return nil, fmt.Errorf("manifest has digest %s: damaged or tampered", got)
+	}
+	return readAttached(raw, &subject, want, func(h v1.Hash) (io.ReadCloser, error) {
+		l, err := m.LayerByDigest(h)
+		if err != nil {
+			return nil, err
+		}
+		return l.Compressed()
+	})
 }
 
 // CosignTag reads the manifest of cosign's tag sha256-<hex>.<suffix> beside the image in a
@@ -116,8 +175,7 @@ func CosignTag(ctx context.Context, repo name.Repository, digest v1.Hash, suffix
 	if err != nil {
 		return nil, fmt.Errorf("tag %s: %w", tag, err)
 	}
-	src := &registrySource{repo: repo, ropts: ropts}
-	a, err := readAttached(desc.Manifest, nil, func(string) bool { return true }, src.blob)
+	a, err := readAttached(desc.Manifest, nil, func(string) bool { return true }, registryBlob(repo, ropts))
 	if err != nil {
 		return nil, fmt.Errorf("tag %s: %w", tag, err)
 	}
@@ -153,14 +211,14 @@ func readAttached(raw []byte, subject *v1.Hash, want func(string) bool, blob fun
 	return a, nil
 }
 
-// Find reads the documents of artifactType attached to the image (see Referrers): the SBOM
+// Find reads the documents of artifactType attached to the image res is (see Referrers): the SBOM
 // (SBOMMediaType) or the provenance statement (ProvenanceMediaType). A document is found as
 // graft attaches it (a referrer of that artifactType), or inside a DSSE attestation referrer
 // of its predicate type: the provenance statement is the envelope's payload, the SBOM its
 // predicate. Bare statements are what graft attached before DSSE envelopes.
-func Find(ctx context.Context, ref imageref.Ref, digest v1.Hash, artifactType string, ropts ...remote.Option) ([][]byte, error) {
+func Find(ctx context.Context, ref imageref.Ref, res *imageref.Resolved, artifactType string, ropts ...remote.Option) ([][]byte, error) {
 	predicate := predicateOf(artifactType)
-	atts, err := Referrers(ctx, ref, digest, func(t string) bool {
+	atts, err := Referrers(ctx, ref, res, func(t string) bool {
 		return t == artifactType || (predicate != "" && t == sign.DSSEMediaType)
 	}, ropts...)
 	if err != nil {
@@ -186,17 +244,9 @@ func Find(ctx context.Context, ref imageref.Ref, digest v1.Hash, artifactType st
 		out = append(wrapped, plain...) // the current form first
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no %s is attached to %s: %w", artifactType, describe(ref, digest), ErrNotAttached)
+		return nil, fmt.Errorf("no %s is attached to %s: %w", artifactType, describe(ref, res.Digest), ErrNotAttached)
 	}
 	return out, nil
-}
-
-// FindInTar is Find for a tar holding an OCI layout (index.json and blobs/: a layout folder
-// packed with tar, or `docker save` of Docker 25 and later). The image is the one named by
-// tag, else the layout's only image. A tar without index.json (`docker save` of older engines,
-// graft's type=docker) holds none.
-func FindInTar(file, tag, artifactType string) ([][]byte, error) {
-	return Find(context.Background(), imageref.Ref{Kind: imageref.DockerArchive, Path: file, Tag: tag}, v1.Hash{}, artifactType)
 }
 
 // predicateOf is the predicate type a document of artifactType has in an attestation.
@@ -230,101 +280,10 @@ func unwrap(envelope []byte, artifactType string) ([]byte, error) {
 }
 
 func describe(ref imageref.Ref, digest v1.Hash) string {
-	switch ref.Kind {
-	case imageref.Registry:
+	if ref.Kind == imageref.Registry {
 		return ref.Name.Context().String() + "@" + digest.String()
-	case imageref.Layout:
-		return digest.String() + " in " + ref.Dir
 	}
-	return "the image in " + ref.Path
-}
-
-// registrySource reads referrers through the registry's referrers API, or ggcr's fallback to
-// the sha256-<hex> tag.
-type registrySource struct {
-	repo    name.Repository
-	subject v1.Hash
-	ropts   []remote.Option
-}
-
-func (r *registrySource) String() string { return r.repo.String() }
-
-func (r *registrySource) candidates(want func(string) bool) ([]v1.Descriptor, error) {
-	// No server-side filter: some registries (ggcr's) list a referrer's config media type as
-	// its artifactType; readAttached checks the manifest's own.
-	idx, err := remote.Referrers(r.repo.Digest(r.subject.String()), r.ropts...)
-	if err != nil {
-		return nil, fmt.Errorf("referrers of %s: %w", r.subject, err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	var out []v1.Descriptor
-	for _, d := range m.Manifests {
-		if want(d.ArtifactType) || d.ArtifactType == emptyConfigType {
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
-func (r *registrySource) manifest(d v1.Descriptor) ([]byte, error) {
-	desc, err := remote.Get(r.repo.Digest(d.Digest.String()), r.ropts...)
-	if err != nil {
-		return nil, err
-	}
-	return desc.Manifest, nil
-}
-
-func (r *registrySource) blob(h v1.Hash) (io.ReadCloser, error) {
-	l, err := remote.Layer(r.repo.Digest(h.String()), r.ropts...)
-	if err != nil {
-		return nil, err
-	}
-	return l.Compressed()
-}
-
-// layoutSource reads referrers listed in an OCI layout's index.json.
-type layoutSource struct{ dir string }
-
-func (l *layoutSource) String() string { return l.dir }
-
-func (l *layoutSource) candidates(want func(string) bool) ([]v1.Descriptor, error) {
-	p, err := layout.FromPath(l.dir)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	return wanted(m.Manifests, want), nil
-}
-
-// wanted are the index entries with an artifactType want accepts.
-func wanted(ds []v1.Descriptor, want func(string) bool) []v1.Descriptor {
-	var out []v1.Descriptor
-	for _, d := range ds {
-		if d.ArtifactType != "" && want(d.ArtifactType) {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-func (l *layoutSource) manifest(d v1.Descriptor) ([]byte, error) {
-	return readBounded(l.blob, d.Digest, maxManifest)
-}
-
-func (l *layoutSource) blob(h v1.Hash) (io.ReadCloser, error) {
-	// A hostile index.json could name "../x" only through a malformed hash, which v1.Hash
-	// parsing has refused already.
-	return os.Open(filepath.Join(l.dir, "blobs", h.Algorithm, h.Hex))
+	return digest.String() + " in " + ref.String()
 }
 
 // readBounded reads the blob h (at most limit bytes) and checks it against h.

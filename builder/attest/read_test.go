@@ -59,10 +59,17 @@ func TestFindReadsOldAndNewForms(t *testing.T) {
 	digest, _ := img.Digest()
 	raw, _ := img.RawManifest()
 	subject := v1.Descriptor{MediaType: types.DockerManifestSchema2, Digest: digest, Size: int64(len(raw))}
-	ref := imageref.Ref{Kind: imageref.Layout, Dir: dir}
 	find := func(typ string) string {
 		t.Helper()
-		docs, err := attest.Find(context.Background(), ref, digest, typ)
+		ref, err := imageref.Parse("oci-layout://"+dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := ref.Resolve(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs, err := attest.Find(context.Background(), ref, res, typ)
 		if err != nil {
 			t.Fatalf("Find %s: %v", typ, err)
 		}

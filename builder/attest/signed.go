@@ -44,8 +44,9 @@ func (s *Signatures) OK() bool {
 // them (OCI 1.1 referrers; in a registry also cosign's sha256-<hex>.sig and .att tags), and
 // checks each with v: a signature must be the key's and name the image's digest; an
 // attestation's envelope must carry a signature by the key and its statement name the digest.
-func CheckSignatures(ctx context.Context, ref imageref.Ref, digest v1.Hash, v *sign.Verifier, ropts ...remote.Option) (*Signatures, error) {
-	atts, err := Referrers(ctx, ref, digest, func(t string) bool {
+func CheckSignatures(ctx context.Context, ref imageref.Ref, res *imageref.Resolved, v *sign.Verifier, ropts ...remote.Option) (*Signatures, error) {
+	digest := res.Digest
+	atts, err := Referrers(ctx, ref, res, func(t string) bool {
 		return t == sign.DSSEMediaType || t == sign.SignatureArtifactType
 	}, ropts...)
 	if err != nil {

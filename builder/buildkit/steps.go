@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/plugins/content/local"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
@@ -20,6 +21,7 @@ import (
 	"github.com/tonistiigi/fsutil"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/internal/imageref"
 )
 
 // Names inside one solve's session; they are fixed so the LLB of a plugin is the same on every
@@ -106,24 +108,28 @@ func (e *Engine) runSteps(ctx context.Context, req builder.StepRequest, secrets 
 // baseState is the base image by its locked digest: from a registry, or from an OCI layout
 // folder handed to BuildKit through the session (the daemon may be on another machine).
 func baseState(ref, work string) (llb.State, map[string]content.Store, error) {
-	dir, ok := strings.CutPrefix(ref, "oci-layout://")
-	if !ok {
-		if !strings.Contains(ref, "@sha256:") {
+	r, err := imageref.Parse(ref, work, imageref.ShortNamesAreRemote())
+	if err != nil {
+		return llb.State{}, nil, fmt.Errorf("base %s: %w", ref, err)
+	}
+	switch r.Kind {
+	case imageref.Registry:
+		if _, pinned := r.Name.(name.Digest); !pinned {
 			return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", ref)
 		}
-		return llb.Image(ref), nil, nil
+		return llb.Image(r.Name.String()), nil, nil
+	case imageref.Layout:
+		if r.Digest == "" {
+			return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", ref)
+		}
+		store, err := layoutStore(r.Dir, work)
+		if err != nil {
+			return llb.State{}, nil, err
+		}
+		st := llb.OCILayout("graft/base@"+r.Digest, llb.OCIStore("", baseStore))
+		return st, map[string]content.Store{baseStore: store}, nil
 	}
-	at := strings.LastIndex(dir, "@")
-	if at < 0 {
-		return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", ref)
-	}
-	dir, dgst := dir[:at], dir[at+1:]
-	store, err := layoutStore(dir, work)
-	if err != nil {
-		return llb.State{}, nil, err
-	}
-	st := llb.OCILayout("graft/base@"+dgst, llb.OCIStore("", baseStore))
-	return st, map[string]content.Store{baseStore: store}, nil
+	return llb.State{}, nil, fmt.Errorf("base %s: BuildKit steps need a registry or OCI layout base, not a %s", ref, r.Kind)
 }
 
 // layoutStore opens an OCI layout's blobs as a content store without writing into the user's

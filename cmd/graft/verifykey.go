@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/graft-build/graft/builder/attest"
@@ -18,12 +17,13 @@ import (
 // verifySignatures is graft verify --key: the image's signature and its attestations checked
 // with the public key at keyPath, one line each on stdout. ok is false when the image is not
 // signed by the key, or an attestation it has (SBOM, provenance) has no copy signed by it.
-func verifySignatures(ctx context.Context, g *globalOpts, ref imageref.Ref, digest v1.Hash, keyPath string) (bool, error) {
+func verifySignatures(ctx context.Context, g *globalOpts, ref imageref.Ref, res *imageref.Resolved, keyPath string) (bool, error) {
 	v, err := sign.LoadVerifier(keyPath)
 	if err != nil {
 		return false, err
 	}
-	s, err := attest.CheckSignatures(ctx, ref, digest, v, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	digest := res.Digest
+	s, err := attest.CheckSignatures(ctx, ref, res, v, remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	if err != nil {
 		return false, fmt.Errorf("signatures of %s: %w", digest, err)
 	}
