@@ -65,6 +65,13 @@ func ancestorDirs(p *lockfile.Project, lc []string) []string {
 		}
 	}
 	add(p.Site.PluginsDir)
+	if p.Lock != nil {
+		for _, pk := range p.Lock.Plugins {
+			if pk.Dest != "" {
+				add(path.Dir(pk.Dest)) // the folders above a plugin's own [install] dest
+			}
+		}
+	}
 	for _, d := range lc {
 		add(path.Dir(path.Clean(d)))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/internal/atomicfile"
+	"github.com/graft-build/graft/lockfile"
 )
 
 // A listing is what a rebuild needs of a plugin it has built before, kept in the layer cache
@@ -33,22 +34,29 @@ func listingKey(src fetch.Source) string {
 	return fmt.Sprintf("%s\x00%s\x00%s", src.Commit, src.Tree, src.Path)
 }
 
-func (o *options) listingPath(src fetch.Source) string {
-	return filepath.Join(o.layerDir, "listings", listingID(src))
+// artifactListingKey names what a url, maven or oci plugin's listing depends on: the file's
+// (or manifest's) digest, the unpacked tree and how it was unpacked.
+func artifactListingKey(pk lockfile.PluginLock) string {
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%s", pk.Kind, pk.Digest, pk.Tree, pk.Path)
 }
 
-// listingID names src's listing in the local cache and in a shared one.
-func listingID(src fetch.Source) string {
-	sum := sha256.Sum256([]byte("graft listing 1\x00" + listingKey(src)))
+func (o *options) listingPath(key string) string {
+	return filepath.Join(o.layerDir, "listings", listingID(key))
+}
+
+// listingID names the listing of key (see listingKey) in the local cache and in a shared one.
+func listingID(key string) string {
+	sum := sha256.Sum256([]byte("graft listing 1\x00" + key))
 	return hex.EncodeToString(sum[:])
 }
 
-// loadListing returns the plugin's files (without contents) and commit time, or false.
-func (o *options) loadListing(src *fetch.Source) ([]fetch.File, time.Time, bool) {
-	if o.layerDir == "" || src == nil || src.Tree == "" {
+// loadListing returns the plugin's files (without contents) and commit time, or false. An
+// empty key (a local folder, read on every build) has none.
+func (o *options) loadListing(key string) ([]fetch.File, time.Time, bool) {
+	if o.layerDir == "" || key == "" {
 		return nil, time.Time{}, false
 	}
-	data, err := os.ReadFile(o.listingPath(*src))
+	data, err := os.ReadFile(o.listingPath(key))
 	if err != nil {
 		return nil, time.Time{}, false
 	}
@@ -83,9 +91,9 @@ func listingOf(t time.Time, files []fetch.File) listing {
 	return l
 }
 
-// saveListing records res for src; failing to is not an error (the next build reads git).
-func (o *options) saveListing(src *fetch.Source, res *fetch.Result) {
-	if o.layerDir == "" || src == nil || src.Tree == "" {
+// saveListing records res under key; failing to is not an error (the next build reads git).
+func (o *options) saveListing(key string, res *fetch.Result) {
+	if o.layerDir == "" || key == "" {
 		return
 	}
 	l := listingOf(res.CommitTime, res.Files)
@@ -93,7 +101,7 @@ func (o *options) saveListing(src *fetch.Source, res *fetch.Result) {
 	if err != nil {
 		return
 	}
-	p := o.listingPath(*src)
+	p := o.listingPath(key)
 	if os.MkdirAll(filepath.Dir(p), 0o755) != nil {
 		return
 	}

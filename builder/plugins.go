@@ -27,8 +27,9 @@ type plugin struct {
 	def        *lockfile.Plugin
 	files      []fetch.File
 	commitTime time.Time
-	dir        string       // plugins_dir/<name> in the image
-	src        fetch.Reader // a git commit or a folder of the site repository
+	dir        string       // plugins_dir/<name> in the image, or its [install] dest (a file's path for install.as = "file")
+	src        fetch.Reader // a git commit, a folder of the site repository, or a fetched artifact
+	listingKey string       // names its listing in the caches; "" for none (a local folder)
 
 	mu     sync.Mutex // guards files and listed
 	listed bool       // files hold no contents yet (see contents)
@@ -38,17 +39,23 @@ type plugin struct {
 func (pl *plugin) short() string { return shortVersion(pl.lock) }
 
 func shortVersion(pk lockfile.PluginLock) string {
-	if pk.Kind == lockfile.KindLocal {
+	switch {
+	case pk.Kind == lockfile.KindLocal:
 		return "tree " + pk.Tree[:min(12, len(pk.Tree))]
+	case pk.IsArtifact():
+		return pk.Digest[:min(len("sha256:")+12, len(pk.Digest))]
 	}
 	return pk.Commit[:min(12, len(pk.Commit))]
 }
 
-// version is the plugin's full version for the layer's history: its commit, or a local
-// folder's tree.
+// version is the plugin's full version for the layer's history: its commit, a local folder's
+// tree, or a fetched file's (manifest's) digest and tree.
 func (pl *plugin) version() string {
-	if pl.lock.Kind == lockfile.KindLocal {
+	switch {
+	case pl.lock.Kind == lockfile.KindLocal:
 		return "local " + pl.lock.Local + " tree " + pl.lock.Tree
+	case pl.lock.IsArtifact():
+		return pl.lock.Kind + " " + pl.lock.Digest + " tree " + pl.lock.Tree
 	}
 	return pl.lock.Commit
 }
@@ -76,19 +83,29 @@ func fetchAll(ctx context.Context, p *lockfile.Project, o *options) ([]*plugin, 
 
 func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.PluginLock, def *lockfile.Plugin) (*plugin, error) {
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetching, Detail: shortVersion(pk)})
-	pl := &plugin{lock: pk, def: def, dir: path.Join(p.Site.PluginsDir, pk.Name)}
+	pl := &plugin{lock: pk, def: def, dir: p.Target(pk)}
 	how := "cached"
-	var git *fetch.Source // nil for a local folder: read (and checked) on every build
-	if def.Source.Local != "" {
+	switch {
+	case def.Source.Local != "":
+		// A local folder is read (and checked) on every build: no listing.
 		abs, shown := p.LocalDir(*def)
 		pl.src, how = fetch.Local{Name: pk.Name, Site: p.Dir, Dir: abs, Shown: shown, Tree: pk.Tree}, "local"
-	} else {
-		git = &fetch.Source{Name: pk.Name, URL: p.SourceURL(*def), Ref: pk.Ref, Commit: pk.Commit, Path: pk.Path, Tree: pk.Tree}
-		pl.src = fetch.Git{Cache: o.cache, Source: *git}
+	case pk.IsArtifact():
+		req, err := p.ArtifactRequest(*def, pk)
+		if err != nil {
+			return nil, err
+		}
+		pl.src, pl.listingKey = fetch.Artifact{Store: o.artifactStore(), Request: req}, artifactListingKey(pk)
+	default:
+		git := fetch.Source{Name: pk.Name, URL: p.SourceURL(*def), Ref: pk.Ref, Commit: pk.Commit, Path: pk.Path, Tree: pk.Tree}
+		pl.src = fetch.Git{Cache: o.cache, Source: git}
+		if git.Tree != "" {
+			pl.listingKey = listingKey(git)
+		}
 	}
-	if files, t, ok := o.loadListing(git); ok {
+	if files, t, ok := o.loadListing(pl.listingKey); ok {
 		pl.files, pl.commitTime, pl.listed = files, t, true
-	} else if files, t, ok := o.sharedListing(git); ok {
+	} else if files, t, ok := o.sharedListing(pl.listingKey); ok {
 		pl.files, pl.commitTime, pl.listed, how = files, t, true, "cache-from"
 	} else {
 		res, err := pl.src.Read(ctx)
@@ -96,7 +113,7 @@ func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.
 			return nil, err
 		}
 		pl.files, pl.commitTime = res.Files, res.CommitTime
-		o.saveListing(git, res)
+		o.saveListing(pl.listingKey, res)
 		if res.Fetched {
 			how = "fetched"
 		}
@@ -110,9 +127,24 @@ func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.
 	return pl, nil
 }
 
+// pin names the plugin's content in layer keys: its commit (none for a local folder, whose
+// tree says it all), or a fetched file's digest.
+func (pl *plugin) pin() string {
+	if pl.lock.IsArtifact() {
+		return pl.lock.Digest
+	}
+	return pl.lock.Commit
+}
+
 // check refuses symlinks leaving the plugin's folder (they would expose or shadow the base's
-// files) and hooks or templates the plugin does not hold.
+// files), hooks or templates the plugin does not hold, and a plugin installed as one file that
+// is not exactly one file.
 func (pl *plugin) check(p *lockfile.Project) error {
+	if pl.def.InstallsFile() {
+		if len(pl.files) != 1 || (pl.files[0].Mode != filemode.Regular && pl.files[0].Mode != filemode.Executable) {
+			return usererr.New("plugin %s is installed as one file (install.as = \"file\"), but %s holds %d entries; run `graft lock`", pl.lock.Name, pl.short(), len(pl.files))
+		}
+	}
 	have := map[string]bool{}
 	links := map[string]string{} // absolute path in the image -> target
 	for _, f := range pl.files {
@@ -277,10 +309,29 @@ func within(p, dir string) bool {
 	return len(p) > len(dir) && p[:len(dir)] == dir && p[len(dir)] == '/'
 }
 
-// entries are the plugin's files as layer entries under its folder in the image.
+// whiteoutOpaque in a folder of a layer hides what the layers below hold in it (OCI image spec).
+const whiteoutOpaque = ".wh..wh..opq"
+
+// entries are the plugin's files as layer entries under its folder in the image; a plugin
+// installed as one file is that file at its path. A folder replacing the base's ([install]
+// replace) carries an opaque whiteout, so none of the base's old files stay in it.
 func (pl *plugin) entries(files []fetch.File) []layer.Entry {
-	out := make([]layer.Entry, 0, len(files)+1)
+	if pl.def.InstallsFile() {
+		for _, f := range files {
+			if f.Mode == filemode.Regular || f.Mode == filemode.Executable {
+				mode := int64(0o644)
+				if f.Mode == filemode.Executable {
+					mode = 0o755
+				}
+				return []layer.Entry{{Name: pl.dir, Type: tar.TypeReg, Mode: mode, Open: f.Open, Size: f.Size}}
+			}
+		}
+	}
+	out := make([]layer.Entry, 0, len(files)+2)
 	out = append(out, layer.Entry{Name: pl.dir, Type: tar.TypeDir, Mode: 0o755})
+	if pl.def.Install.Replace {
+		out = append(out, layer.Entry{Name: path.Join(pl.dir, whiteoutOpaque), Type: tar.TypeReg, Mode: 0o644})
+	}
 	for _, f := range files {
 		e := layer.Entry{Name: path.Join(pl.dir, f.Path)}
 		switch f.Mode {
@@ -307,7 +358,13 @@ func (pl *plugin) fileLayer(ctx context.Context, bp *basePlatform, epoch time.Ti
 		layer.WithEpoch(epoch), layer.WithMediaType(bp.layerMT))
 	key, id := "", ""
 	if pl.lock.Tree != "" {
-		key = fmt.Sprintf("plugin\x00%s\x00%s\x00%s\x00%s", pl.lock.Commit, pl.lock.Tree, pl.lock.Path, pl.dir)
+		key = fmt.Sprintf("plugin\x00%s\x00%s\x00%s\x00%s", pl.pin(), pl.lock.Tree, pl.lock.Path, pl.dir)
+		if pl.def.InstallsFile() {
+			key += "\x00file"
+		}
+		if pl.def.Install.Replace {
+			key += "\x00replace"
+		}
 		id = layer.KeyID(key, opts...)
 		if l := layer.Lookup(key, opts...); l != nil {
 			return o.remember(id, l)

@@ -25,13 +25,13 @@ type SharedCache interface {
 // WithSharedCache imports plugin layers from, and records them for, a shared cache.
 func WithSharedCache(c SharedCache) Option { return func(o *options) { o.shared = c } }
 
-// sharedListing is src's listing from the shared cache; nil src (a local folder, read on
-// every build) has none.
-func (o *options) sharedListing(src *fetch.Source) ([]fetch.File, time.Time, bool) {
-	if o.shared == nil || src == nil || src.Tree == "" {
+// sharedListing is the listing of key from the shared cache; an empty key (a local folder,
+// read on every build) has none.
+func (o *options) sharedListing(key string) ([]fetch.File, time.Time, bool) {
+	if o.shared == nil || key == "" {
 		return nil, time.Time{}, false
 	}
-	l, ok := o.shared.Listing(listingID(*src))
+	l, ok := o.shared.Listing(listingID(key))
 	if !ok {
 		return nil, time.Time{}, false
 	}
@@ -40,9 +40,8 @@ func (o *options) sharedListing(src *fetch.Source) ([]fetch.File, time.Time, boo
 
 // rememberListing records pl's listing for export.
 func (o *options) rememberListing(pl *plugin) {
-	g, ok := pl.src.(fetch.Git)
-	if o.shared != nil && ok && g.Source.Tree != "" {
-		o.shared.RememberListing(listingID(g.Source), listingOf(pl.commitTime, pl.files))
+	if o.shared != nil && pl.listingKey != "" {
+		o.shared.RememberListing(listingID(pl.listingKey), listingOf(pl.commitTime, pl.files))
 	}
 }
 

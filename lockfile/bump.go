@@ -27,6 +27,8 @@ type Bump struct {
 	History   *gitremote.History `json:"history,omitempty"` // commits between, for review
 	// HistoryError says why the commits between could not be listed (the bump still happened).
 	HistoryError string `json:"history_error,omitempty"`
+
+	edits []edit // plugin.toml values to write (url, maven, oci); none: ref becomes NewRef
 }
 
 // Moved reports whether the bump changes anything.
@@ -47,8 +49,24 @@ func (p *Project) PlanBump(ctx context.Context, name string, opts ...ResolveOpti
 		return nil, usererr.New("plugin %s is not in graft.lock yet; run `graft lock` first", name)
 	case pl.Source.Local != "" || pk.Kind == KindLocal:
 		return nil, usererr.New("plugin %s is kept in the site repository (source.local): it has no versions to bump to; edit its folder and run `graft lock`", name)
+	case IsTemplate(pl.Source.Ref):
+		return nil, p.pluginErr(*pl, "source.ref", "plugin %s: ref %q follows the base's version; bump the base and it moves with it", name, pl.Source.Ref)
 	}
 	cfg := newResolveConfig(opts)
+	if pk.IsArtifact() {
+		store, done, err := cfg.store()
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		cfg.artifacts = store
+		var b *Bump
+		err = p.bounded(ctx, cfg, *pl, func(ctx context.Context) (err error) {
+			b, err = p.planBumpArtifact(ctx, cfg, *pl, pk)
+			return err
+		})
+		return b, err
+	}
 	b := &Bump{Plugin: name, Kind: pk.Kind, OldRef: pl.Source.Ref, NewRef: pl.Source.Ref, OldCommit: pk.Commit, NewCommit: pk.Commit}
 	err := p.bounded(ctx, cfg, *pl, func(ctx context.Context) error {
 		r, err := p.open(ctx, cfg, *pl)
@@ -117,8 +135,14 @@ func (p *Project) PluginData(name string) []byte { return p.pluginData[name] }
 // so [source] tables, dotted keys and inline tables all work, and strings elsewhere that
 // look like a ref line are left alone.
 func EditRef(file string, data []byte, ref string) ([]byte, error) {
+	return EditValue(file, data, "source.ref", ref)
+}
+
+// EditValue is EditRef for any string key of plugin.toml ("source.version", "source.maven").
+func EditValue(file string, data []byte, key, value string) ([]byte, error) {
+	ref := value
 	if strings.ContainsAny(ref, "\"'\\\n\r\t") {
-		return nil, usererr.New("ref %q cannot be written into %s; set it by hand", ref, file)
+		return nil, usererr.New("%s %q cannot be written into %s; set it by hand", key, ref, file)
 	}
 	var p unstable.Parser
 	p.Reset(data)
@@ -130,14 +154,14 @@ func EditRef(file string, data []byte, ref string) ([]byte, error) {
 		case unstable.Table, unstable.ArrayTable:
 			table = keyOf(e.Key())
 		case unstable.KeyValue:
-			found = append(found, refValues(append(append([]string{}, table...), keyOf(e.Key())...), e.Value())...)
+			found = append(found, refValues(key, append(append([]string{}, table...), keyOf(e.Key())...), e.Value())...)
 		}
 	}
 	if err := p.Error(); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	if len(found) != 1 {
-		return nil, usererr.New("%s: found %d source.ref string values; set ref = %q by hand", file, len(found), ref)
+		return nil, usererr.New("%s: found %d %s string values; set %s = %q by hand", file, len(found), key, key[strings.LastIndex(key, ".")+1:], ref)
 	}
 	r := found[0]
 	raw := data[r.Offset : r.Offset+r.Length]
@@ -152,17 +176,18 @@ func EditRef(file string, data []byte, ref string) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// refValues finds the string value of source.ref in key = value (recursing into inline tables).
-func refValues(key []string, v *unstable.Node) []unstable.Range {
+// refValues finds the string value of want (e.g. source.ref) in key = value (recursing into
+// inline tables).
+func refValues(want string, key []string, v *unstable.Node) []unstable.Range {
 	switch {
-	case v.Kind == unstable.String && strings.Join(key, ".") == "source.ref":
+	case v.Kind == unstable.String && strings.Join(key, ".") == want:
 		return []unstable.Range{v.Raw}
 	case v.Kind == unstable.InlineTable:
 		var out []unstable.Range
 		for it := v.Children(); it.Next(); {
 			kv := it.Node()
 			if kv.Kind == unstable.KeyValue {
-				out = append(out, refValues(append(append([]string{}, key...), keyOf(kv.Key())...), kv.Value())...)
+				out = append(out, refValues(want, append(append([]string{}, key...), keyOf(kv.Key())...), kv.Value())...)
 			}
 		}
 		return out
@@ -195,6 +220,9 @@ func (p *Project) Log(ctx context.Context, name, from, to string, limit int, opt
 	pl := p.Plugin(name)
 	if pl == nil {
 		return nil, p.checkNames([]string{name})
+	}
+	if pl.Source.Type() != TypeGit {
+		return nil, errNotGit
 	}
 	cfg := newResolveConfig(opts)
 	var h *gitremote.History

@@ -8,7 +8,7 @@ import (
 // Drift is one way graft.lock no longer matches the definitions or the remotes.
 type Drift struct {
 	Plugin string `json:"plugin,omitempty"` // empty for the base image and graft.toml
-	What   string `json:"what"`             // definition-changed, added, removed, branch-moved, tag-moved, ref-deleted, base-moved, site-changed, no-lock, lock-edited, local-changed
+	What   string `json:"what"`             // definition-changed, added, removed, branch-moved, tag-moved, ref-deleted, base-moved, site-changed, no-lock, lock-edited, local-changed, content-changed
 	Key    string `json:"key,omitempty"`    // lock-edited: the locked value that differs (git, ref, kind, path)
 	Ref    string `json:"ref,omitempty"`
 	Old    string `json:"old,omitempty"` // locked commit (or digest)
@@ -36,6 +36,8 @@ func (d Drift) String() string {
 	case "local-changed":
 		return fmt.Sprintf("%s: folder %s changed since graft.lock was written: tree %s -> %s; run `graft lock` and commit graft.lock with the folder",
 			subject, d.Ref, d.Old, d.New)
+	case "content-changed":
+		return fmt.Sprintf("%s: %s now sends other content: %s -> %s; run `graft lock --update %s` once you trust it", subject, d.Ref, d.Old, d.New, d.Plugin)
 	case "ref-deleted":
 		return fmt.Sprintf("%s: %s no longer exists (locked at %s); pick another ref and run `graft lock`", subject, d.Ref, d.Old)
 	}
@@ -62,12 +64,18 @@ func (p *Project) Check(ctx context.Context, opts ...ResolveOption) ([]Drift, er
 		return []Drift{{What: "no-lock"}}, nil
 	}
 	cfg := newResolveConfig(opts)
+	store, done, err := cfg.store()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	cfg.artifacts = store
 	edited := map[string][]Drift{}
 	for _, m := range p.Mismatches() {
 		edited[m.Plugin] = append(edited[m.Plugin], Drift{Plugin: m.Plugin, What: "lock-edited", Key: m.Key, Ref: m.Ref, Old: m.Locked, New: m.Want})
 	}
 	found := make([][]Drift, len(p.Plugins)+1)
-	err := forEach(ctx, cfg.jobs, len(p.Plugins)+1, func(ctx context.Context, i int) error {
+	err = forEach(ctx, cfg.jobs, len(p.Plugins)+1, func(ctx context.Context, i int) error {
 		var d []Drift
 		var err error
 		switch {
@@ -93,7 +101,7 @@ func (p *Project) Check(ctx context.Context, opts ...ResolveOption) ([]Drift, er
 	}
 	for _, name := range sortedNames(p.Lock) {
 		if p.Plugin(name) == nil {
-			out = append(out, Drift{Plugin: name, What: "removed", Old: p.PluginLock(name).Commit})
+			out = append(out, Drift{Plugin: name, What: "removed", Old: p.PluginLock(name).Pin()})
 		}
 	}
 	if len(out) == 0 && p.Lock.Definitions != p.DefinitionsDigest() {
@@ -118,23 +126,30 @@ func (p *Project) checkBase(ctx context.Context, cfg *resolveConfig) ([]Drift, e
 
 func (p *Project) checkPlugin(ctx context.Context, cfg *resolveConfig, pl Plugin) ([]Drift, error) {
 	old := p.PluginLock(pl.Name)
-	if pl.Source.Local != "" {
+	switch pl.Source.Type() {
+	case TypeLocal:
 		return p.checkLocal(pl, old)
+	case TypeURL, TypeMaven, TypeOCI:
+		return p.checkArtifact(ctx, cfg, pl, old)
 	}
 	if old != nil && old.Definition == p.PluginDigest(pl.Name) && old.Kind == KindCommit {
 		return nil, nil // a full SHA never moves; nothing to ask the server
+	}
+	src, err := p.lockedSource(pl)
+	if err != nil {
+		return nil, err
 	}
 	r, err := p.open(ctx, cfg, pl)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	_, now, _ := Lookup(r, pl.Source.Ref)
+	_, now, _ := Lookup(r, src.Ref)
 	switch {
 	case old == nil:
-		return []Drift{{Plugin: pl.Name, What: "added", Ref: pl.Source.Ref, New: now}}, nil
+		return []Drift{{Plugin: pl.Name, What: "added", Ref: src.Ref, New: now}}, nil
 	case old.Definition != p.PluginDigest(pl.Name):
-		return []Drift{{Plugin: pl.Name, What: "definition-changed", Ref: pl.Source.Ref, Old: old.Commit, New: now}}, nil
+		return []Drift{{Plugin: pl.Name, What: "definition-changed", Ref: src.Ref, Old: old.Pin(), New: now}}, nil
 	}
 	// Look the ref up as what it was when locked: a branch stays a branch.
 	var cur string

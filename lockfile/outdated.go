@@ -17,7 +17,12 @@ type Outdated struct {
 	Kind      string   `json:"kind"`
 	Locked    string   `json:"locked"`               // locked commit
 	NewerTags []string `json:"newer_tags,omitempty"` // version tags above the locked version, ascending
-	Head      string   `json:"head,omitempty"`       // branch: its head now, when it moved
+	Head      string   `json:"head,omitempty"`       // branch: its head now, when it moved (oci: the tag's digest now)
+	// NewerVersions (url, maven, oci): versions above the locked one, ascending.
+	NewerVersions []string `json:"newer_versions,omitempty"`
+	// Unlisted says why the plugin's versions cannot be listed (a url without {version} and
+	// [source.versions], an oci reference pinned by digest).
+	Unlisted string `json:"unlisted,omitempty"`
 	// NotLocked: the plugin has a plugin.toml but no entry in graft.lock yet (nothing else is
 	// set; its repository is not contacted).
 	NotLocked bool `json:"not_locked,omitempty"`
@@ -27,7 +32,7 @@ type Outdated struct {
 
 // Current reports whether nothing newer was found.
 func (o Outdated) Current() bool {
-	return len(o.NewerTags) == 0 && o.Head == "" && !o.NotLocked && !o.Removed
+	return len(o.NewerTags) == 0 && len(o.NewerVersions) == 0 && o.Head == "" && !o.NotLocked && !o.Removed
 }
 
 // Outdated lists, per plugin in name order, the ones not locked yet, the locked ones whose
@@ -42,6 +47,12 @@ func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdat
 		return nil, usererr.New("%s: not found; run `graft lock` first", p.shownPath(LockFile))
 	}
 	cfg := newResolveConfig(opts)
+	store, done, err := cfg.store()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	cfg.artifacts = store
 	out := make([]Outdated, len(p.Plugins))
 	var locked []int // indexes into p.Plugins and out
 	for i, pl := range p.Plugins {
@@ -58,7 +69,7 @@ func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdat
 		}
 		locked = append(locked, i)
 	}
-	err := forEach(ctx, cfg.jobs, len(locked), func(ctx context.Context, j int) error {
+	err = forEach(ctx, cfg.jobs, len(locked), func(ctx context.Context, j int) error {
 		i := locked[j]
 		return p.bounded(ctx, cfg, p.Plugins[i], func(ctx context.Context) error {
 			o, err := p.outdatedPlugin(ctx, cfg, p.Plugins[i])
@@ -73,7 +84,7 @@ func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdat
 	}
 	for _, pk := range p.Lock.Plugins {
 		if p.Plugin(pk.Name) == nil {
-			out = append(out, Outdated{Plugin: pk.Name, Ref: pk.Ref, Kind: pk.Kind, Locked: pk.Commit, Removed: true})
+			out = append(out, Outdated{Plugin: pk.Name, Ref: pk.Ref, Kind: pk.Kind, Locked: pk.Pin(), Removed: true})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Outdated) int { return strings.Compare(a.Plugin, b.Plugin) })
@@ -82,6 +93,9 @@ func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdat
 
 func (p *Project) outdatedPlugin(ctx context.Context, cfg *resolveConfig, pl Plugin) (*Outdated, error) {
 	old := p.PluginLock(pl.Name)
+	if old.IsArtifact() {
+		return p.outdatedArtifact(ctx, cfg, pl, old)
+	}
 	r, err := p.open(ctx, cfg, pl)
 	if err != nil {
 		return nil, err
@@ -119,16 +133,24 @@ func lockedVersion(pk *PluginLock) (version, bool) {
 }
 
 func newerTags(r *gitremote.Remote, base version) []string {
+	var names []string
+	for _, ref := range r.Refs() {
+		if name, ok := strings.CutPrefix(ref.Name, "refs/tags/"); ok {
+			names = append(names, name)
+		}
+	}
+	return newerVersions(names, base)
+}
+
+// newerVersions are the names among names that are versions above base, ascending;
+// pre-releases only when base is one.
+func newerVersions(names []string, base version) []string {
 	type tv struct {
 		name string
 		v    version
 	}
 	var found []tv
-	for _, ref := range r.Refs() {
-		name, ok := strings.CutPrefix(ref.Name, "refs/tags/")
-		if !ok {
-			continue
-		}
+	for _, name := range names {
 		v, ok := parseVersion(name)
 		if !ok || v.compare(base) <= 0 || (v.pre != "" && base.pre == "") {
 			continue
@@ -141,11 +163,11 @@ func newerTags(r *gitremote.Remote, base version) []string {
 		}
 		return strings.Compare(a.name, b.name)
 	})
-	names := make([]string, len(found))
+	out := make([]string, len(found))
 	for i, f := range found {
-		names[i] = f.name
+		out[i] = f.name
 	}
-	return names
+	return out
 }
 
 // version is a dotted numeric tag: 2 to maxParts numbers, an optional leading "v" or "V",

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/graft-build/graft/internal/tomldecode"
-	"github.com/graft-build/graft/lockfile/gitremote"
 )
 
 // Mismatch is a value graft.lock records for a plugin that its plugin.toml contradicts while
@@ -23,8 +22,8 @@ type Mismatch struct {
 func (m Mismatch) String() string {
 	want := fmt.Sprintf("%q in plugins/%s/plugin.toml", m.Want, m.Plugin)
 	switch {
-	case m.Key == "kind" && m.Want == KindLocal:
-		want = fmt.Sprintf("plugins/%s/plugin.toml has a local source", m.Plugin)
+	case m.Key == "kind" && (m.Want == KindLocal || m.Want == KindURL || m.Want == KindMaven || m.Want == KindOCI):
+		want = fmt.Sprintf("plugins/%s/plugin.toml has a %s source", m.Plugin, m.Want)
 	case m.Key == "kind":
 		want = fmt.Sprintf("ref %q of plugins/%s/plugin.toml names a %s", m.Ref, m.Plugin, m.Want)
 	}
@@ -45,32 +44,13 @@ func (p *Project) Mismatches() []Mismatch {
 		if pl == nil || pk.Definition != p.PluginDigest(pl.Name) {
 			continue
 		}
-		add := func(key, locked, want string) {
-			out = append(out, Mismatch{Plugin: pk.Name, Key: key, Locked: locked, Want: want, Ref: pl.Source.Ref, index: i})
+		src, err := p.lockedSource(*pl)
+		if err != nil {
+			continue // a base version graft.lock lacks: staleness, reported by CheckFresh
 		}
-		if pk.Local != pl.Source.Local {
-			add("local", pk.Local, pl.Source.Local)
-		}
-		if pl.Source.Local != "" {
-			if pk.Kind != KindLocal {
-				add("kind", pk.Kind, KindLocal)
-			}
-			if pk.Git != "" {
-				add("git", gitremote.Redact(pk.Git), "")
-			}
-			continue
-		}
-		if pk.Git != pl.Source.Git {
-			add("git", gitremote.Redact(pk.Git), gitremote.Redact(pl.Source.Git))
-		}
-		if pk.Ref != pl.Source.Ref {
-			add("ref", pk.Ref, pl.Source.Ref)
-		}
-		if pk.Path != pl.Source.Path {
-			add("path", pk.Path, pl.Source.Path)
-		}
-		if kinds := refKinds(pl.Source.Ref); !kinds[pk.Kind] {
-			add("kind", pk.Kind, kindList(kinds))
+		for _, m := range p.mismatches(*pl, src, pk) {
+			m.index = i
+			out = append(out, m)
 		}
 	}
 	return out

@@ -118,9 +118,20 @@ func ProvenanceStatement(in *Input) ([]byte, error) {
 			ann["builtBy"] = "buildkit"
 			ann["steps"] = def.Build.Run
 		}
-		bd.ResolvedDependencies = append(bd.ResolvedDependencies, ResourceDesc{Name: "plugin " + pk.Name,
+		dep := ResourceDesc{Name: "plugin " + pk.Name,
 			URI: "git+" + gitremote.Redact(pk.Git) + "@" + pk.Commit, Digest: map[string]string{"gitCommit": pk.Commit},
-			Annotations: ann})
+			Annotations: ann}
+		if pk.IsArtifact() {
+			dep.URI, dep.Digest = pk.SourceName(), digestMap(pk.Digest)
+			delete(ann, "ref")
+			if pk.Version != "" {
+				ann["version"] = pk.Version
+			}
+			if pk.Dest != "" {
+				ann["dest"] = pk.Dest
+			}
+		}
+		bd.ResolvedDependencies = append(bd.ResolvedDependencies, dep)
 	}
 	for _, l := range in.Launchers {
 		sum := sha256.Sum256(l.Binary)

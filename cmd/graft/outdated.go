@@ -22,7 +22,11 @@ func newOutdatedCmd(g *globalOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			list, err := p.Outdated(cmd.Context(), lockfile.WithJobs(jobs), lockfile.WithTimeout(timeout))
+			opts, err := resolveOptions(jobs, timeout)
+			if err != nil {
+				return err
+			}
+			list, err := p.Outdated(cmd.Context(), opts...)
 			if err != nil {
 				return err
 			}
@@ -59,11 +63,20 @@ func outdatedLine(o lockfile.Outdated) string {
 		return fmt.Sprintf("%s: local %s at tree %s: kept in the site repository (graft lock --check reports changes)", o.Plugin, o.Ref, short(o.Locked))
 	}
 	var parts []string
+	if o.Unlisted != "" {
+		parts = append(parts, "versions not listed ("+o.Unlisted+")")
+	}
+	if len(o.NewerVersions) > 0 {
+		parts = append(parts, fmt.Sprintf("newer versions: %s (to bump: graft lock --bump %s)",
+			strings.Join(o.NewerVersions, ", "), o.Plugin))
+	}
 	if len(o.NewerTags) > 0 {
 		parts = append(parts, fmt.Sprintf("newer tags: %s (to bump: graft lock --bump %s)",
 			strings.Join(o.NewerTags, ", "), o.Plugin))
 	}
-	if o.Head != "" {
+	if o.Head != "" && o.Kind == lockfile.KindOCI {
+		parts = append(parts, fmt.Sprintf("the tag now names %s (to take it: graft lock --update %s)", short(o.Head), o.Plugin))
+	} else if o.Head != "" {
 		parts = append(parts, fmt.Sprintf("branch head now %s (to bump: graft lock --update %s)", short(o.Head), o.Plugin))
 	}
 	status := "up to date"

@@ -302,10 +302,13 @@ func describeLayer(i, base int, d v1.Hash, res *builder.Result, p *lockfile.Proj
 	if k := i - base; k < len(p.Lock.Plugins) {
 		pk := p.Lock.Plugins[k]
 		what := fmt.Sprintf("plugin %s at commit %s (tree %s", pk.Name, pk.Commit, pk.Tree)
+		if pk.IsArtifact() {
+			what = fmt.Sprintf("plugin %s, %s %s %s (tree %s", pk.Name, pk.Kind, pk.SourceName(), pk.Digest, pk.Tree)
+		}
 		if pk.Path != "" {
 			what += ", path " + pk.Path
 		}
-		return what + ") in " + p.Site.PluginsDir + "/" + pk.Name
+		return what + ") in " + p.Target(pk)
 	}
 	if name, ok := res.Layers[d]; ok {
 		if strings.HasPrefix(name, "launcher configuration") {
