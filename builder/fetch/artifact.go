@@ -49,4 +49,3 @@ func TreeFiles(t *filetree.Tree) []File {
 	}
 	return files
 }
-

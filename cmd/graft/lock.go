@@ -181,7 +181,6 @@ func short(sha string) string {
 	return prefix + sha
 }
 
-
 // jsonPlugin is one plugin in `graft lock --json` (credentials stripped from git).
 type jsonPlugin struct {
 	Name     string   `json:"name"`

@@ -19,7 +19,6 @@ const (
 	UnpackAnnotation = "io.deis.oras.content.unpack"    // "true": the layer is a folder, tarred
 )
 
-
 // getOCI resolves the artifact (by digest when locked), stores its layers in the blob cache and
 // unpacks them: a layer titled org.opencontainers.image.title is a file of that name (or, with
 // io.deis.oras.content.unpack, a folder tarred by oras); untitled tar layers are an image's
