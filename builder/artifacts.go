@@ -4,6 +4,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile"
 	"github.com/graft-build/graft/lockfile/artifact"
 )
 
@@ -24,4 +27,21 @@ func (o *options) artifactStore() *artifact.Store {
 		o.artifacts = artifact.New(dir, artifact.WithImageOptions(o.resolve...))
 	})
 	return o.artifacts
+}
+
+// checkBaseVersion compares graft.lock's base version (what [compat] and refs following the
+// base were checked against) with the version the base image itself carries.
+func checkBaseVersion(p *lockfile.Project, ref imageref.Ref, res *imageref.Resolved) error {
+	if p.Lock.Base.Version == "" {
+		return nil
+	}
+	v, err := p.ReadBaseVersion(ref, res)
+	if err != nil {
+		return err
+	}
+	if v != p.Lock.Base.Version {
+		return usererr.New("%s: base.version is %s, but the base image says %s; graft.lock was edited by hand or is damaged: run `graft lock`",
+			lockfile.LockFile, p.Lock.Base.Version, v)
+	}
+	return nil
 }

@@ -77,6 +77,7 @@ func (p *Project) artifactRequest(pl Plugin, src Source) (artifact.Request, erro
 	req := artifact.Request{Plugin: pl.Name, Strip: src.Strip, Path: src.Path}
 	switch {
 	case src.URL != "":
+		src.URL = fillVersion(src.URL, src.Version)
 		req.Kind, req.URL = KindURL, p.rewrite(src.URL)
 		parsed, err := url.Parse(src.URL)
 		if err != nil {
