@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/graft-build/graft/internal/gittest"
 	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/registrytest"
+	"github.com/graft-build/graft/internal/tooltest"
 	"github.com/graft-build/graft/lockfile"
 )
 
@@ -527,5 +529,34 @@ func TestBaseVersionCompatAndFollowingRefs(t *testing.T) {
 	code, _, errOut = k.graft(t, "build")
 	if code != 2 || !strings.Contains(errOut, "base.version is 1.42.9, but the base image says 1.42.3") {
 		t.Fatalf("build with an edited base version: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestOCIPluginPushedByOras: what the real `oras push` makes (files titled by
+// org.opencontainers.image.title, a folder as a tarred layer oras unpacks) is a plugin, in CNCF
+// distribution, the registry most sites run.
+func TestOCIPluginPushedByOras(t *testing.T) {
+	oras := tooltest.Require(t, tooltest.Oras)
+	k := newKindsSite(t, "")
+	work := t.TempDir()
+	os.MkdirAll(filepath.Join(work, "static", "css"), 0o755)
+	os.WriteFile(filepath.Join(work, "static", "css", "a.css"), []byte("a{}"), 0o644)
+	os.WriteFile(filepath.Join(work, "plugin.jar"), []byte("jar bytes"), 0o644)
+	ref := registrytest.Distribution(t) + "/plugins/bundle:2.0.0"
+	cmd := exec.Command(oras, "push", "--plain-http", "--artifact-type", "application/vnd.example.plugin", ref, "plugin.jar", "static")
+	cmd.Dir = work
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("oras push: %v\n%s", err, out)
+	}
+	k.plugin("bundle", fmt.Sprintf("[source]\noci = %q\n", ref))
+	k.mustGraft(t, "lock")
+	dest := filepath.Join(t.TempDir(), "img")
+	k.mustGraft(t, "build", "--output", "type=oci,dest="+dest)
+	files := imageFiles(t, layoutImage(t, dest))
+	if files["/app/plugins/bundle/plugin.jar"] != "jar bytes" || files["/app/plugins/bundle/static/css/a.css"] != "a{}" {
+		t.Errorf("bundle in the image: jar %q, css %q", files["/app/plugins/bundle/plugin.jar"], files["/app/plugins/bundle/static/css/a.css"])
+	}
+	if code, out, errOut := k.graft(t, "verify", "oci-layout://"+dest); code != 0 {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)
 	}
 }
