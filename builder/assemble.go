@@ -88,6 +88,9 @@ func (a *assembly) run(ctx context.Context) (*Result, error) {
 		case pl.lock.IsArtifact():
 			info.Kind, info.Source, info.Digest, info.Tree = pl.lock.Kind, pl.lock.SourceName(), pl.lock.Digest, pl.lock.Tree
 		}
+		if pl.override != "" {
+			info.Unlocked, info.Tree = true, pl.override
+		}
 		res.Plugins = append(res.Plugins, info)
 	}
 	a.layers = map[layerKey]v1.Layer{}
@@ -274,6 +277,9 @@ func (a *assembly) labels(res *Result, baseDigest v1.Hash, lversion string) map[
 	}
 	if lversion != "" {
 		l[LabelLauncherVersion] = lversion
+	}
+	if names := unlockedNames(res.Plugins); names != "" {
+		l[LabelUnlocked] = names
 	}
 	return l
 }

@@ -54,6 +54,9 @@ type PluginInfo struct {
 	Digest string `json:"digest,omitempty"`
 	// Dest is where the plugin is installed, when not plugins_dir/NAME.
 	Dest string `json:"dest,omitempty"`
+	// Unlocked: built from a working folder (`graft build --override`), not from graft.lock;
+	// Tree is then that folder's tree.
+	Unlocked bool `json:"unlocked,omitempty"`
 }
 
 type options struct {
@@ -71,6 +74,7 @@ type options struct {
 
 	artifacts     *artifact.Store // url, maven and oci plugins (see artifactStore)
 	artifactsOnce sync.Once
+	overrides     map[string]string // plugin -> working folder or file (--override)
 }
 
 // LauncherSubject names the launcher's line in progress events.
@@ -196,6 +200,9 @@ func Build(ctx context.Context, p *lockfile.Project, opts ...Option) (*Result, e
 		return nil, err
 	}
 	if err := p.CheckCompat(); err != nil {
+		return nil, err
+	}
+	if err := o.checkOverrides(p); err != nil {
 		return nil, err
 	}
 	if err := o.checkSteps(p); err != nil {

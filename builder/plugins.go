@@ -30,6 +30,7 @@ type plugin struct {
 	dir        string       // plugins_dir/<name> in the image, or its [install] dest (a file's path for install.as = "file")
 	src        fetch.Reader // a git commit, a folder of the site repository, or a fetched artifact
 	listingKey string       // names its listing in the caches; "" for none (a local folder)
+	override   string       // the content of a working folder given with --override (its tree); "" for the locked source
 
 	mu     sync.Mutex // guards files and listed
 	listed bool       // files hold no contents yet (see contents)
@@ -52,6 +53,8 @@ func shortVersion(pk lockfile.PluginLock) string {
 // tree, or a fetched file's (manifest's) digest and tree.
 func (pl *plugin) version() string {
 	switch {
+	case pl.override != "":
+		return "unlocked (--override) " + pl.override
 	case pl.lock.Kind == lockfile.KindLocal:
 		return "local " + pl.lock.Local + " tree " + pl.lock.Tree
 	case pl.lock.IsArtifact():
@@ -85,7 +88,9 @@ func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetching, Detail: shortVersion(pk)})
 	pl := &plugin{lock: pk, def: def, dir: p.Target(pk)}
 	how := "cached"
-	switch {
+	switch path, overridden := o.overrides[pk.Name]; {
+	case overridden:
+		pl.src, how = Override{Name: pk.Name, Path: path}, "override "+path
 	case def.Source.Local != "":
 		// A local folder is read (and checked) on every build: no listing.
 		abs, shown := p.LocalDir(*def)
@@ -103,7 +108,13 @@ func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.
 			pl.listingKey = listingKey(git)
 		}
 	}
-	if files, t, ok := o.loadListing(pl.listingKey); ok {
+	if v, ok := pl.src.(Override); ok {
+		res, tree, err := v.Content()
+		if err != nil {
+			return nil, err
+		}
+		pl.files, pl.commitTime, pl.override = res.Files, res.CommitTime, tree
+	} else if files, t, ok := o.loadListing(pl.listingKey); ok {
 		pl.files, pl.commitTime, pl.listed = files, t, true
 	} else if files, t, ok := o.sharedListing(pl.listingKey); ok {
 		pl.files, pl.commitTime, pl.listed, how = files, t, true, "cache-from"
@@ -357,15 +368,22 @@ func (pl *plugin) fileLayer(ctx context.Context, bp *basePlatform, epoch time.Ti
 	opts := o.layerOpts(layer.WithRoot(pl.dir), layer.WithOwner(bp.uid, bp.gid),
 		layer.WithEpoch(epoch), layer.WithMediaType(bp.layerMT))
 	key, id := "", ""
-	if pl.lock.Tree != "" {
+	switch {
+	case pl.override != "":
+		key = fmt.Sprintf("override\x00%s\x00%s", pl.override, pl.dir)
+	case pl.lock.Tree != "":
 		key = fmt.Sprintf("plugin\x00%s\x00%s\x00%s\x00%s", pl.pin(), pl.lock.Tree, pl.lock.Path, pl.dir)
+	}
+	if key != "" {
 		if pl.def.InstallsFile() {
 			key += "\x00file"
 		}
 		if pl.def.Install.Replace {
 			key += "\x00replace"
 		}
-		id = layer.KeyID(key, opts...)
+		if pl.override == "" { // a working folder's layer is never shared (--cache-to)
+			id = layer.KeyID(key, opts...)
+		}
 		if l := layer.Lookup(key, opts...); l != nil {
 			return o.remember(id, l)
 		}

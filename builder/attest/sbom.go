@@ -14,6 +14,7 @@ import (
 	"github.com/spdx/tools-golang/spdx/v2/common"
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
 
+	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/internal/version"
 	"github.com/graft-build/graft/lockfile"
 	"github.com/graft-build/graft/lockfile/gitremote"
@@ -139,6 +140,9 @@ func (in *Input) pluginPackage(name string) *spdx.Package {
 	licence := in.Licenses[name]
 	if licence == "" {
 		licence = noAssertion
+	}
+	if info := in.unlocked(name); info != nil {
+		return unlockedPackage(*pk, *info, licence)
 	}
 	if pk.IsArtifact() {
 		return artifactPackage(*pk, licence)
@@ -276,4 +280,25 @@ func artifactPackage(pk lockfile.PluginLock, licence string) *spdx.Package {
 		p.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl", Locator: purl}}
 	}
 	return p
+}
+
+// unlocked is plugin name's label entry when it was built with --override, else nil.
+func (in *Input) unlocked(name string) *builder.PluginInfo {
+	for _, pl := range in.Result.Plugins {
+		if pl.Name == name && pl.Unlocked {
+			return &pl
+		}
+	}
+	return nil
+}
+
+// unlockedPackage is the SBOM package of a plugin built from a working folder (--override):
+// no version, location or purl a reader could fetch, and a comment saying so.
+func unlockedPackage(pk lockfile.PluginLock, info builder.PluginInfo, licence string) *spdx.Package {
+	return &spdx.Package{
+		PackageName: pk.Name, PackageSPDXIdentifier: common.ElementID("Plugin-" + spdxID(pk.Name)), PackageVersion: "unlocked",
+		PackageDownloadLocation: noAssertion, PackageSourceInfo: "UNLOCKED: built with graft build --override from a working folder (" + info.Tree + "), not from graft.lock",
+		PackageComment:          "not reproducible from graft.lock; graft verify fails this image",
+		PackageLicenseConcluded: licence, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion, PrimaryPackagePurpose: "SOURCE",
+	}
 }

@@ -42,6 +42,8 @@ type buildOpts struct {
 	attest    attestOpts
 	tags      []string // -t/--tag, as buildx
 	push      bool     // --push, as buildx
+	overrides []string // --override NAME=PATH
+	allowPush bool     // --allow-override-push
 }
 
 func newBuildCmd(g *globalOpts) *cobra.Command {
@@ -66,6 +68,9 @@ last line of stdout is the image digest.
            default when plugins have steps, no address is given and Docker answers
   --cache-from/--cache-to type=registry,ref=REF | type=local,src=DIR / dest=DIR
            share plugin layers between CI runners (and BuildKit's step cache)
+  --override NAME=PATH               build plugin NAME from a working folder (or file) instead of
+           graft.lock, for a development loop; the image is labelled unlocked, graft verify
+           fails it, and it is not pushed unless --allow-override-push
   SOURCE_DATE_EPOCH                  fixes every timestamp; else they come from the commits`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBuild(cmd.Context(), g, o) },
@@ -86,6 +91,8 @@ last line of stdout is the image digest.
 	f.IntVar(&o.jobs, "jobs", 0, "plugins fetched and compressed, and blobs uploaded, in parallel (default: CPUs)")
 	f.StringArrayVarP(&o.tags, "tag", "t", nil, "image name, as buildx (repeatable; the first is the outputs' default name)")
 	f.BoolVar(&o.push, "push", false, "push to every -t NAME (graft.toml name without -t): shorthand for --output type=registry,name=NAME")
+	f.StringArrayVar(&o.overrides, "override", nil, "NAME=PATH: build plugin NAME from this folder or file instead of graft.lock (repeatable; the image is unlocked)")
+	f.BoolVar(&o.allowPush, "allow-override-push", false, "push an image built with --override all the same")
 	return cmd
 }
 
@@ -121,6 +128,10 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err != nil {
 		return err
 	}
+	overrides, err := parseOverrides(o, pubs)
+	if err != nil {
+		return err
+	}
 	if err := resolveBuildkit(ctx, g, o, p); err != nil {
 		return err
 	}
@@ -140,6 +151,9 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	}
 	if cache != nil {
 		opts = append(opts, builder.WithSharedCache(cache))
+	}
+	if len(overrides) > 0 {
+		opts = append(opts, builder.WithOverrides(overrides))
 	}
 	res, err := builder.Build(ctx, p, append(opts, builder.WithReporter(rep))...)
 	if err != nil {

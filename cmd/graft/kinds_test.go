@@ -560,3 +560,66 @@ func TestOCIPluginPushedByOras(t *testing.T) {
 		t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestOverrideBuildsAWorkingFolderUnlocked: --override builds a plugin from a working folder,
+// labels the image unlocked (labels, SBOM, provenance), verify fails it, and pushing it needs
+// --allow-override-push.
+func TestOverrideBuildsAWorkingFolderUnlocked(t *testing.T) {
+	k := newKindsSite(t, "")
+	k.Plugin("dev", map[string]string{"lib/a.rb": "locked"}, "")
+	k.Plugin("other", map[string]string{"x": "x"}, "")
+	k.mustGraft(t, "lock")
+	work := t.TempDir()
+	os.MkdirAll(filepath.Join(work, "lib"), 0o755)
+	os.MkdirAll(filepath.Join(work, ".git"), 0o755)
+	os.WriteFile(filepath.Join(work, ".git", "HEAD"), []byte("ref: x"), 0o644)
+	os.WriteFile(filepath.Join(work, "lib", "a.rb"), []byte("working copy"), 0o644)
+	dest := filepath.Join(t.TempDir(), "img")
+	out := k.mustGraft(t, "build", "--override", "dev="+work, "--output", "type=oci,dest="+dest)
+	img := layoutImage(t, dest)
+	files := imageFiles(t, img)
+	if files["/app/plugins/dev/lib/a.rb"] != "working copy" || files["/app/plugins/other/x"] != "x" {
+		t.Errorf("image holds dev %q, other %q", files["/app/plugins/dev/lib/a.rb"], files["/app/plugins/other/x"])
+	}
+	if _, ok := files["/app/plugins/dev/.git/HEAD"]; ok {
+		t.Error("the working folder's .git went into the image")
+	}
+	cf, _ := img.ConfigFile()
+	if cf.Config.Labels["org.graft.unlocked"] != "dev" || !strings.Contains(cf.Config.Labels["org.graft.plugins"], `"name":"dev","commit":"`) ||
+		!strings.Contains(cf.Config.Labels["org.graft.plugins"], `"unlocked":true`) {
+		t.Errorf("labels %v", cf.Config.Labels)
+	}
+	_, sbom, _ := graft(t, "sbom", "oci-layout://"+dest)
+	_, prov, _ := graft(t, "sbom", "--provenance", "oci-layout://"+dest)
+	if !strings.Contains(sbom, "UNLOCKED: built with graft build --override") || !strings.Contains(prov, `"unlockedPlugins": [`) {
+		t.Errorf("SBOM or provenance do not say unlocked:\n%s\n%s", sbom, prov)
+	}
+	code, vout, _ := k.graft(t, "verify", "oci-layout://"+dest)
+	if code != 1 || !strings.Contains(vout, "was built with --override dev: it holds working folders, not what graft.lock pins") {
+		t.Errorf("verify of an unlocked image: exit %d\n%s", code, vout)
+	}
+	_ = out
+
+	// A second build with the folder unchanged takes the layer from the cache; a changed file
+	// gives a new layer.
+	code, _, errOut := k.graft(t, "build", "--override", "dev="+work, "--output", "type=oci,dest="+dest, "--progress", "plain")
+	if code != 0 || !strings.Contains(errOut, "fetch  dev") {
+		t.Fatalf("rebuild: exit %d\n%s", code, errOut)
+	}
+	os.WriteFile(filepath.Join(work, "lib", "a.rb"), []byte("edited"), 0o644)
+	k.mustGraft(t, "build", "--override", "dev="+work, "--output", "type=oci,dest="+dest)
+	if got := imageFiles(t, layoutImage(t, dest))["/app/plugins/dev/lib/a.rb"]; got != "edited" {
+		t.Errorf("after an edit the image holds %q", got)
+	}
+
+	reg := registrytest.GGCR(t, false)
+	code, _, errOut = k.graft(t, "build", "--override", "dev="+work, "--push", "-t", reg+"/app:dev")
+	if code != 2 || !strings.Contains(errOut, "--override builds an unlocked image, which is not pushed to "+reg+"/app:dev") {
+		t.Errorf("push of an unlocked image: exit %d\n%s", code, errOut)
+	}
+	k.mustGraft(t, "build", "--override", "dev="+work, "--push", "-t", reg+"/app:dev", "--allow-override-push")
+	code, _, errOut = k.graft(t, "build", "--override", "nosuch="+work)
+	if code != 2 || !strings.Contains(errOut, "--override nosuch="+work+": graft.lock has no plugin nosuch") {
+		t.Errorf("override of an unknown plugin: exit %d\n%s", code, errOut)
+	}
+}

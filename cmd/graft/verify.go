@@ -83,6 +83,11 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildOpts, arg string) err
 	if err != nil {
 		return fmt.Errorf("image %s: %w", arg, err)
 	}
+	if names := unlockedLabel(plats[0].img); names != "" {
+		fmt.Fprintf(g.stdout, "%s was built with --override %s: it holds working folders, not what %s pins; build it without --override\n",
+			arg, names, lockfile.LockFile)
+		return errCheckFailed
+	}
 	built, diffs, notes, err := verifyOnce(ctx, g, p, o, plats, res.Index != nil, nil)
 	if err != nil {
 		return err
@@ -164,6 +169,15 @@ func platformOf(img v1.Image) (string, error) {
 		name += "/" + cf.Variant
 	}
 	return name, nil
+}
+
+// unlockedLabel is the image's org.graft.unlocked label: the plugins built with --override.
+func unlockedLabel(img v1.Image) string {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return ""
+	}
+	return cf.Config.Labels[builder.LabelUnlocked]
 }
 
 // verifyCreated is the image's org.opencontainers.image.created label (zero when absent).
