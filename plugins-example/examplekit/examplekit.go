@@ -279,15 +279,17 @@ func Load(t *testing.T, img v1.Image, prefix string) string {
 	return tag
 }
 
-// Start runs image detached (no network) with args before the image name (env, mounts), removes
-// it when the test ends, and waits until `docker inspect` says healthy (the image's HEALTHCHECK
-// is graft-launcher healthcheck). It returns the container's name.
-func Start(t *testing.T, image string, args ...string) string {
+// Start runs image detached (no network) with docker run's args (env, mounts) and the command
+// cmd (the launcher's: "run", "web"), removes it when the test ends, and waits until `docker
+// inspect` says healthy (the image's HEALTHCHECK is graft-launcher healthcheck). It returns the
+// container's name.
+func Start(t *testing.T, image string, args []string, cmd ...string) string {
 	t.Helper()
-	name := strings.NewReplacer(":", "-", "/", "-").Replace(image)
+	name := strings.NewReplacer(":", "-", "/", "-").Replace(image) + "-" + strings.Join(cmd, "-")
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
 	run := append(append([]string{"run", "-d", "--name", name, "--network", "none",
 		"--health-interval", "200ms", "--health-start-period", "30s"}, args...), image)
+	run = append(run, cmd...)
 	MustDocker(t, run...)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {

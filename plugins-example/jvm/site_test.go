@@ -88,7 +88,7 @@ func TestJVMSite(t *testing.T) {
 		secret := filepath.Join(t.TempDir(), "db_password")
 		os.WriteFile(secret, []byte("db-pass\n"), 0o644)
 		tag := examplekit.Load(t, res.Image, "graft-jvm")
-		name := examplekit.Start(t, tag, "-e", "PORTAL_DB_PASSWORD_FILE=/run/secrets/db_password", "-v", secret+":/run/secrets/db_password:ro")
+		name := examplekit.Start(t, tag, []string{"-e", "PORTAL_DB_PASSWORD_FILE=/run/secrets/db_password", "-v", secret+":/run/secrets/db_password:ro"})
 		if page := examplekit.MustDocker(t, "exec", name, "wget", "-qO-", "http://127.0.0.1:8080/index.html"); page != "<h1>Portal 1.4.0</h1>" {
 			t.Errorf("nginx serves %q", page)
 		}
