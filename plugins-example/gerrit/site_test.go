@@ -83,7 +83,7 @@ func TestGerritSite(t *testing.T) {
 		os.WriteFile(secret, []byte("s3cr3t-from-a-file\n"), 0o644)
 		tag := examplekit.Load(t, res.Image, "graft-gerrit")
 		name := examplekit.Start(t, tag, []string{"-e", "GERRIT_OAUTH_CLIENT_ID=graft-test",
-			"-e", "GERRIT_OAUTH_CLIENT_SECRET_FILE=/run/secrets/oauth_client_secret", "-v", secret+":/run/secrets/oauth_client_secret:ro"})
+			"-e", "GERRIT_OAUTH_CLIENT_SECRET_FILE=/run/secrets/oauth_client_secret", "-v", secret + ":/run/secrets/oauth_client_secret:ro"})
 		secure := examplekit.MustDocker(t, "exec", name, "cat", "/var/gerrit/etc/secure.config")
 		mode := examplekit.MustDocker(t, "exec", name, "stat", "-c", "%a %u", "/var/gerrit/etc/secure.config")
 		config := examplekit.MustDocker(t, "exec", name, "cat", "/var/gerrit/etc/gerrit.config")

@@ -41,7 +41,7 @@ func jvmBase() examplekit.Base {
 		Dirs: map[string]string{"/opt/app": "1000:1000", "/opt/app/config": "1000:1000", "/var/www": "0:0", "/var/www/html": "0:0",
 			"/etc/portal": "0:0", "/usr/local/bin": "0:0"},
 		Files: map[string]string{"/usr/local/bin/java@x": java, "/usr/local/bin/nginx@x": nginx,
-			"/var/www/html/index.nginx-debian.html": "<h1>Welcome to nginx!</h1>",
+			"/var/www/html/index.nginx-debian.html":   "<h1>Welcome to nginx!</h1>",
 			"/etc/portal/application.properties.tmpl": "server.port=8081\nspring.datasource.password={{ .Settings.db_password }}\n"},
 		User: "portal", WorkingDir: "/opt/app", Tag: "21",
 	}
@@ -88,7 +88,7 @@ func TestJVMSite(t *testing.T) {
 		secret := filepath.Join(t.TempDir(), "db_password")
 		os.WriteFile(secret, []byte("db-pass\n"), 0o644)
 		tag := examplekit.Load(t, res.Image, "graft-jvm")
-		name := examplekit.Start(t, tag, []string{"-e", "PORTAL_DB_PASSWORD_FILE=/run/secrets/db_password", "-v", secret+":/run/secrets/db_password:ro"})
+		name := examplekit.Start(t, tag, []string{"-e", "PORTAL_DB_PASSWORD_FILE=/run/secrets/db_password", "-v", secret + ":/run/secrets/db_password:ro"})
 		if page := examplekit.MustDocker(t, "exec", name, "wget", "-qO-", "http://127.0.0.1:8080/index.html"); page != "<h1>Portal 1.4.0</h1>" {
 			t.Errorf("nginx serves %q", page)
 		}

@@ -114,7 +114,7 @@ func TestMediaWikiSite(t *testing.T) {
 		os.WriteFile(secret, []byte("0123456789abcdef\n"), 0o644)
 		tag := examplekit.Load(t, res.Image, "graft-mediawiki")
 		name := examplekit.Start(t, tag, []string{"-e", "MW_SECRET_KEY_FILE=/run/secrets/secret_key", "-e", "MW_DB_PASSWORD=db-pass",
-			"-e", "MW_SITENAME=Graft wiki", "-v", secret+":/run/secrets/secret_key:ro"})
+			"-e", "MW_SITENAME=Graft wiki", "-v", secret + ":/run/secrets/secret_key:ro"})
 		settings := examplekit.MustDocker(t, "exec", name, "cat", "/var/www/html/LocalSettings.php")
 		want := "# extension templatestyles\nwfLoadExtension( 'TemplateStyles' );\n\n# extension uls\nwfLoadExtension( 'UniversalLanguageSelector' );"
 		if !strings.Contains(settings, want) || !strings.Contains(settings, "$wgSitename = 'Graft wiki';") || strings.Contains(settings, "0123456789abcdef") {
