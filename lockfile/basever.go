@@ -1,12 +1,10 @@
 package lockfile
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 )
 
 // BaseVersion is graft.toml's [base_version]: where the base application's version is read.
@@ -75,24 +73,44 @@ func (v AppVersion) asVersion() version { return version{nums: v.nums} }
 // IsTemplate reports whether a plugin.toml value follows the base ({{ .Base.Major }}).
 func IsTemplate(s string) bool { return strings.Contains(s, "{{") }
 
-// templateData is what a plugin.toml template sees.
-type templateData struct{ Base AppVersion }
+// templateAction is one {{ ... }} of a plugin.toml value; only the base's version fields are
+// allowed (no pipelines, functions or loops: a plugin.toml value is data, not a program).
+var templateAction = regexp.MustCompile(`\{\{(.*?)\}\}`)
 
-// Render fills a plugin.toml value's template with the base's version.
+var templateField = regexp.MustCompile(`^\s*\.Base\.(Major|Minor|Patch|Version)\s*$`)
+
+// Render fills a plugin.toml value's {{ .Base.Major }}, {{ .Base.Minor }}, {{ .Base.Patch }} and
+// {{ .Base.Version }} with the base's version.
 func Render(s string, base AppVersion) (string, error) {
 	if !IsTemplate(s) {
 		return s, nil
 	}
-	t, err := template.New("value").Option("missingkey=error").Parse(s)
-	if err != nil {
-		return "", fmt.Errorf("not a valid template: %v", strings.TrimPrefix(err.Error(), "template: value:"))
+	var bad string
+	out := templateAction.ReplaceAllStringFunc(s, func(action string) string {
+		m := templateField.FindStringSubmatch(action[2 : len(action)-2])
+		if m == nil {
+			if bad == "" {
+				bad = action
+			}
+			return ""
+		}
+		switch m[1] {
+		case "Major":
+			return strconv.FormatUint(base.Major, 10)
+		case "Minor":
+			return strconv.FormatUint(base.Minor, 10)
+		case "Patch":
+			return strconv.FormatUint(base.Patch, 10)
+		}
+		return base.Version
+	})
+	switch {
+	case bad != "":
+		return "", fmt.Errorf("%s is not one of {{ .Base.Major }}, {{ .Base.Minor }}, {{ .Base.Patch }} or {{ .Base.Version }}", bad)
+	case strings.Contains(out, "{{") || strings.Contains(out, "}}"):
+		return "", fmt.Errorf("unbalanced {{ }}; write {{ .Base.Major }}, {{ .Base.Minor }}, {{ .Base.Patch }} or {{ .Base.Version }}")
 	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, templateData{Base: base}); err != nil {
-		return "", fmt.Errorf("template: %v; use {{ .Base.Major }}, {{ .Base.Minor }}, {{ .Base.Patch }} or {{ .Base.Version }}",
-			strings.TrimPrefix(err.Error(), "template: value:"))
-	}
-	return buf.String(), nil
+	return out, nil
 }
 
 // renderSample renders s with base version 1.2.3, to check its syntax while parsing.

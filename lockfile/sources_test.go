@@ -43,7 +43,8 @@ func TestParseNewSourcesErrors(t *testing.T) {
 		{"file with hooks", "[source]\ngit = \"a\"\nref = \"b\"\n[install]\nas = \"file\"\n[launcher]\nhooks = [\"x.sh\"]\n", "f:7: launcher.hooks: a plugin installed as one file"},
 		{"compat", "[source]\ngit = \"a\"\nref = \"b\"\n[compat]\nbase = \"~> 3\"\n", `f:5: compat.base: "~> 3" is not a constraint`},
 		{"template", "[source]\ngit = \"a\"\nref = \"REL{{ .Base.Majr }}\"\n", "f:3: source.ref:"},
-		{"template syntax", "[source]\ngit = \"a\"\nref = \"REL{{ .Base.Major \"\n", "not a valid template"},
+		{"template syntax", "[source]\ngit = \"a\"\nref = \"REL{{ .Base.Major \"\n", "unbalanced {{ }}"},
+		{"template program", "[source]\ngit = \"a\"\nref = \"{{ range 9999999 }}x{{ end }}\"\n", "{{ range 9999999 }} is not one of"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -128,4 +129,31 @@ func TestFileExtAndWithTag(t *testing.T) {
 			t.Errorf("withTag(%q) = %q, want %q", ref, got, want)
 		}
 	}
+}
+
+// FuzzNewSourceParsers: ranges, versions, Maven coordinates and templates never panic, and what
+// they accept reads back the same.
+func FuzzNewSourceParsers(f *testing.F) {
+	for _, s := range []string{">=3.5, <5", "1.42.3-fpm", "com.example:a:1.0:c@zip", "REL{{ .Base.Major }}_{{ .Base.Minor }}", "|| ,", "{{ call .Base }}"} {
+		f.Add(s)
+	}
+	v, _ := ParseAppVersion("1.42.3")
+	f.Fuzz(func(t *testing.T, s string) {
+		if r, err := ParseRange(s); err == nil {
+			r.Allows(v)
+			if r.String() != s {
+				t.Fatalf("range %q reads back as %q", s, r)
+			}
+		}
+		if a, err := ParseAppVersion(s); err == nil && a.Version != strings.TrimSpace(s) {
+			t.Fatalf("version %q reads back as %q", s, a.Version)
+		}
+		if m, err := ParseMaven(s); err == nil {
+			again, err := ParseMaven(m.String())
+			if err != nil || again != m {
+				t.Fatalf("coordinates %q -> %q -> %+v, %v", s, m, again, err)
+			}
+		}
+		_, _ = Render(s, v)
+	})
 }
