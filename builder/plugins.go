@@ -10,10 +10,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/builder/progress"
@@ -87,49 +89,26 @@ func fetchAll(ctx context.Context, p *lockfile.Project, o *options) ([]*plugin, 
 func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.PluginLock, def *lockfile.Plugin) (*plugin, error) {
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetching, Detail: shortVersion(pk)})
 	pl := &plugin{lock: pk, def: def, dir: p.Target(pk)}
-	how := "cached"
 	switch path, overridden := o.overrides[pk.Name]; {
 	case overridden:
-		pl.src, how = Override{Name: pk.Name, Path: path}, "override "+path
+		pl.src = Override{Name: pk.Name, Path: path}
 	case def.Source.Local != "":
-		// A local folder is read (and checked) on every build: no listing.
 		abs, shown := p.LocalDir(*def)
-		pl.src, how = fetch.Local{Name: pk.Name, Site: p.Dir, Dir: abs, Shown: shown, Tree: pk.Tree}, "local"
+		pl.src = fetch.Local{Name: pk.Name, Site: p.Dir, Dir: abs, Shown: shown, Tree: pk.Tree}
 	case pk.IsArtifact():
 		req, err := p.ArtifactRequest(*def, pk)
 		if err != nil {
 			return nil, err
 		}
-		pl.src, pl.listingKey = fetch.Artifact{Store: o.artifactStore(), Request: req}, artifactListingKey(pk)
+		pl.src = fetch.Artifact{Store: o.artifactStore(), Request: req}
 	default:
-		git := fetch.Source{Name: pk.Name, URL: p.SourceURL(*def), Ref: pk.Ref, Commit: pk.Commit, Path: pk.Path, Tree: pk.Tree}
-		pl.src = fetch.Git{Cache: o.cache, Source: git}
-		if git.Tree != "" {
-			pl.listingKey = listingKey(git)
-		}
+		pl.src = fetch.Git{Cache: o.cache, Source: fetch.Source{Name: pk.Name, URL: p.SourceURL(*def), Ref: pk.Ref,
+			Commit: pk.Commit, Path: pk.Path, Tree: pk.Tree}}
 	}
-	if v, ok := pl.src.(Override); ok {
-		res, tree, err := v.Content()
-		if err != nil {
-			return nil, err
-		}
-		pl.files, pl.commitTime, pl.override = res.Files, res.CommitTime, tree
-	} else if files, t, ok := o.loadListing(pl.listingKey); ok {
-		pl.files, pl.commitTime, pl.listed = files, t, true
-	} else if files, t, ok := o.sharedListing(pl.listingKey); ok {
-		pl.files, pl.commitTime, pl.listed, how = files, t, true, "cache-from"
-	} else {
-		res, err := pl.src.Read(ctx)
-		if err != nil {
-			return nil, err
-		}
-		pl.files, pl.commitTime = res.Files, res.CommitTime
-		o.saveListing(pl.listingKey, res)
-		if res.Fetched {
-			how = "fetched"
-		}
+	how, err := pl.list(ctx, o)
+	if err != nil {
+		return nil, err
 	}
-	o.rememberListing(pl)
 	detail := fmt.Sprintf("%s (%s, %d files)", pl.short(), how, len(pl.files))
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetched, Detail: detail, Plain: "fetch  " + pk.Name + " " + detail})
 	if err := pl.check(p); err != nil {
@@ -320,6 +299,25 @@ func within(p, dir string) bool {
 	return len(p) > len(dir) && p[:len(dir)] == dir && p[len(dir)] == '/'
 }
 
+// blobIDs maps each regular file's path in the image (as entries names it) to its git blob.
+func (pl *plugin) blobIDs(files []fetch.File) map[string]plumbing.Hash {
+	ids := make(map[string]plumbing.Hash, len(files)+1)
+	for _, f := range files {
+		if f.Mode != filemode.Regular && f.Mode != filemode.Executable {
+			continue
+		}
+		if pl.def.InstallsFile() {
+			ids[pl.dir] = f.ID
+			continue
+		}
+		ids[path.Join(pl.dir, f.Path)] = f.ID
+	}
+	if pl.def.Install.Replace && !pl.def.InstallsFile() {
+		ids[path.Join(pl.dir, whiteoutOpaque)] = plumbing.ComputeHash(plumbing.BlobObject, nil)
+	}
+	return ids
+}
+
 // whiteoutOpaque in a folder of a layer hides what the layers below hold in it (OCI image spec).
 const whiteoutOpaque = ".wh..wh..opq"
 
@@ -362,43 +360,51 @@ func (pl *plugin) entries(files []fetch.File) []layer.Entry {
 
 // fileLayer is the plugin's own files as a layer. A layer made before from the same commit,
 // tree and path into the same folder (with the same owner, mtime and compression, which
-// layer.Lookup adds to the key) is taken from the local cache, else from the shared one,
-// without reading the files.
+// layer.KeyID adds to the key) is taken from the build cache, checked against the plugin's
+// files (see expect), without reading their contents.
 func (pl *plugin) fileLayer(ctx context.Context, bp *basePlatform, epoch time.Time, o *options) (v1.Layer, error) {
-	opts := o.layerOpts(layer.WithRoot(pl.dir), layer.WithOwner(bp.uid, bp.gid),
-		layer.WithEpoch(epoch), layer.WithMediaType(bp.layerMT))
-	key, id := "", ""
+	opts := []layer.Option{layer.WithRoot(pl.dir), layer.WithOwner(bp.uid, bp.gid),
+		layer.WithEpoch(epoch), layer.WithMediaType(bp.layerMT)}
+	make := func(opts ...layer.Option) (*layer.Layer, error) {
+		files, err := pl.contents(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		l, err := layer.New(pl.entries(files), opts...)
+		pl.release()
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: layer: %w", pl.lock.Name, err)
+		}
+		return l, nil
+	}
+	var key string
 	switch {
 	case pl.override != "":
 		key = fmt.Sprintf("override\x00%s\x00%s", pl.override, pl.dir)
 	case pl.lock.Tree != "":
 		key = fmt.Sprintf("plugin\x00%s\x00%s\x00%s\x00%s", pl.pin(), pl.lock.Tree, pl.lock.Path, pl.dir)
+	default:
+		return make(o.layerOpts(opts...)...)
 	}
-	if key != "" {
-		if pl.def.InstallsFile() {
-			key += "\x00file"
-		}
-		if pl.def.Install.Replace {
-			key += "\x00replace"
-		}
-		if pl.override == "" { // a working folder's layer is never shared (--cache-to)
-			id = layer.KeyID(key, opts...)
-		}
-		if l := layer.Lookup(key, opts...); l != nil {
-			return o.remember(id, l)
-		}
-		if l, ok := o.sharedLayer(ctx, id, bp.layerMT); ok {
-			return o.remember(id, l)
-		}
+	if pl.def.InstallsFile() {
+		key += "\x00file"
 	}
-	files, err := pl.contents(ctx, o)
-	if err != nil {
-		return nil, err
+	if pl.def.Install.Replace {
+		key += "\x00replace"
 	}
-	l, err := layer.New(pl.entries(files), append(opts, layer.WithKey(key))...)
-	pl.release()
-	if err != nil {
-		return nil, fmt.Errorf("plugin %s: layer: %w", pl.lock.Name, err)
+	return o.buildCache.Layer(ctx, buildcache.LayerSpec{ID: layer.KeyID(key, opts...), What: "plugin " + pl.lock.Name + "'s layer",
+		Expect: pl.expect(), Options: opts, MediaType: bp.layerMT}, make)
+}
+
+// expect is what the plugin's layer holds, for checking one a cache supplies: its entries
+// (from its listing, checked against the lock) and each file's git blob.
+func (pl *plugin) expect() layer.Expect {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	files := make([]fetch.File, len(pl.files))
+	for i, f := range pl.files {
+		f.Open = nil
+		files[i] = f
 	}
-	return o.remember(id, l)
+	return layer.Expect{Entries: pl.entries(files), Content: buildcache.GitContent(pl.blobIDs(files))}
 }

@@ -39,7 +39,7 @@ func (p *Project) artifactVersions(ctx context.Context, cfg *resolveConfig, pl P
 	if err != nil {
 		return "", nil, "", err
 	}
-	tag := tagOf(ref)
+	tag := ref.CurrentTag()
 	if tag == "" {
 		return "", nil, "pinned by digest: no tag to compare", nil
 	}
@@ -128,7 +128,14 @@ func (p *Project) planBumpArtifact(ctx context.Context, cfg *resolveConfig, pl P
 		src.Maven = m.String()
 		b.edits = []edit{{"source.maven", src.Maven}}
 	case KindOCI:
-		src.OCI = withTag(src.OCI, b.NewRef)
+		ref, err := imageref.Parse(src.OCI, p.Dir)
+		if err != nil {
+			return nil, err
+		}
+		var ok bool
+		if src.OCI, ok = ref.WithTag(b.NewRef); !ok {
+			return nil, p.pluginErr(pl, key, "plugin %s: %q names no tag to move", pl.Name, pl.Source.OCI)
+		}
 		b.edits = []edit{{"source.oci", src.OCI}}
 	}
 	if src.SHA256 != "" {
@@ -147,14 +154,6 @@ func (p *Project) planBumpArtifact(ctx context.Context, cfg *resolveConfig, pl P
 	return b, nil
 }
 
-// withTag is an image reference as written with its tag replaced.
-func withTag(ref, tag string) string {
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		return ref[:i+1] + tag
-	}
-	return ref + ":" + tag
-}
-
 // edit is one plugin.toml value a bump writes.
 type edit struct{ key, value string }
 
@@ -170,7 +169,7 @@ func (p *Project) ApplyBump(b *Bump) error {
 	data := p.pluginData[b.Plugin]
 	for _, e := range b.edits {
 		var err error
-		if data, err = EditValue(p.pluginFile(b.Plugin), data, e.key, e.value); err != nil {
+		if data, err = EditString(p.pluginFile(b.Plugin), data, e.key, e.value); err != nil {
 			return err
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/graft-build/graft/internal/imageref"
@@ -66,12 +65,12 @@ func (p *Project) ReadBaseVersion(ref imageref.Ref, res *imageref.Resolved) (str
 			}
 		}
 	case b.Tag:
-		v = tagOf(ref)
+		v = ref.CurrentTag()
 	case b.Label != "":
 		v = cf.Config.Labels[b.Label]
 	default:
 		if v = cf.Config.Labels[DefaultVersionLabel]; v == "" {
-			v = tagOf(ref)
+			v = ref.CurrentTag()
 		}
 	}
 	if v == "" {
@@ -109,28 +108,6 @@ func firstImage(res *imageref.Resolved) (v1.Image, error) {
 		}
 	}
 	return nil, fmt.Errorf("the index holds no image")
-}
-
-// tagOf is the tag ref names, "" when it has none.
-func tagOf(ref imageref.Ref) string {
-	switch ref.Kind {
-	case imageref.Registry:
-		if t, ok := ref.Name.(name.Tag); ok && strings.Contains(ref.Raw, ":"+t.TagStr()) {
-			return t.TagStr()
-		}
-	case imageref.Layout, imageref.DockerArchive:
-		return ref.Tag
-	}
-	return ""
-}
-
-// siteErr is bad input at key of graft.toml.
-func (p *Project) siteErr(key, format string, args ...any) error {
-	line := tomldecode.LineOf(p.siteData, key)
-	if line == 0 {
-		line = tomldecode.LineOf(p.siteData, "base")
-	}
-	return &tomldecode.Error{File: p.shownPath(SiteFile), Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
 // LockedBaseVersion is graft.lock's base version, parsed; nil when the lock records none.

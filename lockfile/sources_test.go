@@ -118,15 +118,10 @@ func TestMavenCoordinates(t *testing.T) {
 	}
 }
 
-func TestFileExtAndWithTag(t *testing.T) {
+func TestFileExt(t *testing.T) {
 	for name, want := range map[string]string{"oauth-3.5.jar": ".jar", "x.tar.gz": ".tar.gz", "README": "", ".hidden": ""} {
 		if got := fileExt(name); got != want {
 			t.Errorf("fileExt(%q) = %q, want %q", name, got, want)
-		}
-	}
-	for ref, want := range map[string]string{"r:5000/p/x:1.0": "r:5000/p/x:2.0", "r:5000/p/x": "r:5000/p/x:2.0", "oci-layout://d:1.0": "oci-layout://d:2.0"} {
-		if got := withTag(ref, "2.0"); got != want {
-			t.Errorf("withTag(%q) = %q, want %q", ref, got, want)
 		}
 	}
 }

@@ -36,7 +36,7 @@ func (a Artifact) Read(ctx context.Context) (*Result, error) {
 func TreeFiles(t *filetree.Tree) []File {
 	files := make([]File, len(t.Files))
 	for i, f := range t.Files {
-		files[i] = File{Path: f.Path, Mode: f.Mode}
+		files[i] = File{Path: f.Path, Mode: f.Mode, ID: f.Hash, TreeMode: f.Mode}
 		switch f.Mode {
 		case filemode.Symlink:
 			files[i].Data = []byte(f.Link)
