@@ -217,11 +217,39 @@ func (p *Project) PlanBase(ctx context.Context, candidate string, opts ...Resolv
 	if err != nil {
 		return nil, usererr.New("base version %v", err)
 	}
+	return p.planBase(ctx, newResolveConfig(opts), v)
+}
+
+// candidateVersion is the base application's version at another tag of the base: the tag itself
+// when graft.toml reads it from the tag, else read from that image's config as for the base.
+func (p *Project) candidateVersion(ctx context.Context, cfg *resolveConfig, ref imageref.Ref, tag string) (AppVersion, error) {
+	if p.Site.BaseVersion.Tag {
+		return ParseAppVersion(tag)
+	}
+	raw, ok := ref.WithTag(tag)
+	if !ok {
+		return AppVersion{}, fmt.Errorf("base %s names no tag", p.Site.Base)
+	}
+	cand, err := imageref.Parse(raw, p.Dir)
+	if err != nil {
+		return AppVersion{}, err
+	}
+	res, err := cand.Resolve(ctx, cfg.image...)
+	if err != nil {
+		return AppVersion{}, fmt.Errorf("base %s: %w", raw, err)
+	}
+	s, err := p.ReadBaseVersion(cand, res)
+	if err != nil {
+		return AppVersion{}, err
+	}
+	return ParseAppVersion(s)
+}
+
+func (p *Project) planBase(ctx context.Context, cfg *resolveConfig, v AppVersion) ([]Upgrade, error) {
 	old, err := p.LockedBaseVersion()
 	if err != nil {
 		return nil, err
 	}
-	cfg := newResolveConfig(opts)
 	out := make([]*Upgrade, len(p.Plugins))
 	err = forEach(ctx, cfg.jobs, len(p.Plugins), func(ctx context.Context, i int) error {
 		u, err := p.planPlugin(ctx, cfg, p.Plugins[i], old, v)

@@ -623,3 +623,62 @@ func TestOverrideBuildsAWorkingFolderUnlocked(t *testing.T) {
 		t.Errorf("override of an unknown plugin: exit %d\n%s", code, errOut)
 	}
 }
+
+// writeTaggedBases writes one layout holding a base per version, each tagged with its version and
+// carrying it as org.opencontainers.image.version.
+func writeTaggedBases(t *testing.T, dir string, versions ...string) {
+	t.Helper()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range versions {
+		img := buildtest.BaseImage(t, "linux/amd64", "", "application/vnd.oci.image.manifest.v1+json")
+		cf, _ := img.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.Config.Labels["org.opencontainers.image.version"] = v
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{imageref.RefNameAnnotation: v})); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestOutdatedAndBumpBaseWithPlugins: outdated shows, per newer base tag, the plugins that would
+// block it and those that would move with it; lock --bump base passes over a blocked tag, and
+// takes it once nothing blocks, moving the following plugins in the same lock.
+func TestOutdatedAndBumpBaseWithPlugins(t *testing.T) {
+	k := newKindsSite(t, "")
+	writeTaggedBases(t, filepath.Join(k.Dir, "base"), "1.42.3", "1.43.0")
+	site, err := os.ReadFile(filepath.Join(k.Dir, "graft.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.WriteFile("graft.toml", strings.Replace(string(site), `"oci-layout://base"`, `"oci-layout://base:1.42.3"`, 1))
+	ext := gittest.NewRepo(t, k.Git, "ext.git")
+	for _, b := range []string{"REL1_42", "REL1_43"} {
+		ext.Branch(b)
+		ext.Write(map[string]string{"extension.json": b})
+		ext.Commit(b)
+	}
+	k.plugin("ext", fmt.Sprintf("[source]\ngit = %q\nref = \"REL{{ .Base.Major }}_{{ .Base.Minor }}\"\n", ext.URL()))
+	k.plugin("old", fmt.Sprintf("[source]\ngit = %q\nref = \"REL1_42\"\n\n[compat]\nbase = \"<1.43\"\n", ext.URL()))
+	k.mustGraft(t, "lock")
+	out := k.mustGraft(t, "outdated")
+	if !strings.Contains(out, "newer tags: 1.43.0 (blocked by old supports base <1.43, not 1.43.0) (moves ext REL1_42 -> REL1_43)") {
+		t.Errorf("outdated:\n%s", out)
+	}
+	out = k.mustGraft(t, "lock", "--bump", "base")
+	if !strings.Contains(out, "1.43.0") || !strings.Contains(out, "old") || k.lock(t).Base.Version != "1.42.3" {
+		t.Errorf("bump base with a blocker:\n%s", out)
+	}
+	os.RemoveAll(filepath.Join(k.Dir, "plugins", "old"))
+	k.mustGraft(t, "lock")
+	k.mustGraft(t, "lock", "--bump", "base")
+	l := k.lock(t)
+	if l.Base.Version != "1.43.0" || pluginLock(t, l, "ext").Ref != "REL1_43" {
+		t.Errorf("after bump base: base %+v, ext %+v", l.Base, pluginLock(t, l, "ext"))
+	}
+}

@@ -74,7 +74,7 @@ func baseOutdatedLine(b *lockfile.BaseOutdated) string {
 	if len(b.NewerTags) > 0 {
 		tags := make([]string, len(b.NewerTags))
 		for i, t := range b.NewerTags {
-			tags[i] = t.Tag + blockers(t.BlockedBy)
+			tags[i] = t.Tag + blockers(t.BlockedBy) + moves(t.Moves)
 		}
 		parts = append(parts, fmt.Sprintf("newer tags: %s (to bump: graft lock --bump %s)", strings.Join(tags, ", "), lockfile.BaseName))
 	}
@@ -95,6 +95,18 @@ func blockers(bs []lockfile.Blocker) string {
 		names[i] = b.Plugin + " " + b.Reason
 	}
 	return " (blocked by " + strings.Join(names, ", ") + ")"
+}
+
+// moves shows the plugins that would follow a base upgrade to another ref, after the tag.
+func moves(ms []lockfile.Move) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Plugin + " " + m.From + " -> " + m.To
+	}
+	return " (moves " + strings.Join(out, ", ") + ")"
 }
 
 func outdatedLine(o lockfile.Outdated) string {
