@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,45 +80,6 @@ func (k *kindsSite) lock(t *testing.T) *lockfile.Lock {
 	return l
 }
 
-// imageFiles maps every path in img's layers (the top layer's entry wins) to its content or
-// "-> target" for a symlink, "dir" for a folder.
-func imageFiles(t *testing.T, img v1.Image) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			name := "/" + strings.TrimSuffix(h.Name, "/")
-			switch h.Typeflag {
-			case tar.TypeDir:
-				out[name] = "dir"
-			case tar.TypeSymlink:
-				out[name] = "-> " + h.Linkname
-			default:
-				data, _ := io.ReadAll(tr)
-				out[name] = string(data)
-			}
-		}
-		rc.Close()
-	}
-	return out
-}
-
 func layoutImage(t *testing.T, dir string) v1.Image {
 	t.Helper()
 	ref, err := imageref.Parse("oci-layout://"+dir, "/")
@@ -176,7 +136,7 @@ func TestURLMavenOCIPlugins(t *testing.T) {
 	out = k.mustGraft(t, "build", "--output", "type=oci,dest="+dest)
 	digest := lastLine(out)
 	img := layoutImage(t, dest)
-	files := imageFiles(t, img)
+	files := buildtest.ImageFiles(t, img)
 	for path, want := range map[string]string{
 		"/app/plugins/theme/css/site.css":    "body{}",
 		"/app/plugins/theme/css/current.css": "-> site.css",
@@ -405,7 +365,7 @@ func TestInstallShapes(t *testing.T) {
 	}
 	dest := filepath.Join(t.TempDir(), "img")
 	k.mustGraft(t, "build", "--output", "type=oci,dest="+dest)
-	files := imageFiles(t, layoutImage(t, dest))
+	files := buildtest.ImageFiles(t, layoutImage(t, dest))
 	for path, want := range map[string]string{"/app/plugins/jarplugin.jar": "jar", "/opt/app/config/site.yml": "x: 1", "/app/README": "replaced"} {
 		if files[path] != want {
 			t.Errorf("%s = %q, want %q", path, files[path], want)
@@ -552,7 +512,7 @@ func TestOCIPluginPushedByOras(t *testing.T) {
 	k.mustGraft(t, "lock")
 	dest := filepath.Join(t.TempDir(), "img")
 	k.mustGraft(t, "build", "--output", "type=oci,dest="+dest)
-	files := imageFiles(t, layoutImage(t, dest))
+	files := buildtest.ImageFiles(t, layoutImage(t, dest))
 	if files["/app/plugins/bundle/plugin.jar"] != "jar bytes" || files["/app/plugins/bundle/static/css/a.css"] != "a{}" {
 		t.Errorf("bundle in the image: jar %q, css %q", files["/app/plugins/bundle/plugin.jar"], files["/app/plugins/bundle/static/css/a.css"])
 	}
@@ -577,7 +537,7 @@ func TestOverrideBuildsAWorkingFolderUnlocked(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "img")
 	out := k.mustGraft(t, "build", "--override", "dev="+work, "--output", "type=oci,dest="+dest)
 	img := layoutImage(t, dest)
-	files := imageFiles(t, img)
+	files := buildtest.ImageFiles(t, img)
 	if files["/app/plugins/dev/lib/a.rb"] != "working copy" || files["/app/plugins/other/x"] != "x" {
 		t.Errorf("image holds dev %q, other %q", files["/app/plugins/dev/lib/a.rb"], files["/app/plugins/other/x"])
 	}
@@ -608,7 +568,7 @@ func TestOverrideBuildsAWorkingFolderUnlocked(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(work, "lib", "a.rb"), []byte("edited"), 0o644)
 	k.mustGraft(t, "build", "--override", "dev="+work, "--output", "type=oci,dest="+dest)
-	if got := imageFiles(t, layoutImage(t, dest))["/app/plugins/dev/lib/a.rb"]; got != "edited" {
+	if got := buildtest.ImageFiles(t, layoutImage(t, dest))["/app/plugins/dev/lib/a.rb"]; got != "edited" {
 		t.Errorf("after an edit the image holds %q", got)
 	}
 

@@ -10,7 +10,6 @@
 package filetree
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +25,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile/localtree"
 )
 
 // File is one entry of the folder, as a git tree walk gives it.
@@ -83,12 +83,6 @@ type reader struct {
 	files []File
 }
 
-type entry struct {
-	name string
-	mode filemode.FileMode
-	hash plumbing.Hash
-}
-
 // tree hashes folder abs (rel inside the read folder); empty reports a folder git would not
 // record (nothing but empty folders below it).
 func (r *reader) tree(abs, rel string) (plumbing.Hash, bool, error) {
@@ -96,7 +90,7 @@ func (r *reader) tree(abs, rel string) (plumbing.Hash, bool, error) {
 	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("%s: %w", r.name(rel), err)
 	}
-	var entries []entry
+	var entries []localtree.TreeEntry
 	for _, de := range des {
 		name := de.Name()
 		child := path.Join(rel, name)
@@ -124,18 +118,18 @@ func (r *reader) tree(abs, rel string) (plumbing.Hash, bool, error) {
 		}
 		return plumbing.ZeroHash, true, nil
 	}
-	return treeHash(entries), false, nil
+	return localtree.TreeHash(entries), false, nil
 }
 
-func (r *reader) entry(p, rel string, info fs.FileInfo) (entry, bool, error) {
-	e := entry{name: path.Base(rel)}
+func (r *reader) entry(p, rel string, info fs.FileInfo) (localtree.TreeEntry, bool, error) {
+	e := localtree.TreeEntry{Name: path.Base(rel)}
 	switch t := info.Mode().Type(); {
 	case t == fs.ModeDir:
 		h, empty, err := r.tree(p, rel)
 		if err != nil || empty {
 			return e, true, err
 		}
-		e.mode, e.hash = filemode.Dir, h
+		e.Mode, e.Hash = filemode.Dir, h
 		r.files = append(r.files, File{Path: rel, Mode: filemode.Dir})
 	case t == fs.ModeSymlink:
 		target, err := os.Readlink(p)
@@ -145,19 +139,19 @@ func (r *reader) entry(p, rel string, info fs.FileInfo) (entry, bool, error) {
 		if err := CheckLink(rel, target); err != nil {
 			return e, false, usererr.New("%s: %v", r.name(rel), err)
 		}
-		e.mode, e.hash = filemode.Symlink, plumbing.ComputeHash(plumbing.BlobObject, []byte(target))
-		r.files = append(r.files, File{Path: rel, Mode: filemode.Symlink, Link: target, Hash: e.hash})
+		e.Mode, e.Hash = filemode.Symlink, plumbing.ComputeHash(plumbing.BlobObject, []byte(target))
+		r.files = append(r.files, File{Path: rel, Mode: filemode.Symlink, Link: target, Hash: e.Hash})
 	case t == 0:
 		h, size, err := r.hashFile(p, rel, info.Size())
 		if err != nil {
 			return e, false, err
 		}
 		// Like git: any owner execute bit makes the file 100755, everything else is 100644.
-		e.mode, e.hash = filemode.Regular, h
+		e.Mode, e.Hash = filemode.Regular, h
 		if info.Mode().Perm()&0o100 != 0 {
-			e.mode = filemode.Executable
+			e.Mode = filemode.Executable
 		}
-		r.files = append(r.files, File{Path: rel, Mode: e.mode, Size: size, Hash: h})
+		r.files = append(r.files, File{Path: rel, Mode: e.Mode, Size: size, Hash: h})
 	default:
 		return e, false, usererr.New("%s is a %s, not a file, folder or symlink; graft installs only those: remove it", r.name(rel), typeName(t))
 	}
@@ -227,36 +221,6 @@ func typeName(t fs.FileMode) string {
 		return "device"
 	}
 	return "special file"
-}
-
-// treeHash encodes entries as a git tree object and hashes it. Git sorts entries by name,
-// comparing a folder's name as if it ended in "/".
-func treeHash(entries []entry) plumbing.Hash {
-	key := func(e entry) string {
-		if e.mode == filemode.Dir {
-			return e.name + "/"
-		}
-		return e.name
-	}
-	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
-	var buf bytes.Buffer
-	for _, e := range entries {
-		fmt.Fprintf(&buf, "%s %s\x00", gitMode(e.mode), e.name)
-		buf.Write(e.hash[:])
-	}
-	return plumbing.ComputeHash(plumbing.TreeObject, buf.Bytes())
-}
-
-func gitMode(m filemode.FileMode) string {
-	switch m {
-	case filemode.Dir:
-		return "40000"
-	case filemode.Executable:
-		return "100755"
-	case filemode.Symlink:
-		return "120000"
-	}
-	return "100644"
 }
 
 // Open streams regular file f of t through an os.Root on t's folder (no symlink, no ".."

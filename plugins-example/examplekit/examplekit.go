@@ -9,7 +9,6 @@ import (
 	"archive/tar"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -318,43 +317,4 @@ func HasDocker(t *testing.T) bool {
 	}
 	t.Log("no Docker Engine: the image is not started")
 	return false
-}
-
-// ImageFiles maps every path of img (the topmost layer's entry wins) to a regular file's
-// content, "-> target" for a symlink, "dir" for a folder.
-func ImageFiles(t *testing.T, img v1.Image) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			name := "/" + strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
-			switch h.Typeflag {
-			case tar.TypeDir:
-				out[name] = "dir"
-			case tar.TypeSymlink:
-				out[name] = "-> " + h.Linkname
-			default:
-				data, _ := io.ReadAll(io.LimitReader(tr, 1<<20))
-				out[name] = string(data)
-			}
-		}
-		rc.Close()
-	}
-	return out
 }

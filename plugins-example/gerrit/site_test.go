@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/internal/artifacttest"
 	"github.com/graft-build/graft/lockfile"
 	"github.com/graft-build/graft/lockfile/gitremote"
@@ -70,7 +71,7 @@ func TestGerritSite(t *testing.T) {
 		t.Fatalf("locked base %+v, oauth %+v (the lock keeps the real URL, not the mirror)", p.Lock.Base, oauth)
 	}
 	res := examplekit.Build(t, p)
-	files := examplekit.ImageFiles(t, res.Image)
+	files := buildtest.ImageFiles(t, res.Image)
 	for path, want := range map[string]string{"/var/gerrit/plugins/oauth.jar": "oauth.jar for 3.10",
 		"/var/gerrit/plugins/events-log.jar": "events-log.jar for 3.10", "/var/gerrit/plugins/replication.jar": "bundled"} {
 		if files[path] != want {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/internal/artifacttest"
 	"github.com/graft-build/graft/internal/gittest"
 	"github.com/graft-build/graft/plugins-example/examplekit"
@@ -77,7 +78,7 @@ func TestJVMSite(t *testing.T) {
 		t.Fatalf("portal-site locked as %+v", site)
 	}
 	res := examplekit.Build(t, p)
-	files := examplekit.ImageFiles(t, res.Image)
+	files := buildtest.ImageFiles(t, res.Image)
 	for path, want := range map[string]string{"/opt/app/service.jar": "portal-service 2.3.1 (fat jar)",
 		"/var/www/html/index.html": "<h1>Portal 1.4.0</h1>", "/var/www/html/assets/app.js": "boot()", "/var/www/html/.wh..wh..opq": ""} {
 		if got, ok := files[path]; !ok || got != want {
@@ -119,7 +120,7 @@ func TestJVMSite(t *testing.T) {
 	os.WriteFile(filepath.Join(work, "index.html"), []byte("<h1>work in progress</h1>"), 0o644)
 	dev := examplekit.Build(t, p, builder.WithOverrides(map[string]string{"portal-site": work}))
 	cf, _ := dev.Image.ConfigFile()
-	if got := examplekit.ImageFiles(t, dev.Image)["/var/www/html/index.html"]; got != "<h1>work in progress</h1>" || cf.Config.Labels["org.graft.unlocked"] != "portal-site" {
+	if got := buildtest.ImageFiles(t, dev.Image)["/var/www/html/index.html"]; got != "<h1>work in progress</h1>" || cf.Config.Labels["org.graft.unlocked"] != "portal-site" {
 		t.Errorf("override: index.html %q, unlocked label %q", got, cf.Config.Labels["org.graft.unlocked"])
 	}
 }

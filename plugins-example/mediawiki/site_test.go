@@ -13,6 +13,7 @@ import (
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildkit"
+	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/internal/buildkittest"
 	"github.com/graft-build/graft/internal/gittest"
 	"github.com/graft-build/graft/lockfile"
@@ -101,7 +102,7 @@ func TestMediaWikiSite(t *testing.T) {
 	}
 	defer engine.Close()
 	res := examplekit.Build(t, p, builder.WithStepRunner(engine))
-	files := examplekit.ImageFiles(t, res.Image)
+	files := buildtest.ImageFiles(t, res.Image)
 	if got := files["/var/www/html/extensions/TemplateStyles/vendor/autoload.php"]; got != "<?php // autoload of TemplateStyles, installed by uid 33\n" {
 		t.Errorf("composer step: vendor/autoload.php = %q", got)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/internal/gittest"
 	"github.com/graft-build/graft/lockfile/gitremote"
 	"github.com/graft-build/graft/plugins-example/examplekit"
@@ -76,7 +77,7 @@ func TestOpenLibrarySite(t *testing.T) {
 		t.Fatalf("olsystem locked as %+v", pk)
 	}
 	res := examplekit.Build(t, p)
-	files := examplekit.ImageFiles(t, res.Image)
+	files := buildtest.ImageFiles(t, res.Image)
 	if files["/opt/openlibrary/olsystem/etc/openlibrary.yml"] != "# openlibrary.yml (production)\n" {
 		t.Errorf("olsystem in the image: %q", files["/opt/openlibrary/olsystem/etc/openlibrary.yml"])
 	}
