@@ -103,8 +103,8 @@ func (p *Project) graftPaths() []string {
 func within(p, dir string) bool { return dir == "/" || strings.HasPrefix(p, dir+"/") }
 
 // checkTargets refuses two plugins writing one path (one's target at or inside another's), a
-// plugin at graft's own files, and a plugin replacing what the base image has at its target
-// without [install] replace = true. base gives the base image to look in (read at most once,
+// plugin at graft's own files, and a plugin with an [install] table replacing what the base
+// image has at its target without replace = true. base gives the base image to look in (read at most once,
 // and not at all when the answer is cached under cacheDir).
 func (p *Project) checkTargets(ctx context.Context, lock *Lock, base func() (v1.Image, error), cacheDir string) error {
 	type target struct {
@@ -142,9 +142,19 @@ func (p *Project) checkTargets(ctx context.Context, lock *Lock, base func() (v1.
 			}
 		}
 	}
-	if len(errs) > 0 || base == nil {
+	// The base is read only for plugins with an [install] table: a default plugin folder
+	// (plugins_dir/NAME) is what sites have always had, and looking for it would mean reading
+	// every layer of the base at every new base digest.
+	var placed []target
+	for _, t := range ts {
+		if t.pl.Install != (Install{}) {
+			placed = append(placed, t)
+		}
+	}
+	if len(errs) > 0 || base == nil || len(placed) == 0 {
 		return errs.Err()
 	}
+	ts = placed
 	paths := make([]string, len(ts))
 	for i, t := range ts {
 		paths[i] = t.path
