@@ -35,15 +35,6 @@ func (s Source) Type() string {
 	return TypeGit
 }
 
-// IsArtifact reports whether s is fetched as a file, archive or OCI artifact (url, maven, oci).
-func (s Source) IsArtifact() bool {
-	switch s.Type() {
-	case TypeURL, TypeMaven, TypeOCI:
-		return true
-	}
-	return false
-}
-
 // DefaultMavenRepository is where maven sources are fetched from without source.repository.
 const DefaultMavenRepository = "https://repo.maven.apache.org/maven2"
 

@@ -10,10 +10,6 @@ import (
 	"github.com/graft-build/graft/lockfile/filetree"
 )
 
-// ArtifactEpoch stamps the files of url, maven and oci plugins when SOURCE_DATE_EPOCH is unset:
-// like a local folder, a downloaded file has no commit time to take.
-var ArtifactEpoch = LocalEpoch
-
 // Artifact reads a url, maven or oci plugin through the artifact store: the file (or OCI
 // blobs) from the cache or the server, checked against the locked digest, unpacked, and the
 // unpacked tree checked against the locked tree.
@@ -28,7 +24,9 @@ func (a Artifact) Read(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Files: TreeFiles(res.Tree), CommitTime: ArtifactEpoch, Fetched: res.Fetched, CacheDir: res.Tree.Dir}, nil
+	// Like a local folder, a downloaded file has no commit time: its files carry LocalEpoch
+	// (or SOURCE_DATE_EPOCH).
+	return &Result{Files: TreeFiles(res.Tree), CommitTime: LocalEpoch, Fetched: res.Fetched, CacheDir: res.Tree.Dir}, nil
 }
 
 // TreeFiles are the files of a folder read by package filetree, streamed (and checked against

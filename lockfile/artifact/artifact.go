@@ -436,9 +436,6 @@ type NotFoundError struct{ Err error }
 func (e *NotFoundError) Error() string { return e.Err.Error() + " (no such file)" }
 func (e *NotFoundError) Unwrap() error { return e.Err }
 
-// errNoChecksum: the repository publishes neither checksum file.
-var errNoChecksum = errors.New("no checksum")
-
 // checkSums compares the repository's URL.sha256, else URL.sha1, with the downloaded file.
 func (s *Store) checkSums(ctx context.Context, u string, b *blob, sha1hex, what string) error {
 	_, hex256, _ := cutDigest(b.digest)
