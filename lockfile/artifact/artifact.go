@@ -289,7 +289,12 @@ func (s *Store) unpacked(id string, req Request, fill func(dest string) error) (
 			return nil, fmt.Errorf("artifact cache: %w", err)
 		} // another graft process unpacked it first
 	}
-	return filetree.Read(dest, filetree.Options{Shown: shown})
+	t, err := filetree.Read(dest, filetree.Options{Shown: shown})
+	if err == nil && req.Tree != "" && t.Hash != req.Tree {
+		return nil, usererr.New("plugin %s: %s unpacks to tree %s, but graft.lock says %s; graft.lock was edited by hand or is damaged: run `graft lock`",
+			req.Plugin, shownURL(req), t.Hash, req.Tree)
+	}
+	return t, err
 }
 
 // unpackFile writes a downloaded file into dest: unpacked, or as it is under its file name.

@@ -43,6 +43,12 @@ func TestCacheEntriesAreCheckedAndRemade(t *testing.T) {
 	if string(data) != "b" {
 		t.Fatalf("b.txt = %q after unpacking again", data)
 	}
+	// A lock whose tree is not what the file unpacks to is refused, even unpacked afresh.
+	wrong := req
+	wrong.Tree = strings.Repeat("0", 40)
+	if _, err := s.Get(ctx, wrong); err == nil || !strings.Contains(err.Error(), "but graft.lock says "+wrong.Tree) {
+		t.Fatalf("a wrong locked tree: %v", err)
+	}
 	// A changed blob: the unpacked folder is gone too, so the blob is read and refused.
 	_, hexd, _ := strings.Cut(first.Digest, ":")
 	blob := filepath.Join(s.Dir(), "blobs", "sha256", hexd)
