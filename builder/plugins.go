@@ -102,12 +102,23 @@ func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.
 		}
 	}
 	o.rememberListing(pl)
-	detail := fmt.Sprintf("%s (%s, %d files)", pl.short(), how, len(pl.files))
+	detail := fmt.Sprintf("%s (%s, %d files)", pl.short(), how, countFiles(pl.files))
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetched, Detail: detail, Plain: "fetch  " + pk.Name + " " + detail})
 	if err := pl.check(p); err != nil {
 		return nil, err
 	}
 	return pl, nil
+}
+
+// countFiles counts what git would list (regular files and symlinks), not folders.
+func countFiles(files []fetch.File) int {
+	n := 0
+	for _, f := range files {
+		if f.Mode != filemode.Dir {
+			n++
+		}
+	}
+	return n
 }
 
 // check refuses symlinks leaving the plugin's folder (they would expose or shadow the base's
