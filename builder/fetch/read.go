@@ -214,7 +214,9 @@ func (r *reader) commit(h plumbing.Hash) (*object.Commit, error) {
 	return c, nil
 }
 
-func (r *reader) tree(h plumbing.Hash) (*object.Tree, error) {
+// tree reads tree h, the folder at (slash-separated, "" for the repository's root), and
+// refuses it where git fsck would.
+func (r *reader) tree(h plumbing.Hash, at string) (*object.Tree, error) {
 	data, err := r.object(plumbing.TreeObject, h)
 	if err != nil {
 		return nil, err
@@ -223,24 +225,58 @@ func (r *reader) tree(h plumbing.Hash) (*object.Tree, error) {
 	if err := t.Decode(r.memory(plumbing.TreeObject, data)); err != nil {
 		return nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("tree %s: %v", h, err)}
 	}
+	if err := r.checkOrder(t, at); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// checkOrder refuses a tree that names one entry twice or lists its entries out of git's
+// order, as git fsck does (duplicateEntries, treeNotSorted): git never writes such a tree, and
+// from a crafted one whichever entry came last would be installed over the others.
+func (r *reader) checkOrder(t *object.Tree, at string) error {
+	seen := make(map[string]bool, len(t.Entries))
+	for i, e := range t.Entries {
+		what := ""
+		switch {
+		case seen[e.Name]: // also a file and a folder of one name, which sort apart ("a" < "a.b" < "a/")
+			what = "twice"
+		case i > 0 && orderKey(t.Entries[i-1]) > orderKey(e):
+			what = "out of git's order"
+		}
+		if what != "" {
+			return usererr.New("plugin %s: commit %s holds a tree listing %q %s in %q, which git fsck refuses; "+
+				"the repository is damaged or crafted: repair it (git fsck names the tree) and run `graft lock`",
+				r.src.Name, r.src.Commit, e.Name, what, "/"+at)
+		}
+		seen[e.Name] = true
+	}
+	return nil
+}
+
+// orderKey is what git sorts a tree's entries by: the name, a folder's as if it ended in "/".
+func orderKey(e object.TreeEntry) string {
+	if e.Mode == filemode.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
 }
 
 // subtree follows p from the root tree.
 func (r *reader) subtree(root plumbing.Hash, p string) (plumbing.Hash, error) {
-	h := root
+	h, at := root, ""
 	for _, part := range strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/") {
 		if part == "" {
 			continue
 		}
-		t, err := r.tree(h)
+		t, err := r.tree(h, at)
 		if err != nil {
 			return h, err
 		}
 		found := false
 		for _, e := range t.Entries {
 			if e.Name == part && e.Mode == filemode.Dir {
-				h, found = e.Hash, true
+				h, at, found = e.Hash, path.Join(at, part), true
 				break
 			}
 		}
@@ -254,7 +290,7 @@ func (r *reader) subtree(root plumbing.Hash, p string) (plumbing.Hash, error) {
 
 // walk appends the entries of tree h (at prefix) and everything below it.
 func (r *reader) walk(h plumbing.Hash, prefix string, files *[]File) error {
-	t, err := r.tree(h)
+	t, err := r.tree(h, strings.Trim(path.Join(r.src.Path, prefix), "/"))
 	if err != nil {
 		return err
 	}
