@@ -3,6 +3,7 @@ package builder
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -92,6 +93,10 @@ func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.
 		pl.files, pl.commitTime, pl.listed, how = files, t, true, "cache-from"
 	} else {
 		res, err := pl.src.Read(ctx)
+		var edited *fetch.LockedCommitError
+		if errors.As(err, &edited) {
+			return nil, p.EditedCommit(pk.Name, edited.Why) // at its line of graft.lock, exit 2
+		}
 		if err != nil {
 			return nil, err
 		}

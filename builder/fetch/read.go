@@ -32,6 +32,20 @@ type File struct {
 	Open func() (io.ReadCloser, error)
 }
 
+// LockedCommitError is a locked commit the repository contradicts: it holds another tree at
+// the plugin's path than graft.lock says, or the repository has no such commit. graft.lock was
+// edited by hand (or the ref's history rewritten): bad input at the lock's commit line, which
+// the caller, holding graft.lock, names.
+type LockedCommitError struct {
+	Name, Commit string
+	Why          string // what the repository holds instead
+}
+
+func (e *LockedCommitError) Error() string {
+	return fmt.Sprintf("plugin %s: commit %s in graft.lock: %s; graft.lock was edited by hand or is damaged: run `graft lock`",
+		e.Name, e.Commit, e.Why)
+}
+
 // damagedError is a cache entry whose objects do not match their hashes or are missing.
 type damagedError struct {
 	name, dir, what string
@@ -91,8 +105,8 @@ func read(src Source, dir string) (*Result, error) {
 		return nil, err
 	}
 	if src.Tree != "" && tree.String() != src.Tree {
-		return nil, fmt.Errorf("plugin %s: the tree of path %q at commit %s is %s but graft.lock says %s; "+
-			"graft.lock was edited by hand or is damaged: run `graft lock`", src.Name, src.Path, src.Commit, tree, src.Tree)
+		return nil, &LockedCommitError{Name: src.Name, Commit: src.Commit,
+			Why: fmt.Sprintf("that commit holds tree %s at %q, graft.lock says tree %s", tree, "/"+strings.Trim(src.Path, "/"), src.Tree)}
 	}
 	var files []File
 	if err := r.walk(tree, "", &files); err != nil {
