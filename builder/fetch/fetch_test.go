@@ -15,6 +15,7 @@ import (
 
 	"github.com/graft-build/graft/internal/gittest"
 	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile/localtree"
 )
 
 func gitIn(t *testing.T, dir string, args ...string) string {
@@ -265,4 +266,36 @@ func mustHex(t *testing.T, h string) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// A local plugin's file is read twice: hashed for the lock check, streamed into the layer.
+// Bytes changed in between (same size) fail the stream at its end instead of entering the
+// layer as something graft.lock does not pin.
+func TestLocalFileChangedDuringTheBuildFails(t *testing.T) {
+	site := t.TempDir()
+	dir := filepath.Join(site, "files")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "a.txt")
+	if err := os.WriteFile(file, []byte("locked"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := localtree.Read(site, dir, "files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Local{Name: "cam", Site: site, Dir: dir, Shown: "files", Tree: tree.Hash}.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := content(t, res.Files[0]); err != nil || got != "locked" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if err := os.WriteFile(file, []byte("LOCKED"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := content(t, res.Files[0]); err == nil || !strings.Contains(err.Error(), "plugin cam: files/a.txt changed while graft built it") {
+		t.Fatalf("err = %v", err)
+	}
 }

@@ -177,16 +177,21 @@ func (r *reader) stream(h plumbing.Hash, size int64) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("blob %s: %v", h, err)}
 	}
-	return &checked{r: r, rc: rc, want: h, left: size, hash: plumbing.NewHasher(plumbing.BlobObject, size)}, nil
+	return newChecked(rc, h, size, func(what string) error { return &damagedError{r.src.Name, r.dir, what} }), nil
 }
 
-// checked hashes a blob as it is read and fails at its end when the hash differs.
+// checked hashes a blob as it is read and fails at its end when the hash differs: what is
+// read is exactly the blob the tree names, or the read fails.
 type checked struct {
-	r    *reader
 	rc   io.ReadCloser
 	want plumbing.Hash
 	left int64
 	hash plumbing.Hasher
+	fail func(what string) error // the error for what is wrong
+}
+
+func newChecked(rc io.ReadCloser, want plumbing.Hash, size int64, fail func(string) error) *checked {
+	return &checked{rc: rc, want: want, left: size, hash: plumbing.NewHasher(plumbing.BlobObject, size), fail: fail}
 }
 
 func (c *checked) Read(p []byte) (int, error) {
@@ -197,11 +202,11 @@ func (c *checked) Read(p []byte) (int, error) {
 	c.hash.Write(p[:n])
 	c.left -= int64(n)
 	if c.left < 0 {
-		return n, &damagedError{c.r.src.Name, c.r.dir, fmt.Sprintf("blob %s is longer than its size", c.want)}
+		return n, c.fail(fmt.Sprintf("blob %s is longer than its size", c.want))
 	}
 	if err == io.EOF {
 		if got := c.hash.Sum(); c.left != 0 || got != c.want {
-			return n, &damagedError{c.r.src.Name, c.r.dir, fmt.Sprintf("blob %s holds content whose hash is %s", c.want, got)}
+			return n, c.fail(fmt.Sprintf("blob %s holds content whose hash is %s", c.want, got))
 		}
 	}
 	return n, err
