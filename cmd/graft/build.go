@@ -341,11 +341,9 @@ func resolveBuildkit(ctx context.Context, g *globalOpts, o *buildOpts, p *lockfi
 	if addr != "auto" {
 		return nil
 	}
-	log := g.stderr
-	if o.progress == "quiet" {
-		log = io.Discard
-	}
-	opts := []buildkitd.Option{buildkitd.WithLog(log)}
+	// Always on stderr, --progress quiet too: starting a container with privileges on the
+	// user's Docker Engine is an action they must be able to see.
+	opts := []buildkitd.Option{buildkitd.WithLog(g.stderr)}
 	if img := firstNonEmpty(o.bkImage, os.Getenv(EnvBuildkitImage)); img != "" {
 		opts = append(opts, buildkitd.WithImage(img))
 	}
