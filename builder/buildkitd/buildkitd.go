@@ -101,7 +101,8 @@ type Result struct {
 
 type options struct {
 	image, name string
-	custom      bool // image given by the caller, not DefaultImage
+	custom      bool   // image given by the caller, not DefaultImage
+	rootless    string // the rootless image to try first (default: DefaultRootlessImage with DefaultImage)
 	log         io.Writer
 	readyWithin time.Duration
 	docker      []dockerclient.Opt
@@ -116,6 +117,10 @@ type Option func(*options)
 func WithImage(image string) Option {
 	return func(o *options) { o.image, o.custom = image, true }
 }
+
+// WithRootlessImage is the rootless image to try before the rootful one (a mirror of
+// DefaultRootlessImage beside one of DefaultImage given with WithImage).
+func WithRootlessImage(image string) Option { return func(o *options) { o.rootless = image } }
 
 // WithName names the container (default DefaultContainer); the volume is NAME_state (NAME_rootless_state
 // for a rootless container).

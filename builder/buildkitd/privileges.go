@@ -105,10 +105,13 @@ func privilegesNamed(name, image string) privileges {
 }
 
 // candidates are the privilege sets to try, least first. graft's default image comes with a
-// rootless variant; an image given by the caller runs rootless when its user is not root
-// (as the -rootless images' is), else rootful.
+// rootless variant, and a rootful image given by the caller may come with one; an image given
+// alone runs rootless when its user is not root (as the -rootless images' is), else rootful.
 func (d *docker) candidates(ctx context.Context) ([]privileges, error) {
-	if !d.o.custom {
+	switch {
+	case d.o.rootless != "":
+		return []privileges{rootlessSet(d.o.rootless), privilegedSet(d.o.image), capSysAdminSet(d.o.image)}, nil
+	case !d.o.custom:
 		return []privileges{rootlessSet(DefaultRootlessImage()), privilegedSet(d.o.image), capSysAdminSet(d.o.image)}, nil
 	}
 	if err := d.ensureImage(ctx, d.o.image); err != nil {

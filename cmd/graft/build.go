@@ -325,6 +325,9 @@ func reporter(g *globalOpts, o *buildOpts, p *lockfile.Project) (io.Writer, graf
 const (
 	EnvBuildkitImage     = "GRAFT_BUILDKIT_IMAGE"
 	EnvBuildkitContainer = "GRAFT_BUILDKIT_CONTAINER"
+	// EnvBuildkitRootlessImage is the rootless image tried first beside GRAFT_BUILDKIT_IMAGE
+	// or --buildkit-image (a mirror of moby/buildkit:VERSION-rootless).
+	EnvBuildkitRootlessImage = "GRAFT_BUILDKIT_ROOTLESS_IMAGE"
 )
 
 // resolveBuildkit settles BuildKit's address before anything is shown. When plugins have build
@@ -346,6 +349,9 @@ func resolveBuildkit(ctx context.Context, g *globalOpts, o *buildOpts, p *lockfi
 	opts := []buildkitd.Option{buildkitd.WithLog(g.stderr)}
 	if img := firstNonEmpty(o.bkImage, os.Getenv(EnvBuildkitImage)); img != "" {
 		opts = append(opts, buildkitd.WithImage(img))
+	}
+	if img := os.Getenv(EnvBuildkitRootlessImage); img != "" {
+		opts = append(opts, buildkitd.WithRootlessImage(img))
 	}
 	if name := os.Getenv(EnvBuildkitContainer); name != "" {
 		opts = append(opts, buildkitd.WithName(name))

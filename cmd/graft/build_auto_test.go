@@ -309,3 +309,63 @@ func TestBuildAutoPullsByDigest(t *testing.T) {
 		t.Fatalf("container runs %s (%v), pushed %s (%v)", got, err, want, err2)
 	}
 }
+
+// TestBuildAutoTriesRootlessFirst: with a rootless image beside the rootful one (as graft's
+// defaults are), the rootless container is tried first. Where the engine allows it, it runs
+// the steps as an unprivileged user; where it does not (on this machine's engine, itself
+// without CAP_SYS_RESOURCE, rootlesskit's newuidmap fails with "write to uid_map failed:
+// Operation not permitted"), graft says why and falls back, leaving no rootless container or
+// volume behind.
+func TestBuildAutoTriesRootlessFirst(t *testing.T) {
+	buildEnv(t)
+	suffix := randHex(t)
+	image := "graft-buildkitd-auto-test-" + suffix + ":" + buildkittest.Version
+	rootlessImage := "graft-buildkitd-auto-test-" + suffix + ":" + buildkittest.Version + "-rootless"
+	name := "graft-buildkitd-test-" + suffix
+	buildkittest.LoadImage(t, image)
+	buildkittest.LoadRootlessImage(t, rootlessImage)
+	t.Cleanup(func() {
+		exec.Command("docker", "rm", "-f", name).Run()
+		exec.Command("docker", "volume", "rm", "-f", name+"_state", name+"_rootless_state").Run()
+	})
+	t.Setenv(EnvBuildkitContainer, name)
+	t.Setenv(EnvBuildkitImage, image)
+	t.Setenv(EnvBuildkitRootlessImage, rootlessImage)
+	s := buildtest.NewSite(t, "oci-layout://base", "")
+	buildtest.WriteBusyboxBaseLayout(t, filepath.Join(s.Dir, "base"))
+	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"echo built-by-$(id -u) > generated.txt\"]")
+	s.Lock()
+	code, _, errOut := graft(t, "build", "-C", s.Dir, "--progress", "quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	ref, _ := imageref.Parse("oci-layout://out/image", s.Dir)
+	res, err := ref.Resolve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, _ := res.Image.Layers()
+	if got := tarFile(t, ls[1], "app/plugins/gamma/generated.txt"); got != "built-by-1000\n" {
+		t.Fatalf("generated.txt = %q", got)
+	}
+	labels, err := exec.Command("docker", "inspect", "--format", `{{index .Config.Labels "org.graft.buildkitd.privileges"}} {{.Config.Image}}`, name).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch got := strings.Fields(string(labels)); {
+	case len(got) == 2 && got[0] == "rootless" && got[1] == rootlessImage:
+		if len(grepLines(errOut, "buildkit: started container "+name+" ("+rootlessImage+", rootless: ")) != 1 {
+			t.Fatalf("rootless runs, stderr says:\n%s", errOut)
+		}
+	case len(got) == 2 && got[1] == image:
+		if len(grepLines(errOut, "buildkit: rootless did not work on this Docker Engine (rootless: ")) != 1 {
+			t.Fatalf("fell back to %s without saying why:\n%s", got[0], errOut)
+		}
+		if out, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "name=^"+name+"_rootless_state$").Output(); strings.TrimSpace(string(out)) != "" {
+			t.Fatalf("the rootless volume stayed behind")
+		}
+		t.Logf("rootless did not start here:\n%s", strings.Join(grepLines(errOut, "buildkit:"), "\n"))
+	default:
+		t.Fatalf("container %s runs %q", name, got)
+	}
+}
