@@ -62,8 +62,9 @@ last line of stdout is the image digest.
   -t NAME (repeatable), --push       as buildx: name the image; push it to every -t NAME
   --buildkit ADDR (or BUILDKIT_HOST) runs plugins' [build] steps: unix://, tcp://,
            docker-container://NAME, kube-pod://NAME, docker:// (the Docker Engine's BuildKit),
-           or auto: start or reuse buildkitd in a Docker container (graft-buildkitd); the
-           default when plugins have steps, no address is given and Docker answers
+           or auto: start or reuse buildkitd in a Docker container (graft-buildkitd), rootless
+           where the engine allows it, and say with which privileges; the default when
+           plugins have steps, no address is given and Docker answers
   --cache-from/--cache-to type=registry,ref=REF | type=local,src=DIR / dest=DIR
            share plugin layers between CI runners (and BuildKit's step cache)
   SOURCE_DATE_EPOCH                  fixes every timestamp; else they come from the commits`,
