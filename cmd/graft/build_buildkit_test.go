@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -59,6 +60,29 @@ func TestBuildRunsStepsWithBuildKit(t *testing.T) {
 	}
 	if tarFile(t, ls[2], "app/plugins/gamma/src.txt") != "gamma" {
 		t.Fatal("gamma's own files are not in its layer")
+	}
+}
+
+// outputImage reads the image graft build wrote to the site's default output.
+func outputImage(t *testing.T, site string) (*imageref.Resolved, []v1.Layer) {
+	t.Helper()
+	ref, _ := imageref.Parse("oci-layout://out/image", site)
+	res, err := ref.Resolve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := res.Image.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, ls
+}
+
+// wantStepRan checks the file the test plugins' step writes: the step ran as the owner.
+func wantStepRan(t *testing.T, l v1.Layer) {
+	t.Helper()
+	if got := tarFile(t, l, "app/plugins/gamma/generated.txt"); got != "built-by-1000\n" {
+		t.Fatalf("generated.txt = %q", got)
 	}
 }
 
@@ -158,15 +182,8 @@ func TestBuildKitInContainerLoopbackBase(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	ref, _ := imageref.Parse("oci-layout://out/image", s.Dir)
-	res, err := ref.Resolve(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, _ := res.Image.Layers()
-	if got := tarFile(t, ls[1], "app/plugins/gamma/generated.txt"); got != "built-by-1000\n" {
-		t.Fatalf("generated.txt = %q", got)
-	}
+	_, ls := outputImage(t, s.Dir)
+	wantStepRan(t, ls[1])
 	if gets.Load() == 0 {
 		t.Fatal("graft did not read the base from the registry (the test proves nothing)")
 	}
