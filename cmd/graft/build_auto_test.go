@@ -24,15 +24,7 @@ import (
 // replacement container finds the step cache in the named volume.
 func TestBuildAutoStartsBuildkitd(t *testing.T) {
 	buildEnv(t)
-	suffix := randHex(t)
-	image := "graft-buildkitd-auto-test-" + suffix + ":" + buildkittest.Version
-	name := "graft-buildkitd-test-" + suffix
-	buildkittest.LoadImage(t, image)
-	t.Cleanup(func() {
-		exec.Command("docker", "rm", "-f", name).Run()
-		exec.Command("docker", "volume", "rm", "-f", name+"_state").Run()
-	})
-	t.Setenv(EnvBuildkitContainer, name)
+	suffix, image, name := autoContainer(t, buildkittest.LoadImage)
 	t.Setenv(EnvBuildkitImage, image)
 
 	s := buildtest.NewSite(t, "oci-layout://base", "")
@@ -128,15 +120,7 @@ func TestBuildAutoStartsBuildkitd(t *testing.T) {
 // label is neither used (build secrets would go to it) nor removed: exit 2 naming it.
 func TestBuildAutoLeavesOthersContainersAlone(t *testing.T) {
 	buildEnv(t)
-	suffix := randHex(t)
-	image := "graft-buildkitd-auto-test-" + suffix + ":" + buildkittest.Version
-	name := "graft-buildkitd-test-" + suffix
-	buildkittest.LoadImage(t, image)
-	t.Cleanup(func() {
-		exec.Command("docker", "rm", "-f", "-v", name).Run()
-		exec.Command("docker", "volume", "rm", "-f", name+"_state").Run()
-	})
-	t.Setenv(EnvBuildkitContainer, name)
+	suffix, image, name := autoContainer(t, buildkittest.LoadImage)
 	out, err := exec.Command("docker", "create", "--name", name, image).CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker create: %v %s", err, out)
@@ -163,14 +147,10 @@ func TestBuildAutoLeavesOthersContainersAlone(t *testing.T) {
 // for it stays behind.
 func TestBuildAutoFailedStartLeavesNothing(t *testing.T) {
 	buildEnv(t)
-	suffix := randHex(t)
-	image := "graft-buildkitd-auto-test-" + suffix + ":" + buildkittest.Version
+	suffix, image, name := autoContainer(t, buildkittest.LoadImage)
 	broken := "graft-buildkitd-auto-test-" + suffix + "-broken:v0"
-	name := "graft-buildkitd-test-" + suffix
-	buildkittest.LoadImage(t, image)
 	t.Cleanup(func() {
-		exec.Command("docker", "rm", "-f", "-v", name, name+"-tmp").Run()
-		exec.Command("docker", "volume", "rm", "-f", name+"_state").Run()
+		exec.Command("docker", "rm", "-f", "-v", name+"-tmp").Run()
 		exec.Command("docker", "rmi", "-f", broken).Run()
 	})
 	for _, args := range [][]string{{"create", "--name", name + "-tmp", image}, {"commit", "--change", `ENTRYPOINT ["/usr/bin/buildctl"]`, name + "-tmp", broken},
@@ -203,13 +183,7 @@ func TestBuildAutoMissingImage(t *testing.T) {
 	if err := exec.Command("docker", "version").Run(); err != nil {
 		t.Skip("no Docker Engine")
 	}
-	suffix := randHex(t)
-	name := "graft-buildkitd-test-" + suffix
-	t.Cleanup(func() {
-		exec.Command("docker", "rm", "-f", name).Run()
-		exec.Command("docker", "volume", "rm", "-f", name+"_state").Run()
-	})
-	t.Setenv(EnvBuildkitContainer, name)
+	suffix, _, _ := autoContainer(t)
 	s := buildtest.NewSite(t, "oci-layout://base", "")
 	buildtest.WriteBusyboxBaseLayout(t, filepath.Join(s.Dir, "base"))
 	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"true\"]")
@@ -220,6 +194,26 @@ func TestBuildAutoMissingImage(t *testing.T) {
 		!strings.Contains(errOut, "--buildkit auto: pull "+missing) || !strings.Contains(errOut, "GRAFT_BUILDKIT_IMAGE") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
+}
+
+// autoContainer names a fresh image tag and container for a --buildkit auto test and makes
+// graft use that container. load[0] loads the image under the tag, load[1] (if given) under the
+// tag plus "-rootless". The container and its volumes are removed when the test ends, before
+// the images (so no image stays behind, held by a container).
+func autoContainer(t *testing.T, load ...func(testing.TB, string)) (suffix, image, name string) {
+	t.Helper()
+	suffix = randHex(t)
+	image = "graft-buildkitd-auto-test-" + suffix + ":" + buildkittest.Version
+	name = "graft-buildkitd-test-" + suffix
+	for i, l := range load {
+		l(t, image+[]string{"", "-rootless"}[i])
+	}
+	t.Cleanup(func() {
+		exec.Command("docker", "rm", "-f", "-v", name).Run()
+		exec.Command("docker", "volume", "rm", "-f", name+"_state", name+"_rootless_state").Run()
+	})
+	t.Setenv(EnvBuildkitContainer, name)
+	return suffix, image, name
 }
 
 func randHex(t *testing.T) string {
@@ -256,18 +250,11 @@ func canPrivileged(t *testing.T, image string) bool {
 // 127.0.0.1, which the engine reaches as this process does.
 func TestBuildAutoPullsByDigest(t *testing.T) {
 	buildEnv(t)
-	suffix := randHex(t)
-	local := "graft-buildkitd-auto-test-" + suffix + ":" + buildkittest.Version
-	name := "graft-buildkitd-test-" + suffix
-	buildkittest.LoadImage(t, local)
+	_, local, name := autoContainer(t, buildkittest.LoadImage)
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	remoteTag := strings.TrimPrefix(srv.URL, "http://") + "/moby/buildkit:" + buildkittest.Version
-	t.Cleanup(func() {
-		exec.Command("docker", "rm", "-f", name).Run()
-		exec.Command("docker", "volume", "rm", "-f", name+"_state").Run()
-		exec.Command("docker", "rmi", remoteTag).Run()
-	})
+	t.Cleanup(func() { exec.Command("docker", "rmi", remoteTag).Run() })
 	out, err := exec.Command("docker", "tag", local, remoteTag).CombinedOutput()
 	if err == nil {
 		out, err = exec.Command("docker", "push", remoteTag).CombinedOutput()
@@ -280,6 +267,7 @@ func TestBuildAutoPullsByDigest(t *testing.T) {
 		t.Fatalf("no digest in %s", out)
 	}
 	pinned := remoteTag + "@" + string(m[1])
+	t.Cleanup(func() { exec.Command("docker", "rmi", strings.Replace(pinned, ":"+buildkittest.Version+"@", "@", 1)).Run() })
 	// Forget the tag and its digest, so the engine must pull.
 	if out, err := exec.Command("docker", "rmi", remoteTag).CombinedOutput(); err != nil {
 		t.Fatalf("docker rmi: %v %s", err, out)
@@ -309,17 +297,8 @@ func TestBuildAutoPullsByDigest(t *testing.T) {
 // volume behind.
 func TestBuildAutoTriesRootlessFirst(t *testing.T) {
 	buildEnv(t)
-	suffix := randHex(t)
-	image := "graft-buildkitd-auto-test-" + suffix + ":" + buildkittest.Version
-	rootlessImage := "graft-buildkitd-auto-test-" + suffix + ":" + buildkittest.Version + "-rootless"
-	name := "graft-buildkitd-test-" + suffix
-	buildkittest.LoadImage(t, image)
-	buildkittest.LoadRootlessImage(t, rootlessImage)
-	t.Cleanup(func() {
-		exec.Command("docker", "rm", "-f", name).Run()
-		exec.Command("docker", "volume", "rm", "-f", name+"_state", name+"_rootless_state").Run()
-	})
-	t.Setenv(EnvBuildkitContainer, name)
+	_, image, name := autoContainer(t, buildkittest.LoadImage, buildkittest.LoadRootlessImage)
+	rootlessImage := image + "-rootless"
 	t.Setenv(EnvBuildkitImage, image)
 	t.Setenv(EnvBuildkitRootlessImage, rootlessImage)
 	s := buildtest.NewSite(t, "oci-layout://base", "")
