@@ -267,7 +267,9 @@ func TestBuildAutoPullsByDigest(t *testing.T) {
 		t.Fatalf("no digest in %s", out)
 	}
 	pinned := remoteTag + "@" + string(m[1])
-	t.Cleanup(func() { exec.Command("docker", "rmi", strings.Replace(pinned, ":"+buildkittest.Version+"@", "@", 1)).Run() })
+	t.Cleanup(func() {
+		exec.Command("docker", "rmi", strings.Replace(pinned, ":"+buildkittest.Version+"@", "@", 1)).Run()
+	})
 	// Forget the tag and its digest, so the engine must pull.
 	if out, err := exec.Command("docker", "rmi", remoteTag).CombinedOutput(); err != nil {
 		t.Fatalf("docker rmi: %v %s", err, out)
