@@ -267,7 +267,8 @@ func (d *docker) create(ctx context.Context, action string) (*Result, error) {
 			}
 			return res, nil
 		}
-		if usererr.Is(err) || ctx.Err() != nil || i == len(sets)-1 {
+		// Any failure, a failed pull too (a site may hold only one of the images), moves on.
+		if ctx.Err() != nil || i == len(sets)-1 {
 			if len(failed) > 0 {
 				return nil, fmt.Errorf("%w (before: %s)", err, strings.Join(failed, "; "))
 			}
