@@ -235,9 +235,7 @@ func (a *assembly) configure(img v1.Image, bp *basePlatform, res *Result, lversi
 	cf.Created = v1.Time{Time: res.Created}
 	cf.Config.Entrypoint = []string{LauncherPath}
 	cf.Config.Cmd = []string{"run"}
-	interval, timeout, start := a.p.Site.Healthcheck.Durations()
-	cf.Config.Healthcheck = &v1.HealthConfig{Test: []string{"CMD", LauncherPath, "healthcheck"},
-		Interval: interval, Timeout: timeout, StartPeriod: start, Retries: a.p.Site.Healthcheck.Retries}
+	cf.Config.Healthcheck = Healthcheck(a.p.Site)
 	labels := a.labels(res, bp.digest, lversion)
 	if cf.Config.Labels == nil {
 		cf.Config.Labels = map[string]string{}

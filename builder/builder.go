@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/builder/progress"
@@ -47,17 +48,16 @@ type PluginInfo struct {
 }
 
 type options struct {
-	cache     *fetch.Cache
-	steps     StepRunner
-	launchers LauncherSource
-	platforms []string
-	epoch     *time.Time
-	progress  io.Writer
-	reporter  progress.Reporter
-	jobs      int
-	resolve   []imageref.Option
-	layerDir  string
-	shared    SharedCache
+	cache      *fetch.Cache
+	steps      StepRunner
+	launchers  LauncherSource
+	platforms  []string
+	epoch      *time.Time
+	progress   io.Writer
+	reporter   progress.Reporter
+	jobs       int
+	resolve    []imageref.Option
+	buildCache *buildcache.Cache
 }
 
 // LauncherSubject names the launcher's line in progress events.
@@ -84,8 +84,17 @@ func WithSourceDateEpoch(t time.Time) Option {
 	return func(o *options) { t = t.UTC().Truncate(time.Second); o.epoch = &t }
 }
 
-// WithLayerCache keeps compressed layers in dir (see layer.WithCacheDir); default: none.
-func WithLayerCache(dir string) Option { return func(o *options) { o.layerDir = dir } }
+// WithBuildCache takes layers, listings, base folders and launchers from c and records them
+// there (package builder/buildcache: the local cache, then --cache-from, then computing, each
+// entry checked as c's Check says); default: none kept.
+func WithBuildCache(c *buildcache.Cache) Option { return func(o *options) { o.buildCache = c } }
+
+// WithLayerCache keeps layers and what the build learnt in dir, with nothing imported or
+// exported and no record taken as this machine's (each is checked when read): WithBuildCache
+// with buildcache.Options{LayerDir: dir}.
+func WithLayerCache(dir string) Option {
+	return WithBuildCache(buildcache.New(buildcache.Options{LayerDir: dir}))
+}
 
 // DefaultCacheDir is graft's cache root: $GRAFT_CACHE_DIR, else the user cache dir's graft.
 // Fetched commits go to its git/ folder, compressed layers to layers/.
@@ -102,8 +111,8 @@ func DefaultCacheDir() (string, error) {
 
 // layerOpts are the options every layer of this build shares.
 func (o *options) layerOpts(opts ...layer.Option) []layer.Option {
-	if o.layerDir != "" {
-		opts = append(opts, layer.WithCacheDir(o.layerDir))
+	if dir := o.buildCache.LayerDir(); dir != "" {
+		opts = append(opts, layer.WithCacheDir(dir))
 	}
 	return opts
 }
@@ -162,6 +171,9 @@ func newOptions(opts []Option) (*options, error) {
 	}
 	if o.launchers == nil {
 		return nil, fmt.Errorf("builder: no launcher source")
+	}
+	if o.buildCache == nil {
+		o.buildCache = buildcache.New(buildcache.Options{})
 	}
 	if o.cache == nil {
 		dir, err := fetch.DefaultDir()

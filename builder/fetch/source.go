@@ -54,7 +54,7 @@ func (l Local) Read(context.Context) (*Result, error) {
 	}
 	files := make([]File, len(t.Files))
 	for i, f := range t.Files {
-		files[i] = File{Path: f.Path, Mode: f.Mode, Data: f.Data}
+		files[i] = File{Path: f.Path, Mode: f.Mode, Data: f.Data, ID: f.ID, TreeMode: f.Mode}
 		if f.Mode != filemode.Symlink && f.Mode != filemode.Dir {
 			// Regular files go into layers the way a git plugin's do: streamed through Open,
 			// checked against the blob hash the tree was computed from.
@@ -80,6 +80,6 @@ func (l Local) opener(p string, f localtree.File) func() (io.ReadCloser, error) 
 			file.Close()
 			return nil, changed(fmt.Sprintf("%d bytes, %d when hashed", size, f.Size))
 		}
-		return newChecked(file, f.Hash, f.Size, changed), nil
+		return newChecked(file, f.ID, f.Size, changed), nil
 	}
 }

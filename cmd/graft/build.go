@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/buildkit"
 	"github.com/graft-build/graft/builder/buildkitd"
 	"github.com/graft-build/graft/builder/fetch"
@@ -33,15 +34,17 @@ type buildOpts struct {
 	progress  string
 	cacheTo   []string
 	cacheFrom []string
-	tlsCA     string
-	tlsCert   string
-	tlsKey    string
-	bkImage   string
-	json      bool
-	jobs      int
-	attest    attestOpts
-	tags      []string // -t/--tag, as buildx
-	push      bool     // --push, as buildx
+	// cacheCheck is --cache-check: read (default) or all (buildcache.CheckAll).
+	cacheCheck string
+	tlsCA      string
+	tlsCert    string
+	tlsKey     string
+	bkImage    string
+	json       bool
+	jobs       int
+	attest     attestOpts
+	tags       []string // -t/--tag, as buildx
+	push       bool     // --push, as buildx
 }
 
 func newBuildCmd(g *globalOpts) *cobra.Command {
@@ -67,6 +70,7 @@ last line of stdout is the image digest.
            plugins have steps, no address is given and Docker answers
   --cache-from/--cache-to type=registry,ref=REF | type=local,src=DIR / dest=DIR
            share plugin layers between CI runners (and BuildKit's step cache)
+  --cache-check all                  download and check every cache hit, even one only mounted
   SOURCE_DATE_EPOCH                  fixes every timestamp; else they come from the commits`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBuild(cmd.Context(), g, o) },
@@ -79,6 +83,7 @@ last line of stdout is the image digest.
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, plain, tty or quiet")
 	f.StringArrayVar(&o.cacheTo, "cache-to", nil, "export graft's plugin layers and BuildKit's step cache: type=local,dest=DIR | type=registry,ref=REF[,mode=max]")
 	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import graft's plugin layers and BuildKit's step cache: type=local,src=DIR | type=registry,ref=REF")
+	f.StringVar(&o.cacheCheck, "cache-check", "read", "what is checked of the caches: read (every entry the build reads; a registry layer only mounted is taken on its index entry) or all (download and check every hit)")
 	f.StringVar(&o.tlsCA, "tlscacert", "", "CA certificate of a tcp:// BuildKit daemon (PEM)")
 	f.StringVar(&o.tlsCert, "tlscert", "", "client certificate for a tcp:// BuildKit daemon (PEM)")
 	f.StringVar(&o.tlsKey, "tlskey", "", "client key for a tcp:// BuildKit daemon (PEM)")
@@ -127,21 +132,23 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	}
 	progress, rep, closeReporter := reporter(g, o, p)
 	defer closeReporter() // before main prints an error, so the error follows the display
-	opts, closeEngine, err := builderOptions(ctx, g, p, o, progress)
+	cacheDir, err := builder.DefaultCacheDir()
+	if err != nil {
+		return err
+	}
+	notes := graftprogress.Lines(rep, "cache", graftprogress.Fetched)
+	defer notes.Close()
+	cache, err := buildCache(o, cacheDir, pubs, notes)
+	if err != nil {
+		return err
+	}
+	opts, closeEngine, err := builderOptions(ctx, g, p, o, cache, progress)
 	if err != nil {
 		return err
 	}
 	defer closeEngine()
 	start := time.Now()
-	notes := graftprogress.Lines(rep, "cache", graftprogress.Fetched)
-	defer notes.Close()
-	cache, err := layerCache(ctx, o, notes)
-	if err != nil {
-		return err
-	}
-	if cache != nil {
-		opts = append(opts, builder.WithSharedCache(cache))
-	}
+	cache.Load(ctx)
 	res, err := builder.Build(ctx, p, append(opts, builder.WithReporter(rep))...)
 	if err != nil {
 		return err
@@ -149,18 +156,16 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	took := time.Since(start).Round(time.Millisecond)
 	rep.Event(graftprogress.Event{Subject: "image", Phase: graftprogress.Done, Detail: res.Digest.String(),
 		Plain: fmt.Sprintf("built  %s (%d platform(s), %d plugin(s)) in %s", res.Digest, len(res.Platforms), len(res.Plugins), took)})
-	cacheDir, err := builder.DefaultCacheDir()
-	if err != nil {
+	if err := reportContract(p, rep); err != nil {
 		return err
 	}
-	atts, err := o.attest.attachments(p, res, launchers(ctx, g, os.Getenv, cacheDir, io.Discard),
-		licenseCache{dir: filepath.Join(cacheDir, "licenses"), shared: cache})
+	atts, err := o.attest.attachments(p, res, launchers(ctx, g, os.Getenv, cache, io.Discard), cache)
 	if err != nil {
 		return err
 	}
 	where, err := publishAll(ctx, pubs, res, atts, rep)
-	if err == nil && cache != nil {
-		err = cache.Export(ctx, pushedRepos(p, o.outputs))
+	if err == nil {
+		err = cache.Export(ctx, pushedRepos(pubs))
 	}
 	notes.Close()
 	closeReporter()
@@ -206,14 +211,13 @@ func parseOutputs(p *lockfile.Project, o *buildOpts) ([]publish.Publisher, error
 // builderOptions gathers the build's options; BuildKit is contacted only when a plugin has
 // build steps, so a CI that exports BUILDKIT_HOST everywhere still builds daemonless images
 // when nothing needs it.
-func builderOptions(ctx context.Context, g *globalOpts, p *lockfile.Project, o *buildOpts, progress io.Writer) ([]builder.Option, func(), error) {
+func builderOptions(ctx context.Context, g *globalOpts, p *lockfile.Project, o *buildOpts, cache *buildcache.Cache, progress io.Writer) ([]builder.Option, func(), error) {
 	cacheDir, err := builder.DefaultCacheDir()
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []builder.Option{builder.WithLaunchers(launchers(ctx, g, os.Getenv, cacheDir, progress)), builder.WithProgress(progress),
-		builder.WithCache(fetch.NewCache(filepath.Join(cacheDir, "git"))),
-		builder.WithLayerCache(filepath.Join(cacheDir, "layers"))}
+	opts := []builder.Option{builder.WithLaunchers(launchers(ctx, g, os.Getenv, cache, progress)), builder.WithProgress(progress),
+		builder.WithCache(fetch.NewCache(filepath.Join(cacheDir, "git"))), builder.WithBuildCache(cache)}
 	if o.jobs > 0 {
 		opts = append(opts, builder.WithJobs(o.jobs))
 	}

@@ -22,6 +22,7 @@ import (
 // launchers, no BuildKit, no SOURCE_DATE_EPOCH.
 func buildEnv(t *testing.T) {
 	t.Setenv("GRAFT_CACHE_DIR", t.TempDir())
+	t.Setenv("XDG_STATE_HOME", t.TempDir()) // the local cache's key
 	t.Setenv(EnvLauncherDir, buildtest.LauncherDir(t, "amd64"))
 	t.Setenv(EnvBuildkitHost, "")
 	t.Setenv("SOURCE_DATE_EPOCH", "")

@@ -1,21 +1,46 @@
 package main
 
 import (
-	"context"
 	"io"
-	"strings"
+	"os"
+	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/layercache"
+	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/internal/usererr"
-	"github.com/graft-build/graft/lockfile"
 )
 
-// layerCache reads --cache-from and --cache-to: registry and local specs are graft's shared
-// layer cache (and BuildKit's step cache when BuildKit runs); other types are BuildKit's only,
-// so they need --buildkit. Nil when no spec names a layer cache.
-func layerCache(ctx context.Context, o *buildOpts, notes io.Writer) (*layercache.Cache, error) {
+// localCache is graft's cache folder as a build cache (package builder/buildcache): layers,
+// listings and base folders under layers/, licence verdicts under licenses/, launchers under
+// launchers/, and the key that marks this machine's records outside it (cacheKeyFile).
+func localCache(cacheDir string, check buildcache.Check, notes io.Writer) buildcache.Options {
+	return buildcache.Options{LayerDir: filepath.Join(cacheDir, "layers"), LicenseDir: filepath.Join(cacheDir, "licenses"),
+		LauncherDir: filepath.Join(cacheDir, "launchers"), KeyFile: cacheKeyFile(), Check: check, Notes: notes}
+}
+
+// cacheKeyFile is where the local cache's key is kept: graft's state folder
+// ($XDG_STATE_HOME/graft, else ~/.local/state/graft), never in the cache folder, which CI
+// restores from archives. "" when neither is known.
+func cacheKeyFile() string {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "graft", "cache.key")
+}
+
+// buildCache is the build's cache: graft's cache folder, and --cache-from/--cache-to where
+// they name graft's layer cache (registry and local specs, which are BuildKit's step cache too
+// when BuildKit runs; other types are BuildKit's only, so they need --buildkit). Load reads
+// the imported indexes.
+func buildCache(o *buildOpts, cacheDir string, pubs []publish.Publisher, notes io.Writer) (*buildcache.Cache, error) {
 	from, err := stores(o.cacheFrom, "--cache-from", "src", buildkitAddr(o) != "")
 	if err != nil {
 		return nil, err
@@ -24,12 +49,17 @@ func layerCache(ctx context.Context, o *buildOpts, notes io.Writer) (*layercache
 	if err != nil {
 		return nil, err
 	}
-	if len(from) == 0 && len(to) == 0 {
-		return nil, nil
+	check := buildcache.CheckRead
+	switch o.cacheCheck {
+	case "all":
+		check = buildcache.CheckAll
+	case "", "read":
+	default:
+		return nil, usererr.New("--cache-check %q: use read (check what the build reads) or all (download and check every cache hit)", o.cacheCheck)
 	}
-	c := layercache.New(from, to, notes)
-	c.Load(ctx)
-	return c, nil
+	opts := localCache(cacheDir, check, notes)
+	opts.From, opts.To, opts.MountOnly = from, to, mountOnly(pubs, from)
+	return buildcache.New(opts), nil
 }
 
 func stores(specs []string, flag, dirKey string, buildkit bool) ([]layercache.Store, error) {
@@ -51,26 +81,39 @@ func stores(specs []string, flag, dirKey string, buildkit bool) ([]layercache.St
 	return out, nil
 }
 
+// repository is what a registry output says of where it pushes.
+type repository interface{ Repository() name.Repository }
+
 // pushedRepos are the repositories of the registry outputs, where a registry cache can mount
 // the blobs the build just pushed from.
-func pushedRepos(p *lockfile.Project, outputs []string) []name.Repository {
+func pushedRepos(pubs []publish.Publisher) []name.Repository {
 	var repos []name.Repository
-	for _, spec := range outputs {
-		kv := map[string]string{}
-		for _, f := range strings.Split(spec, ",") {
-			k, v, _ := strings.Cut(f, "=")
-			kv[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-		if kv["type"] != "registry" {
-			continue
-		}
-		ref := kv["name"]
-		if ref == "" {
-			ref = p.Site.Name
-		}
-		if r, err := name.ParseReference(ref); err == nil {
-			repos = append(repos, r.Context())
+	for _, p := range pubs {
+		if r, ok := p.(repository); ok {
+			repos = append(repos, r.Repository())
 		}
 	}
 	return repos
+}
+
+// mountOnly says every output is a repository of the registry of every registry cache
+// imported: a layer from one is then reused or mounted by digest, never downloaded (see
+// buildcache.Options.MountOnly).
+func mountOnly(pubs []publish.Publisher, from []layercache.Store) bool {
+	repos := pushedRepos(pubs)
+	if len(repos) == 0 || len(repos) != len(pubs) {
+		return false
+	}
+	for _, s := range from {
+		reg, ok := layercache.RegistryOf(s)
+		if !ok {
+			continue // a folder's blobs are read and checked whatever the outputs
+		}
+		for _, r := range repos {
+			if r.RegistryStr() != reg.RegistryStr() {
+				return false
+			}
+		}
+	}
+	return true
 }

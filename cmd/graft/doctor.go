@@ -65,7 +65,7 @@ func runDoctor(ctx context.Context, g *globalOpts) *doctor.Report {
 		cacheDir = err.Error()
 	}
 	find := func(pl v1.Platform) (string, error) {
-		l := launchers(ctx, g, os.Getenv, cacheDir, nil)
+		l := launchers(ctx, g, os.Getenv, nil, nil)
 		l.Fallback = nil // look, never build
 		_, v, err := l.Launcher(pl)
 		return v, err

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/internal/launcherbuild"
 	"github.com/graft-build/graft/internal/version"
 )
@@ -35,8 +36,8 @@ func embeddedSet() fs.FS {
 
 // launchers is where graft finds launcher binaries: $GRAFT_LAUNCHER_DIR (an explicit choice
 // wins), the embedded set, beside the graft executable, else one built with the local Go
-// toolchain from graft's own version (kept in cacheDir/launchers/<version>/).
-func launchers(ctx context.Context, g *globalOpts, getenv func(string) string, cacheDir string, log io.Writer) builder.Launchers {
+// toolchain from graft's own version (kept in the build cache, when there is one).
+func launchers(ctx context.Context, g *globalOpts, getenv func(string) string, cache *buildcache.Cache, log io.Writer) builder.Launchers {
 	l := builder.Launchers{FS: g.embedded}
 	if d := getenv(EnvLauncherDir); d != "" {
 		l.Override = []string{d}
@@ -45,6 +46,10 @@ func launchers(ctx context.Context, g *globalOpts, getenv func(string) string, c
 		l.Dirs = append(l.Dirs, filepath.Dir(exe))
 	}
 	loc := launcherbuild.NewLocator(version.Version)
-	l.Fallback = &launcherbuild.Builder{Ctx: ctx, CacheDir: filepath.Join(cacheDir, "launchers"), Log: log, Locate: loc.Locate}
+	b := &launcherbuild.Builder{Ctx: ctx, Log: log, Locate: loc.Locate}
+	if cache != nil {
+		b.Cache = cache
+	}
+	l.Fallback = b
 	return l
 }

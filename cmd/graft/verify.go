@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/lockfile"
 )
 
@@ -184,7 +185,14 @@ func verifyCreated(img v1.Image) (time.Time, error) {
 
 // rebuild recomputes the image from the lock with the builder (no output is written).
 func rebuild(ctx context.Context, g *globalOpts, p *lockfile.Project, o *buildOpts, plats []verifyPlatform, index bool, epoch *time.Time) (*builder.Result, map[string]bool, error) {
-	opts, closeEngine, err := builderOptions(ctx, g, p, o, io.Discard)
+	cacheDir, err := builder.DefaultCacheDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Every layer the local cache supplies is read and checked in full, its blob compressed
+	// again: verify never takes a cache's word for what the lock builds.
+	cache := buildcache.New(localCache(cacheDir, buildcache.CheckAll, io.Discard))
+	opts, closeEngine, err := builderOptions(ctx, g, p, o, cache, io.Discard)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/internal/launcherbuild"
 	"github.com/graft-build/graft/internal/usererr"
@@ -122,7 +123,8 @@ func TestGoInstalledGraftBuildsTheReleaseLauncher(t *testing.T) {
 	loc := launcherbuild.Locator{BuildInfo: &debug.BuildInfo{Main: debug.Module{Path: launcherbuild.Module, Version: fakeVersion}}}
 	var log bytes.Buffer
 	cache := t.TempDir()
-	b := &launcherbuild.Builder{Ctx: context.Background(), CacheDir: cache, Log: &log, Locate: loc.Locate}
+	kept := buildcache.New(buildcache.Options{LauncherDir: cache, KeyFile: filepath.Join(t.TempDir(), "key")})
+	b := &launcherbuild.Builder{Ctx: context.Background(), Cache: kept, Log: &log, Locate: loc.Locate}
 	got, _, err := b.Launcher(v1.Platform{OS: "linux", Architecture: "amd64"})
 	if err != nil {
 		t.Fatal(err)
@@ -139,13 +141,25 @@ func TestGoInstalledGraftBuildsTheReleaseLauncher(t *testing.T) {
 	}
 	// A second graft run takes it from the cache: no build, no log line.
 	log.Reset()
-	b2 := &launcherbuild.Builder{Ctx: context.Background(), CacheDir: cache, Log: &log, Locate: loc.Locate}
+	b2 := &launcherbuild.Builder{Ctx: context.Background(), Cache: kept, Log: &log, Locate: loc.Locate}
 	if again, _, err := b2.Launcher(v1.Platform{OS: "linux", Architecture: "amd64"}); err != nil || !bytes.Equal(again, want) || log.Len() != 0 {
 		t.Fatalf("from cache: %v, log %q", err, log.String())
 	}
 	entries, _ := os.ReadDir(filepath.Join(cache, fakeVersion))
-	if len(entries) != 1 {
-		t.Errorf("cache folder holds %d entries (a temporary file left?)", len(entries))
+	if len(entries) != 2 {
+		t.Errorf("cache folder holds %d entries, want the launcher and its MAC (a temporary file left?)", len(entries))
+	}
+	// A launcher this machine did not build (a CI cache restored from elsewhere, an edited
+	// file) is built again, never put into an image.
+	bad := append([]byte(nil), want...)
+	bad[len(bad)/2] ^= 0xff
+	if err := os.WriteFile(cached, bad, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	b3 := &launcherbuild.Builder{Ctx: context.Background(), Cache: kept, Log: &log, Locate: loc.Locate}
+	if again, _, err := b3.Launcher(v1.Platform{OS: "linux", Architecture: "amd64"}); err != nil || !bytes.Equal(again, want) || log.Len() == 0 {
+		t.Fatalf("a changed cached launcher: %v, log %q", err, log.String())
 	}
 
 	// The image: the same digest with the release's launcher and with the built one.
@@ -173,7 +187,7 @@ func TestGoInstalledGraftBuildsTheReleaseLauncher(t *testing.T) {
 		return res.Digest.String()
 	}
 	embedded := digest(builder.Launchers{FS: os.DirFS(release)})
-	built := digest(builder.Launchers{Fallback: &launcherbuild.Builder{Ctx: context.Background(), CacheDir: t.TempDir(), Locate: loc.Locate}})
+	built := digest(builder.Launchers{Fallback: &launcherbuild.Builder{Ctx: context.Background(), Locate: loc.Locate}})
 	if embedded != built {
 		t.Fatalf("image with the release's launcher %s, with the built one %s", embedded, built)
 	}
@@ -222,11 +236,91 @@ func TestLocate(t *testing.T) {
 // Without a go command the error says what to install, as bad input (exit 2).
 func TestNoGoToolchain(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	b := &launcherbuild.Builder{Ctx: context.Background(), CacheDir: t.TempDir(),
+	b := &launcherbuild.Builder{Ctx: context.Background(),
 		Locate: launcherbuild.Locator{Here: filepath.Join(checkout(t), "x/y/z.go")}.Locate}
 	_, _, err := b.Launcher(v1.Platform{OS: "linux", Architecture: "arm64"})
 	if err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), "install Go (https://go.dev/dl/") ||
 		!strings.Contains(err.Error(), "graft-launcher-linux-arm64") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// copyCheckout copies this checkout's files (as git lists them) into a new git repository with
+// one commit, and returns its root and commit.
+func copyCheckout(t *testing.T) (string, string) {
+	t.Helper()
+	root := checkout(t)
+	out, err := exec.Command("git", "-C", root, "ls-files", "-co", "--exclude-standard").Output()
+	if err != nil {
+		t.Skipf("git ls-files in %s: %v (the test copies the checkout's files)", root, err)
+	}
+	dst := t.TempDir()
+	for _, name := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		data, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			continue // deleted in the working tree
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git(t, dst, "init", "-q")
+	git(t, dst, "add", "-A")
+	git(t, dst, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "copy")
+	return dst, git(t, dst, "rev-parse", "HEAD")
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// A graft built from a checkout records the checkout's commit (and -dirty) as the launcher's
+// version instead of "devel", while the launcher's bytes, and so every layer of the image, stay
+// the same whatever the commit or the state of the working tree.
+func TestCheckoutLauncherRecordsItsCommit(t *testing.T) {
+	root, rev := copyCheckout(t)
+	s := buildtest.NewSite(t, "oci-layout://base", "")
+	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64")
+	s.Plugin("alpha", map[string]string{"a.txt": "alpha"}, "")
+	p := s.Lock()
+	build := func() (label string, layers []string) {
+		loc := launcherbuild.Locator{Here: filepath.Join(root, "internal/launcherbuild/source.go")}
+		l := builder.Launchers{Fallback: &launcherbuild.Builder{Ctx: context.Background(), Locate: loc.Locate}}
+		res, err := builder.Build(context.Background(), p, builder.WithLaunchers(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := res.Image.ConfigFile()
+		ls, _ := res.Image.Layers()
+		for _, l := range ls {
+			d, _ := l.Digest()
+			layers = append(layers, d.String())
+		}
+		return cf.Config.Labels[builder.LabelLauncherVersion], layers
+	}
+	clean, want := build()
+	if clean != "devel+"+rev[:12] {
+		t.Fatalf("clean checkout: launcher version %q, want devel+%s", clean, rev[:12])
+	}
+	if err := os.WriteFile(filepath.Join(root, "NOTES.local"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dirty, layers := build()
+	if dirty != clean+"-dirty" || strings.Join(layers, " ") != strings.Join(want, " ") {
+		t.Fatalf("dirty checkout: version %q, layers changed: %v", dirty, strings.Join(layers, " ") != strings.Join(want, " "))
+	}
+	git(t, root, "add", "-A")
+	git(t, root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "notes")
+	next, layers := build()
+	if next != "devel+"+git(t, root, "rev-parse", "--short=12", "HEAD") || strings.Join(layers, " ") != strings.Join(want, " ") {
+		t.Fatalf("next commit: version %q, layers changed: %v", next, strings.Join(layers, " ") != strings.Join(want, " "))
 	}
 }
