@@ -3,6 +3,7 @@ package builder
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -106,10 +107,14 @@ func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.
 			Commit: pk.Commit, Path: pk.Path, Tree: pk.Tree}}
 	}
 	how, err := pl.list(ctx, o)
+	var edited *fetch.LockedCommitError
+	if errors.As(err, &edited) {
+		return nil, p.EditedCommit(pk.Name, edited.Why) // at its line of graft.lock, exit 2
+	}
 	if err != nil {
 		return nil, err
 	}
-	detail := fmt.Sprintf("%s (%s, %d files)", pl.short(), how, len(pl.files))
+	detail := fmt.Sprintf("%s (%s, %d files)", pl.short(), how, countFiles(pl.files))
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetched, Detail: detail, Plain: "fetch  " + pk.Name + " " + detail})
 	if err := pl.check(p); err != nil {
 		return nil, err
@@ -124,6 +129,17 @@ func (pl *plugin) pin() string {
 		return pl.lock.Digest
 	}
 	return pl.lock.Commit
+}
+
+// countFiles counts what git would list (regular files and symlinks), not folders.
+func countFiles(files []fetch.File) int {
+	n := 0
+	for _, f := range files {
+		if f.Mode != filemode.Dir {
+			n++
+		}
+	}
+	return n
 }
 
 // check refuses symlinks leaving the plugin's folder (they would expose or shadow the base's

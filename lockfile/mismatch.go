@@ -37,6 +37,8 @@ func (p *Project) mismatches(pl Plugin, src Source, pk PluginLock) []Mismatch {
 		}
 		if kinds := refKinds(src.Ref); !kinds[pk.Kind] {
 			add("kind", pk.Kind, kindList(kinds))
+		} else if pk.Kind == KindCommit && pk.Commit != src.Ref {
+			add("commit", pk.Commit, src.Ref) // a full SHA locks itself
 		}
 	case TypeURL:
 		if want := fillVersion(src.URL, src.Version); pk.URL != want {

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -14,7 +11,6 @@ import (
 	"time"
 
 	gittransport "github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -250,11 +246,14 @@ func (p *Project) baseDigest(ctx context.Context, cfg *resolveConfig) (string, e
 
 // resolveBaseRef resolves graft.toml's base: a name that names nothing is bad input at its line.
 func (p *Project) resolveBaseRef(ctx context.Context, cfg *resolveConfig) (imageref.Ref, *imageref.Resolved, error) {
-	ref, err := p.BaseRef()
-	if err != nil {
-		return ref, nil, err
+	ref, err := p.baseRef()
+	if err != nil && !errors.Is(err, imageref.ErrNotFound) {
+		return ref, nil, fmt.Errorf("%s: base: %w", p.shownPath(SiteFile), err)
 	}
-	res, err := ref.Resolve(ctx, cfg.image...)
+	var res *imageref.Resolved
+	if err == nil {
+		res, err = ref.Resolve(ctx, cfg.image...)
+	}
 	if err == nil {
 		return ref, res, nil
 	}
@@ -267,28 +266,9 @@ func (p *Project) resolveBaseRef(ctx context.Context, cfg *resolveConfig) (image
 }
 
 // ImageNotFound reports whether err from ref.Resolve means the image does not exist (a
-// missing OCI layout or tar, or a registry answering that it has no such repository, tag or
-// digest), as opposed to a failure to reach it.
-func ImageNotFound(ref imageref.Ref, err error) bool {
-	switch ref.Kind {
-	case imageref.Layout:
-		_, serr := os.Stat(filepath.Join(ref.Dir, "index.json"))
-		return errors.Is(serr, fs.ErrNotExist) || strings.Contains(err.Error(), "is not in the layout")
-	case imageref.DockerArchive:
-		_, serr := os.Stat(ref.Path)
-		return errors.Is(serr, fs.ErrNotExist)
-	}
-	var te *transport.Error
-	if !errors.As(err, &te) {
-		return false
-	}
-	for _, d := range te.Errors {
-		if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
-			return true
-		}
-	}
-	return te.StatusCode == http.StatusNotFound
-}
+// missing layout, tar, tag or digest, or a registry answering that it has no such repository,
+// tag or digest), as opposed to a failure to reach it.
+func ImageNotFound(_ imageref.Ref, err error) bool { return errors.Is(err, imageref.ErrNotFound) }
 
 // resolvePlugin pins pl: a git source to the commit its ref names (listing its repository and
 // fetching that one commit for its title and the tree of source.path), a local folder to its

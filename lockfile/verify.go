@@ -15,6 +15,7 @@ type Mismatch struct {
 	Locked string // the value in graft.lock
 	Want   string // what plugin.toml says (for kind: what its ref names)
 	Ref    string // for kind: plugin.toml's ref
+	Why    string // for commit: what the repository says about the locked commit, when it was asked
 	index  int    // the [[plugin]] entry in graft.lock
 }
 
@@ -22,6 +23,10 @@ type Mismatch struct {
 func (m Mismatch) String() string {
 	want := fmt.Sprintf("%q in plugins/%s/plugin.toml", m.Want, m.Plugin)
 	switch {
+	case m.Why != "":
+		return fmt.Sprintf("plugin %s: %s %s in graft.lock: %s; %s", m.Plugin, m.Key, m.Locked, m.Why, damaged)
+	case m.Key == "commit":
+		want = fmt.Sprintf("plugins/%s/plugin.toml pins commit %q", m.Plugin, m.Want)
 	case m.Key == "kind" && (m.Want == KindLocal || m.Want == KindURL || m.Want == KindMaven || m.Want == KindOCI):
 		want = fmt.Sprintf("plugins/%s/plugin.toml has a %s source", m.Plugin, m.Want)
 	case m.Key == "kind":
@@ -84,8 +89,36 @@ func kindList(kinds map[string]bool) string {
 func (p *Project) mismatchErrors(ms []Mismatch) error {
 	var errs tomldecode.Errors
 	for _, m := range ms {
-		errs = append(errs, &tomldecode.Error{File: p.shownPath(LockFile), Line: entryLine(p.lockData, entryKey{"plugin", m.index, m.Key}),
+		errs = append(errs, &tomldecode.Error{File: p.shownPath(LockFile), Line: p.lockLine(m.index, m.Key),
 			Key: "plugin." + m.Key, Msg: m.String()})
 	}
 	return errs.Err()
+}
+
+// lockLine is the line of key in the index'th [[plugin]] entry of graft.lock.
+func (p *Project) lockLine(index int, key string) int {
+	return entryLine(p.lockData, entryKey{"plugin", index, key})
+}
+
+// lockIndex is the index of plugin name's entry in graft.lock, -1 when it has none.
+func (p *Project) lockIndex(name string) int {
+	if p.Lock != nil {
+		for i, pk := range p.Lock.Plugins {
+			if pk.Name == name {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// EditedCommit is the error for a locked commit that the repository contradicts (found while
+// fetching it): bad input at the commit's line of graft.lock, like every other edited key.
+// why says what the repository holds instead.
+func (p *Project) EditedCommit(name, why string) error {
+	m := Mismatch{Plugin: name, Key: "commit", Why: why, index: p.lockIndex(name)}
+	if pk := p.PluginLock(name); pk != nil {
+		m.Locked = pk.Commit
+	}
+	return p.mismatchErrors([]Mismatch{m})
 }

@@ -67,8 +67,9 @@ last line of stdout is the image digest.
   -t NAME (repeatable), --push       as buildx: name the image; push it to every -t NAME
   --buildkit ADDR (or BUILDKIT_HOST) runs plugins' [build] steps: unix://, tcp://,
            docker-container://NAME, kube-pod://NAME, docker:// (the Docker Engine's BuildKit),
-           or auto: start or reuse buildkitd in a Docker container (graft-buildkitd); the
-           default when plugins have steps, no address is given and Docker answers
+           or auto: start or reuse buildkitd in a Docker container (graft-buildkitd), rootless
+           where the engine allows it, and say with which privileges; the default when
+           plugins have steps, no address is given and Docker answers
   --cache-from/--cache-to type=registry,ref=REF | type=local,src=DIR / dest=DIR
            share plugin layers between CI runners (and BuildKit's step cache)
   --cache-check all                  download and check every cache hit, even one only mounted
@@ -343,6 +344,9 @@ func reporter(g *globalOpts, o *buildOpts, p *lockfile.Project) (io.Writer, graf
 const (
 	EnvBuildkitImage     = "GRAFT_BUILDKIT_IMAGE"
 	EnvBuildkitContainer = "GRAFT_BUILDKIT_CONTAINER"
+	// EnvBuildkitRootlessImage is the rootless image tried first beside GRAFT_BUILDKIT_IMAGE
+	// or --buildkit-image (a mirror of moby/buildkit:VERSION-rootless).
+	EnvBuildkitRootlessImage = "GRAFT_BUILDKIT_ROOTLESS_IMAGE"
 )
 
 // resolveBuildkit settles BuildKit's address before anything is shown. When plugins have build
@@ -359,13 +363,14 @@ func resolveBuildkit(ctx context.Context, g *globalOpts, o *buildOpts, p *lockfi
 	if addr != "auto" {
 		return nil
 	}
-	log := g.stderr
-	if o.progress == "quiet" {
-		log = io.Discard
-	}
-	opts := []buildkitd.Option{buildkitd.WithLog(log)}
+	// Always on stderr, --progress quiet too: starting a container with privileges on the
+	// user's Docker Engine is an action they must be able to see.
+	opts := []buildkitd.Option{buildkitd.WithLog(g.stderr)}
 	if img := firstNonEmpty(o.bkImage, os.Getenv(EnvBuildkitImage)); img != "" {
 		opts = append(opts, buildkitd.WithImage(img))
+	}
+	if img := os.Getenv(EnvBuildkitRootlessImage); img != "" {
+		opts = append(opts, buildkitd.WithRootlessImage(img))
 	}
 	if name := os.Getenv(EnvBuildkitContainer); name != "" {
 		opts = append(opts, buildkitd.WithName(name))

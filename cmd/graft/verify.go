@@ -27,12 +27,11 @@ func newVerifyCmd(g *globalOpts) *cobra.Command {
 		Short: "Check that IMAGE is exactly what the site's graft.lock builds",
 		Long: `verify recomputes every layer graft adds (one per plugin, the launcher and its
 configuration) from the site's graft.lock, without publishing anything, and compares them and
-graft's labels with IMAGE's (a registry reference, oci-layout://DIR[:tag|@digest] or a docker
-save tar). Exit 0 when they are identical, 1 naming each differing layer and label and what it
+graft's labels with IMAGE's. Exit 0 when they are identical, 1 naming each differing layer and label and what it
 should hold. Plugins with [build] steps need BuildKit (--buildkit or BUILDKIT_HOST) to be
 recomputed; without it their layers are named as not verified and the exit is 1.
 Set SOURCE_DATE_EPOCH as the build did; an image built with it is also recognised by its
-created time.`,
+created time. ` + imageFormsHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runVerify(cmd.Context(), g, o, args[0]) },
 	}

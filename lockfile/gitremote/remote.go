@@ -199,6 +199,22 @@ func (r *Remote) Fetch(ctx context.Context, commit, path string) (*Commit, error
 	return out, nil
 }
 
+// Refused reports whether err is a server's refusal to send an object it was asked for by
+// hash ("not our ref"): it has no such object, or hands out only what refs point at.
+func Refused(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.err != nil && strings.Contains(e.err.Error(), "not our ref")
+}
+
+// ServesReachable reports whether the server sends any commit a branch or tag reaches when
+// asked for it by hash (it says allow-reachable-sha1-in-want, which allowAnySHA1InWant also
+// sets; smart HTTP is stateless, where git upload-pack does so regardless): then Refused means
+// it has no such commit.
+func (r *Remote) ServesReachable() bool {
+	caps := r.adv.Capabilities
+	return caps.Supports(capability.AllowReachableSHA1InWant) || strings.HasPrefix(r.url, "http://") || strings.HasPrefix(r.url, "https://")
+}
+
 // want picks what to ask the server for: the commit when a ref points at it, else an annotated
 // tag that peels to it (servers only hand out advertised objects by default), else the bare
 // commit (needs allow-reachable-sha1-in-want, or stateless HTTP).
