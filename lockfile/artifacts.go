@@ -97,7 +97,7 @@ func (p *Project) artifactRequest(pl Plugin, src Source) (artifact.Request, erro
 		}
 		req.Kind, req.URL, req.FileName, req.Checksums = KindMaven, p.rewrite(m.URL(p.mavenRepository(src))), m.FileName(), true
 	case src.OCI != "":
-		ref, err := imageref.Parse(src.OCI, p.Dir)
+		ref, err := p.ociRef(src.OCI)
 		if err != nil {
 			return req, p.pluginErr(pl, "source.oci", "%v", err)
 		}
@@ -109,6 +109,11 @@ func (p *Project) artifactRequest(pl Plugin, src Source) (artifact.Request, erro
 		req.Extract = *src.Extract
 	}
 	return req, nil
+}
+
+// ociRef parses an oci source: a short name is a registry's (Docker Hub's), as for the base.
+func (p *Project) ociRef(s string) (imageref.Ref, error) {
+	return imageref.Parse(s, p.Dir, imageref.ShortNamesAreRemote())
 }
 
 func (p *Project) mavenRepository(src Source) string {
@@ -144,7 +149,7 @@ func (p *Project) resolveArtifact(ctx context.Context, cfg *resolveConfig, pl Pl
 		pk.Maven, pk.URL, pk.Version, pk.Title = src.Maven, m.URL(p.mavenRepository(src)), m.Version, m.FileName()
 	case KindOCI:
 		pk.OCI, pk.Size = src.OCI, 0
-		if r, err := imageref.Parse(src.OCI, p.Dir); err == nil && r.Kind == imageref.Registry {
+		if r, err := p.ociRef(src.OCI); err == nil && r.Kind == imageref.Registry {
 			pk.Title = r.Name.Identifier()
 		}
 	}

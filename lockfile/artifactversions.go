@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile/gitremote"
 )
@@ -35,7 +34,7 @@ func (p *Project) artifactVersions(ctx context.Context, cfg *resolveConfig, pl P
 		all, err = cfg.artifacts.MavenVersions(ctx, p.rewrite(m.MetadataURL(p.mavenRepository(src))))
 		return m.Version, all, "", err
 	}
-	ref, err := imageref.Parse(pk.OCI, p.Dir)
+	ref, err := p.ociRef(pk.OCI)
 	if err != nil {
 		return "", nil, "", err
 	}
@@ -128,7 +127,7 @@ func (p *Project) planBumpArtifact(ctx context.Context, cfg *resolveConfig, pl P
 		src.Maven = m.String()
 		b.edits = []edit{{"source.maven", src.Maven}}
 	case KindOCI:
-		ref, err := imageref.Parse(src.OCI, p.Dir)
+		ref, err := p.ociRef(src.OCI)
 		if err != nil {
 			return nil, err
 		}

@@ -230,7 +230,7 @@ func (p *Project) candidateVersion(ctx context.Context, cfg *resolveConfig, ref 
 	if !ok {
 		return AppVersion{}, fmt.Errorf("base %s names no tag", p.Site.Base)
 	}
-	cand, err := imageref.Parse(raw, p.Dir)
+	cand, err := imageref.Parse(raw, p.Dir, imageref.ShortNamesAreRemote())
 	if err != nil {
 		return AppVersion{}, err
 	}

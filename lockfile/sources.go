@@ -236,11 +236,11 @@ func validateOCI(p *problems, s *Source) {
 		}
 		ref = rendered
 	}
-	r, err := imageref.Parse(ref, ".")
-	switch {
+	switch err := imageref.CheckSyntax(ref); {
 	case err != nil:
 		p.add("source.oci", "source", "%v", err)
-	case r.Kind == imageref.DockerArchive:
+	case !strings.HasPrefix(ref, imageref.LayoutScheme) && (strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, ".") ||
+		strings.HasPrefix(ref, "~") || strings.HasSuffix(ref, ".tar")):
 		p.add("source.oci", "source", "%q is a path; give a registry reference (host/repo:tag or @sha256:...) or oci-layout://DIR[:tag|@digest]", ref)
 	}
 }
