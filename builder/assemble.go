@@ -81,9 +81,15 @@ func (a *assembly) launcherEpoch() time.Time {
 func (a *assembly) run(ctx context.Context) (*Result, error) {
 	res := &Result{Base: a.base.written, BaseRef: a.base.ref.String(), Created: a.imageEpoch(), Layers: map[v1.Hash]string{}}
 	for _, pl := range a.plugins {
-		info := PluginInfo{Name: pl.lock.Name, Commit: pl.lock.Commit, Ref: pl.lock.Ref, Path: pl.lock.Path}
-		if pl.lock.Kind == lockfile.KindLocal {
+		info := PluginInfo{Name: pl.lock.Name, Commit: pl.lock.Commit, Ref: pl.lock.Ref, Path: pl.lock.Path, Dest: pl.lock.Dest}
+		switch {
+		case pl.lock.Kind == lockfile.KindLocal:
 			info.Local, info.Tree = pl.lock.Local, pl.lock.Tree
+		case pl.lock.IsArtifact():
+			info.Kind, info.Source, info.Digest, info.Tree = pl.lock.Kind, pl.lock.SourceName(), pl.lock.Digest, pl.lock.Tree
+		}
+		if pl.override != "" {
+			info.Unlocked, info.Tree = true, pl.override
 		}
 		res.Plugins = append(res.Plugins, info)
 	}
@@ -269,6 +275,9 @@ func (a *assembly) labels(res *Result, baseDigest v1.Hash, lversion string) map[
 	}
 	if lversion != "" {
 		l[LabelLauncherVersion] = lversion
+	}
+	if names := unlockedNames(res.Plugins); names != "" {
+		l[LabelUnlocked] = names
 	}
 	return l
 }

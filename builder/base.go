@@ -71,6 +71,9 @@ func resolveBase(ctx context.Context, p *lockfile.Project, o *options) (*baseIma
 		return nil, usererr.New("base image %s is now %s but graft.lock has %s; run `graft lock` to build on the new base",
 			p.Site.Base, res.Digest, locked)
 	}
+	if err := checkBaseVersion(p, ref, res); err != nil {
+		return nil, err
+	}
 	b := &baseImage{written: p.Site.Base, ref: pinned, digest: res.Digest, index: res.Index, indexMT: res.MediaType}
 	wanted := o.platforms
 	if len(wanted) == 0 {

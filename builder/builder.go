@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -24,6 +25,7 @@ import (
 	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
+	"github.com/graft-build/graft/lockfile/artifact"
 )
 
 // Labels and annotations graft sets on the image (and `graft inspect` reads).
@@ -45,6 +47,17 @@ type PluginInfo struct {
 	// Local and Tree are set for a plugin kept in the site repository (Commit is empty).
 	Local string `json:"local,omitempty"`
 	Tree  string `json:"tree,omitempty"`
+	// Kind, Source and Digest are set for a url, maven or oci plugin (Commit is empty): what it
+	// was fetched as (its URL without credentials, coordinates or reference) and the file's (or
+	// manifest's) sha256; Tree is then what was unpacked.
+	Kind   string `json:"kind,omitempty"`
+	Source string `json:"source,omitempty"`
+	Digest string `json:"digest,omitempty"`
+	// Dest is where the plugin is installed, when not plugins_dir/NAME.
+	Dest string `json:"dest,omitempty"`
+	// Unlocked: built from a working folder (`graft build --override`), not from graft.lock;
+	// Tree is then that folder's tree.
+	Unlocked bool `json:"unlocked,omitempty"`
 }
 
 type options struct {
@@ -58,6 +71,10 @@ type options struct {
 	jobs       int
 	resolve    []imageref.Option
 	buildCache *buildcache.Cache
+
+	artifacts     *artifact.Store // url, maven and oci plugins (see artifactStore)
+	artifactsOnce sync.Once
+	overrides     map[string]string // plugin -> working folder or file (--override)
 }
 
 // LauncherSubject names the launcher's line in progress events.
@@ -192,6 +209,12 @@ func Build(ctx context.Context, p *lockfile.Project, opts ...Option) (*Result, e
 		return nil, err
 	}
 	if err := p.CheckFresh(); err != nil {
+		return nil, err
+	}
+	if err := p.CheckCompat(); err != nil {
+		return nil, err
+	}
+	if err := o.checkOverrides(p); err != nil {
 		return nil, err
 	}
 	if err := o.checkSteps(p); err != nil {

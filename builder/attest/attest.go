@@ -177,7 +177,7 @@ func (in *Input) detectLicenses() error {
 		if !ok {
 			continue
 		}
-		lic, err := in.layerLicense(l, path.Join(in.Project.Site.PluginsDir, pk.Name))
+		lic, err := in.layerLicense(l, in.Project.Target(pk))
 		if err != nil {
 			return fmt.Errorf("plugin %s: licence files: %w", pk.Name, err)
 		}

@@ -58,6 +58,8 @@ type ExternalParameters struct {
 	Definitions ResourceDesc    `json:"definitions"`
 	Platforms   []string        `json:"platforms"`
 	Steps       []PluginStepDef `json:"buildSteps,omitempty"`
+	// Unlocked names plugins built from working folders (graft build --override), not the lock.
+	Unlocked []string `json:"unlockedPlugins,omitempty"`
 }
 
 // PluginStepDef names a plugin's [build] steps, which BuildKit ran inside the base image.
@@ -121,7 +123,17 @@ func ProvenanceStatement(in *Input) ([]byte, error) {
 			ann["builtBy"] = "buildkit"
 			ann["steps"] = def.Build.Run
 		}
-		bd.ResolvedDependencies = append(bd.ResolvedDependencies, in.pluginDependency(&pk, ann))
+		dep := in.pluginDependency(&pk, ann)
+		if info := in.unlocked(pk.Name); info != nil {
+			bd.ExternalParameters.Unlocked = append(bd.ExternalParameters.Unlocked, pk.Name)
+			digest := map[string]string{"gitTree": info.Tree}
+			if blob, ok := strings.CutPrefix(info.Tree, "blob "); ok {
+				digest = map[string]string{"gitBlob": blob}
+			}
+			dep = ResourceDesc{Name: "plugin " + pk.Name, Digest: digest,
+				Annotations: map[string]any{"unlocked": true, "source": "graft build --override (a working folder, not graft.lock)"}}
+		}
+		bd.ResolvedDependencies = append(bd.ResolvedDependencies, dep)
 	}
 	for _, l := range in.Launchers {
 		sum := sha256.Sum256(l.Binary)
@@ -166,10 +178,21 @@ func encodeStatement(st any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// pluginDependency is the resolved dependency of a plugin: its git commit, or for a plugin
-// kept in the site repository its folder's tree, with the site repository's commit and folder
+// pluginDependency is the resolved dependency of a plugin: its git commit, an artifact's
+// source and digest (url, maven, oci), or for a plugin kept in the site repository its
+// folder's tree, with the site repository's commit and folder
 // where known (LocalSource).
 func (in *Input) pluginDependency(pk *lockfile.PluginLock, ann map[string]any) ResourceDesc {
+	if pk.IsArtifact() {
+		delete(ann, "ref")
+		if pk.Version != "" {
+			ann["version"] = pk.Version
+		}
+		if pk.Dest != "" {
+			ann["dest"] = pk.Dest
+		}
+		return ResourceDesc{Name: "plugin " + pk.Name, URI: pk.SourceName(), Digest: digestMap(pk.Digest), Annotations: ann}
+	}
 	if pk.Kind != lockfile.KindLocal {
 		return ResourceDesc{Name: "plugin " + pk.Name, URI: "git+" + gitremote.Redact(pk.Git) + "@" + pk.Commit,
 			Digest: map[string]string{"gitCommit": pk.Commit}, Annotations: ann}

@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
-	"github.com/containerd/containerd/v2/plugins/content/local"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
@@ -21,14 +19,13 @@ import (
 	"github.com/tonistiigi/fsutil"
 
 	"github.com/graft-build/graft/builder"
-	"github.com/graft-build/graft/internal/imageref"
 )
 
 // Names inside one solve's session; they are fixed so the LLB of a plugin is the same on every
 // run and machine (BuildKit's cache matches on it).
 const (
 	filesName = "graft-plugin-files" // llb.Local of the plugin's files
-	baseStore = "graft-base"         // OCIStores key of an OCI layout base
+	baseStore = "graft-base"         // OCIStores key of the base (see imageStore)
 	shell     = "/bin/sh"
 )
 
@@ -74,10 +71,11 @@ func (e *Engine) runSteps(ctx context.Context, req builder.StepRequest, secrets 
 	if err != nil {
 		return nil, fmt.Errorf("plugin files: %w", err)
 	}
-	base, stores, err := baseState(req.BaseRef, work)
+	base, store, err := baseState(req)
 	if err != nil {
 		return nil, err
 	}
+	defer store.Close()
 	after, names, err := stepsState(base, req)
 	if err != nil {
 		return nil, err
@@ -94,7 +92,7 @@ func (e *Engine) runSteps(ctx context.Context, req builder.StepRequest, secrets 
 	opt := client.SolveOpt{
 		Exports:      []client.ExportEntry{{Type: client.ExporterOCI, Attrs: ociExportAttrs, Output: createFile(tarPath)}},
 		LocalMounts:  map[string]fsutil.FS{filesName: files},
-		OCIStores:    stores,
+		OCIStores:    map[string]content.Store{baseStore: store},
 		CacheImports: perPlugin(e.o.cacheImports, cacheKey(req)),
 		CacheExports: perPlugin(e.o.cacheExports, cacheKey(req)),
 		Session:      []session.Attachable{secretsprovider.FromMap(secrets), auth},
@@ -105,56 +103,23 @@ func (e *Engine) runSteps(ctx context.Context, req builder.StepRequest, secrets 
 	return diffLayer(tarPath, work, req)
 }
 
-// baseState is the base image by its locked digest: from a registry, or from an OCI layout
-// folder handed to BuildKit through the session (the daemon may be on another machine).
-func baseState(ref, work string) (llb.State, map[string]content.Store, error) {
-	r, err := imageref.Parse(ref, work, imageref.ShortNamesAreRemote())
+// baseState is the base image by its locked digest, handed to BuildKit through the session
+// from what graft read (see imageStore): the daemon needs no access to the base's registry,
+// layout or archive, and no credentials for it.
+func baseState(req builder.StepRequest) (llb.State, *imageStore, error) {
+	at := strings.LastIndex(req.BaseRef, "@")
+	if at < 0 {
+		return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", req.BaseRef)
+	}
+	dgst := req.BaseRef[at+1:]
+	if got, err := req.Base.Digest(); err != nil || got.String() != dgst {
+		return llb.State{}, nil, fmt.Errorf("base %s: the image read has digest %v (%v)", req.BaseRef, got, err)
+	}
+	store, err := newImageStore(req.Base)
 	if err != nil {
-		return llb.State{}, nil, fmt.Errorf("base %s: %w", ref, err)
+		return llb.State{}, nil, err
 	}
-	switch r.Kind {
-	case imageref.Registry:
-		if _, pinned := r.Name.(name.Digest); !pinned {
-			return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", ref)
-		}
-		return llb.Image(r.Name.String()), nil, nil
-	case imageref.Layout:
-		if r.Digest == "" {
-			return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", ref)
-		}
-		store, err := layoutStore(r.Dir, work)
-		if err != nil {
-			return llb.State{}, nil, err
-		}
-		st := llb.OCILayout("graft/base@"+r.Digest, llb.OCIStore("", baseStore))
-		return st, map[string]content.Store{baseStore: store}, nil
-	}
-	return llb.State{}, nil, fmt.Errorf("base %s: BuildKit steps need a registry or OCI layout base, not a %s", ref, r.Kind)
-}
-
-// layoutStore opens an OCI layout's blobs as a content store without writing into the user's
-// folder: containerd's local store creates an ingest/ folder in its root, so the root is a
-// scratch folder whose blobs/ is a symlink to the layout's.
-func layoutStore(dir, work string) (content.Store, error) {
-	blobs, err := filepath.Abs(filepath.Join(dir, "blobs"))
-	if err != nil {
-		return nil, fmt.Errorf("base layout %s: %w", dir, err)
-	}
-	if _, err := os.Stat(blobs); err != nil {
-		return nil, fmt.Errorf("base layout %s: %w", dir, err)
-	}
-	root := filepath.Join(work, "base-store")
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, fmt.Errorf("base layout %s: %w", dir, err)
-	}
-	if err := os.Symlink(blobs, filepath.Join(root, "blobs")); err != nil {
-		return nil, fmt.Errorf("base layout %s: %w", dir, err)
-	}
-	store, err := local.NewStore(root)
-	if err != nil {
-		return nil, fmt.Errorf("base layout %s: %w", dir, err)
-	}
-	return store, nil
+	return llb.OCILayout("graft/base@"+dgst, llb.OCIStore("", baseStore)), store, nil
 }
 
 // stepsState puts the plugin's files on the base (owned by UID:GID) and runs each command on

@@ -45,6 +45,8 @@ type buildOpts struct {
 	attest     attestOpts
 	tags       []string // -t/--tag, as buildx
 	push       bool     // --push, as buildx
+	overrides  []string // --override NAME=PATH
+	allowPush  bool     // --allow-override-push
 }
 
 func newBuildCmd(g *globalOpts) *cobra.Command {
@@ -65,11 +67,15 @@ last line of stdout is the image digest.
   -t NAME (repeatable), --push       as buildx: name the image; push it to every -t NAME
   --buildkit ADDR (or BUILDKIT_HOST) runs plugins' [build] steps: unix://, tcp://,
            docker-container://NAME, kube-pod://NAME, docker:// (the Docker Engine's BuildKit),
-           or auto: start or reuse buildkitd in a Docker container (graft-buildkitd); the
-           default when plugins have steps, no address is given and Docker answers
+           or auto: start or reuse buildkitd in a Docker container (graft-buildkitd), rootless
+           where the engine allows it, and say with which privileges; the default when
+           plugins have steps, no address is given and Docker answers
   --cache-from/--cache-to type=registry,ref=REF | type=local,src=DIR / dest=DIR
            share plugin layers between CI runners (and BuildKit's step cache)
   --cache-check all                  download and check every cache hit, even one only mounted
+  --override NAME=PATH               build plugin NAME from a working folder (or file) instead of
+           graft.lock, for a development loop; the image is labelled unlocked, graft verify
+           fails it, and it is not pushed unless --allow-override-push
   SOURCE_DATE_EPOCH                  fixes every timestamp; else they come from the commits`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBuild(cmd.Context(), g, o) },
@@ -91,6 +97,8 @@ last line of stdout is the image digest.
 	f.IntVar(&o.jobs, "jobs", 0, "plugins fetched and compressed, and blobs uploaded, in parallel (default: CPUs)")
 	f.StringArrayVarP(&o.tags, "tag", "t", nil, "image name, as buildx (repeatable; the first is the outputs' default name)")
 	f.BoolVar(&o.push, "push", false, "push to every -t NAME (graft.toml name without -t): shorthand for --output type=registry,name=NAME")
+	f.StringArrayVar(&o.overrides, "override", nil, "NAME=PATH: build plugin NAME from this folder or file instead of graft.lock (repeatable; the image is unlocked)")
+	f.BoolVar(&o.allowPush, "allow-override-push", false, "push an image built with --override all the same")
 	return cmd
 }
 
@@ -129,6 +137,10 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err := o.attest.loadKey(os.Getenv); err != nil {
 		return err
 	}
+	overrides, err := parseOverrides(o, pubs)
+	if err != nil {
+		return err
+	}
 	if err := resolveBuildkit(ctx, g, o, p); err != nil {
 		return err
 	}
@@ -151,6 +163,9 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	defer closeEngine()
 	start := time.Now()
 	cache.Load(ctx)
+	if len(overrides) > 0 {
+		opts = append(opts, builder.WithOverrides(overrides))
+	}
 	res, err := builder.Build(ctx, p, append(opts, builder.WithReporter(rep))...)
 	if err != nil {
 		return err
@@ -332,6 +347,9 @@ func reporter(g *globalOpts, o *buildOpts, p *lockfile.Project) (io.Writer, graf
 const (
 	EnvBuildkitImage     = "GRAFT_BUILDKIT_IMAGE"
 	EnvBuildkitContainer = "GRAFT_BUILDKIT_CONTAINER"
+	// EnvBuildkitRootlessImage is the rootless image tried first beside GRAFT_BUILDKIT_IMAGE
+	// or --buildkit-image (a mirror of moby/buildkit:VERSION-rootless).
+	EnvBuildkitRootlessImage = "GRAFT_BUILDKIT_ROOTLESS_IMAGE"
 )
 
 // resolveBuildkit settles BuildKit's address before anything is shown. When plugins have build
@@ -348,13 +366,14 @@ func resolveBuildkit(ctx context.Context, g *globalOpts, o *buildOpts, p *lockfi
 	if addr != "auto" {
 		return nil
 	}
-	log := g.stderr
-	if o.progress == "quiet" {
-		log = io.Discard
-	}
-	opts := []buildkitd.Option{buildkitd.WithLog(log)}
+	// Always on stderr, --progress quiet too: starting a container with privileges on the
+	// user's Docker Engine is an action they must be able to see.
+	opts := []buildkitd.Option{buildkitd.WithLog(g.stderr)}
 	if img := firstNonEmpty(o.bkImage, os.Getenv(EnvBuildkitImage)); img != "" {
 		opts = append(opts, buildkitd.WithImage(img))
+	}
+	if img := os.Getenv(EnvBuildkitRootlessImage); img != "" {
+		opts = append(opts, buildkitd.WithRootlessImage(img))
 	}
 	if name := os.Getenv(EnvBuildkitContainer); name != "" {
 		opts = append(opts, buildkitd.WithName(name))

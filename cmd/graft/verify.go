@@ -92,6 +92,11 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildOpts, arg, key string
 	if err != nil {
 		return fmt.Errorf("image %s: %w", arg, err)
 	}
+	if names := unlockedLabel(plats[0].img); names != "" {
+		fmt.Fprintf(g.stdout, "%s was built with --override %s: it holds working folders, not what %s pins; build it without --override\n",
+			arg, names, lockfile.LockFile)
+		return errCheckFailed
+	}
 	built, diffs, notes, err := verifyOnce(ctx, g, p, o, plats, res.Index != nil, nil)
 	if err != nil {
 		return err
@@ -177,6 +182,15 @@ func platformOf(img v1.Image) (string, error) {
 		name += "/" + cf.Variant
 	}
 	return name, nil
+}
+
+// unlockedLabel is the image's org.graft.unlocked label: the plugins built with --override.
+func unlockedLabel(img v1.Image) string {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return ""
+	}
+	return cf.Config.Labels[builder.LabelUnlocked]
 }
 
 // verifyCreated is the image's org.opencontainers.image.created label (zero when absent).
@@ -322,10 +336,13 @@ func describeLayer(i, base int, d v1.Hash, res *builder.Result, p *lockfile.Proj
 	if k := i - base; k < len(p.Lock.Plugins) {
 		pk := p.Lock.Plugins[k]
 		what := fmt.Sprintf("plugin %s at commit %s (tree %s", pk.Name, pk.Commit, pk.Tree)
+		if pk.IsArtifact() {
+			what = fmt.Sprintf("plugin %s, %s %s %s (tree %s", pk.Name, pk.Kind, pk.SourceName(), pk.Digest, pk.Tree)
+		}
 		if pk.Path != "" {
 			what += ", path " + pk.Path
 		}
-		return what + ") in " + p.Site.PluginsDir + "/" + pk.Name
+		return what + ") in " + p.Target(pk)
 	}
 	if name, ok := res.Layers[d]; ok {
 		if strings.HasPrefix(name, "launcher configuration") {
