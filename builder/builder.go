@@ -15,8 +15,7 @@ import (
 	"strings"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/builder/progress"
@@ -25,31 +24,10 @@ import (
 	"github.com/graft-build/graft/lockfile"
 )
 
-// Labels and annotations graft sets on the image (and `graft inspect` reads).
-const (
-	LabelBaseName        = "org.opencontainers.image.base.name"
-	LabelBaseDigest      = "org.opencontainers.image.base.digest"
-	LabelCreated         = "org.opencontainers.image.created"
-	LabelPlugins         = "org.graft.plugins" // JSON list of PluginInfo
-	LabelLauncherVersion = "org.graft.launcher.version"
-	LabelGraftVersion    = "org.graft.version"
-)
-
-// PluginInfo is one plugin as the image's org.graft.plugins label lists it.
-type PluginInfo struct {
-	Name   string `json:"name"`
-	Commit string `json:"commit"`
-	Ref    string `json:"ref,omitempty"`
-	Path   string `json:"path,omitempty"`
-	// Local and Tree are set for a plugin kept in the site repository (Commit is empty).
-	Local string `json:"local,omitempty"`
-	Tree  string `json:"tree,omitempty"`
-}
-
 type options struct {
 	cache     *fetch.Cache
-	steps     StepRunner
-	launchers LauncherSource
+	steps     contract.StepRunner
+	launchers contract.LauncherSource
 	platforms []string
 	epoch     *time.Time
 	progress  io.Writer
@@ -70,10 +48,10 @@ type Option func(*options)
 func WithCache(c *fetch.Cache) Option { return func(o *options) { o.cache = c } }
 
 // WithStepRunner runs plugins' [build] steps; without one such a plugin is an error.
-func WithStepRunner(r StepRunner) Option { return func(o *options) { o.steps = r } }
+func WithStepRunner(r contract.StepRunner) Option { return func(o *options) { o.steps = r } }
 
 // WithLaunchers gives the graft-launcher binaries (required).
-func WithLaunchers(s LauncherSource) Option { return func(o *options) { o.launchers = s } }
+func WithLaunchers(s contract.LauncherSource) Option { return func(o *options) { o.launchers = s } }
 
 // WithPlatforms selects platforms of a multi-platform base ("linux/amd64"); default: graft.toml
 // platforms, else all of the base's.
@@ -87,10 +65,10 @@ func WithSourceDateEpoch(t time.Time) Option {
 // WithLayerCache keeps compressed layers in dir (see layer.WithCacheDir); default: none.
 func WithLayerCache(dir string) Option { return func(o *options) { o.layerDir = dir } }
 
-// DefaultCacheDir is graft's cache root: $GRAFT_CACHE_DIR, else the user cache dir's graft.
-// Fetched commits go to its git/ folder, compressed layers to layers/.
-func DefaultCacheDir() (string, error) {
-	if d := os.Getenv(fetch.EnvCacheDir); d != "" {
+// DefaultCacheDir is graft's cache root: $GRAFT_CACHE_DIR (read through getenv), else the user
+// cache dir's graft. Fetched commits go to its git/ folder, compressed layers to layers/.
+func DefaultCacheDir(getenv func(string) string) (string, error) {
+	if d := getenv(fetch.EnvCacheDir); d != "" {
 		return d, nil
 	}
 	d, err := os.UserCacheDir()
@@ -136,23 +114,7 @@ func ParseSourceDateEpoch(s string) (time.Time, bool, error) {
 	return time.Unix(n, 0).UTC(), true, nil
 }
 
-// Result is the built image: Index for a multi-platform base, else Image.
-type Result struct {
-	Image   v1.Image
-	Index   v1.ImageIndex
-	Digest  v1.Hash
-	Base    string // graft.toml base as written
-	BaseRef string // the base pinned by digest
-	Plugins []PluginInfo
-	// Platforms built, e.g. "linux/amd64".
-	Platforms []string
-	Created   time.Time
-	// Layers names every layer graft added by its digest ("plugin alpha", "launcher",
-	// "launcher.toml"), for progress lines.
-	Layers map[v1.Hash]string
-}
-
-func newOptions(opts []Option) (*options, error) {
+func newOptions(opts []Option) *options {
 	o := &options{progress: io.Discard, jobs: max(2, runtime.NumCPU())}
 	for _, opt := range opts {
 		opt(o)
@@ -160,6 +122,31 @@ func newOptions(opts []Option) (*options, error) {
 	if o.reporter == nil {
 		o.reporter = progress.NewPlain(o.progress)
 	}
+	return o
+}
+
+// Build makes the image of project p from its lock: Resolve, then the plan's Build.
+func Build(ctx context.Context, p *lockfile.Project, opts ...Option) (*contract.Result, error) {
+	o := newOptions(opts)
+	plan, err := resolve(ctx, p, o)
+	if err != nil {
+		return nil, err
+	}
+	return plan.build(ctx, o)
+}
+
+// Build makes the image the plan describes. Its options say how (engines, caches, progress);
+// what is built (platforms, epoch) is the plan's: give those to Resolve, or use WithPlatforms
+// and WithEpoch on the plan.
+func (pl *Plan) Build(ctx context.Context, opts ...Option) (*contract.Result, error) {
+	o := newOptions(opts)
+	if o.platforms != nil || o.epoch != nil || o.resolve != nil {
+		return nil, fmt.Errorf("builder: platforms, SOURCE_DATE_EPOCH and resolve options belong to Resolve, not Plan.Build")
+	}
+	return pl.build(ctx, o)
+}
+
+func (pl *Plan) build(ctx context.Context, o *options) (*contract.Result, error) {
 	if o.launchers == nil {
 		return nil, fmt.Errorf("builder: no launcher source")
 	}
@@ -170,51 +157,31 @@ func newOptions(opts []Option) (*options, error) {
 		}
 		o.cache = fetch.NewCache(dir)
 	}
-	return o, nil
-}
-
-// Build makes the image of project p from its lock.
-func Build(ctx context.Context, p *lockfile.Project, opts ...Option) (*Result, error) {
-	o, err := newOptions(opts)
-	if err != nil {
+	if err := pl.checkSteps(o); err != nil {
 		return nil, err
 	}
-	if err := p.CheckFresh(); err != nil {
-		return nil, err
-	}
-	if err := o.checkSteps(p); err != nil {
-		return nil, err
-	}
-	conf, err := MergeLauncherConfig(p)
-	if err != nil {
-		return nil, err
-	}
-	base, err := resolveBase(ctx, p, o)
-	if err != nil {
-		return nil, err
-	}
-	for _, pk := range p.Lock.Plugins {
-		o.event(progress.Event{Subject: pk.Name, Phase: progress.Waiting})
+	for _, src := range pl.sources {
+		o.event(progress.Event{Subject: src.lock.Name, Phase: progress.Waiting})
 	}
 	o.event(progress.Event{Subject: LauncherSubject, Phase: progress.Waiting})
-	plugins, err := fetchAll(ctx, p, o)
+	plugins, err := fetchAll(ctx, pl, o)
 	if err != nil {
 		return nil, err
 	}
-	b := &assembly{p: p, o: o, base: base, plugins: plugins, conf: conf}
+	b := &assembly{plan: pl, o: o, plugins: plugins}
 	return b.run(ctx)
 }
 
 // checkSteps fails before any work when a plugin needs BuildKit and none was given.
-func (o *options) checkSteps(p *lockfile.Project) error {
+func (pl *Plan) checkSteps(o *options) error {
 	if o.steps != nil {
 		return nil
 	}
-	for _, pk := range p.Lock.Plugins {
-		if pl := p.Plugin(pk.Name); pl != nil && len(pl.Build.Run) > 0 {
+	for _, src := range pl.sources {
+		if len(src.def.Build.Run) > 0 {
 			return usererr.New("plugin %s has [build] run steps, which need BuildKit: pass --buildkit ADDR or set BUILDKIT_HOST "+
 				"(unix:///run/buildkit/buildkitd.sock, tcp://HOST:PORT, docker-container://NAME, docker:// for the Docker Engine's own), or --buildkit auto to start buildkitd in Docker",
-				pl.Name)
+				src.def.Name)
 		}
 	}
 	return nil

@@ -53,20 +53,15 @@ func (pl *plugin) version() string {
 	return pl.lock.Commit
 }
 
-// fetchAll fetches every plugin of the lock (bounded parallelism), in lock order.
-func fetchAll(ctx context.Context, p *lockfile.Project, o *options) ([]*plugin, error) {
-	out := make([]*plugin, len(p.Lock.Plugins))
-	for _, pk := range p.Lock.Plugins {
-		if p.Plugin(pk.Name) == nil {
-			return nil, usererr.New("graft.lock: plugin %s has no plugins/%s/plugin.toml; run `graft lock`", pk.Name, pk.Name)
-		}
-	}
+// fetchAll fetches every plugin of the plan (bounded parallelism), in lock order.
+func fetchAll(ctx context.Context, plan *Plan, o *options) ([]*plugin, error) {
+	out := make([]*plugin, len(plan.sources))
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.jobs)
-	for i, pk := range p.Lock.Plugins {
-		def := p.Plugin(pk.Name)
+	for i := range plan.sources {
+		src := &plan.sources[i]
 		g.Go(func() error {
-			pl, err := fetchOne(ctx, p, o, pk, def)
+			pl, err := fetchOne(ctx, plan.project, o, src)
 			out[i] = pl
 			return err
 		})
@@ -74,16 +69,15 @@ func fetchAll(ctx context.Context, p *lockfile.Project, o *options) ([]*plugin, 
 	return out, g.Wait()
 }
 
-func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.PluginLock, def *lockfile.Plugin) (*plugin, error) {
+func fetchOne(ctx context.Context, p *lockfile.Project, o *options, src *source) (*plugin, error) {
+	pk := src.lock
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetching, Detail: shortVersion(pk)})
-	pl := &plugin{lock: pk, def: def, dir: path.Join(p.Site.PluginsDir, pk.Name)}
+	pl := &plugin{lock: pk, def: src.def, dir: src.dir}
 	how := "cached"
-	var git *fetch.Source // nil for a local folder: read (and checked) on every build
-	if def.Source.Local != "" {
-		abs, shown := p.LocalDir(*def)
-		pl.src, how = fetch.Local{Name: pk.Name, Site: p.Dir, Dir: abs, Shown: shown, Tree: pk.Tree}, "local"
+	git := src.git // nil for a local folder: read (and checked) on every build
+	if src.local != nil {
+		pl.src, how = *src.local, "local"
 	} else {
-		git = &fetch.Source{Name: pk.Name, URL: p.SourceURL(*def), Ref: pk.Ref, Commit: pk.Commit, Path: pk.Path, Tree: pk.Tree}
 		pl.src = fetch.Git{Cache: o.cache, Source: *git}
 	}
 	if files, t, ok := o.loadListing(git); ok {

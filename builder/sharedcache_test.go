@@ -19,6 +19,7 @@ import (
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/internal/gittest"
@@ -80,7 +81,7 @@ type runner struct {
 
 func freshRunner(t *testing.T) runner { return runner{t: t, gitDir: t.TempDir(), layer: t.TempDir()} }
 
-func (r runner) build(p *lockfile.Project, c *layercache.Cache) *builder.Result {
+func (r runner) build(p *lockfile.Project, c *layercache.Cache) *contract.Result {
 	r.t.Helper()
 	opts := []builder.Option{builder.WithCache(fetch.NewCache(r.gitDir)), builder.WithLayerCache(r.layer),
 		builder.WithLaunchers(buildtest.Launchers(r.t, "amd64"))}
@@ -210,7 +211,7 @@ func layerSize(t *testing.T, img v1.Image, plugin string) int64 {
 }
 
 // exported is a site whose first build exported its layers to a registry cache.
-func exported(t *testing.T) (*buildtest.Site, *gitCounter, *regtest.Registry, string, *builder.Result) {
+func exported(t *testing.T) (*buildtest.Site, *gitCounter, *regtest.Registry, string, *contract.Result) {
 	s, gc := httpSite(t)
 	reg := regtest.New(t)
 	ref := reg.Host + "/ci/cache:main"
@@ -319,8 +320,8 @@ func TestTamperedCacheEntryShows(t *testing.T) {
 		t.Fatal("a swapped layer gave the honest digest")
 	}
 	cf, _ := swapped.Image.ConfigFile()
-	var listed []builder.PluginInfo
-	if err := json.Unmarshal([]byte(cf.Config.Labels[builder.LabelPlugins]), &listed); err != nil || listed[0].Commit != s.Repos["alpha"].Head() {
+	var listed []contract.PluginInfo
+	if err := json.Unmarshal([]byte(cf.Config.Labels[contract.LabelPlugins]), &listed); err != nil || listed[0].Commit != s.Repos["alpha"].Head() {
 		t.Errorf("labels %v (%v), want the lock's commits", listed, err)
 	}
 

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -14,7 +11,6 @@ import (
 	"time"
 
 	gittransport "github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/graft-build/graft/internal/imageref"
@@ -184,36 +180,12 @@ func (p *Project) baseDigest(ctx context.Context, cfg *resolveConfig) (string, e
 	if err == nil {
 		return res.Digest.String(), nil
 	}
-	if ImageNotFound(ref, err) {
+	if imageref.IsNotFound(err) {
 		// The reference names nothing: bad input at graft.toml's base (exit 2), not an outage.
 		return "", &tomldecode.Error{File: p.shownPath(SiteFile), Line: tomldecode.LineOf(p.siteData, "base"), Key: "base",
 			Msg: fmt.Sprintf("%v; fix base or put the image there", err)}
 	}
 	return "", fmt.Errorf("%s:%d: base: %w", p.shownPath(SiteFile), tomldecode.LineOf(p.siteData, "base"), err)
-}
-
-// ImageNotFound reports whether err from ref.Resolve means the image does not exist (a
-// missing OCI layout or tar, or a registry answering that it has no such repository, tag or
-// digest), as opposed to a failure to reach it.
-func ImageNotFound(ref imageref.Ref, err error) bool {
-	switch ref.Kind {
-	case imageref.Layout:
-		_, serr := os.Stat(filepath.Join(ref.Dir, "index.json"))
-		return errors.Is(serr, fs.ErrNotExist) || strings.Contains(err.Error(), "is not in the layout")
-	case imageref.DockerArchive:
-		_, serr := os.Stat(ref.Path)
-		return errors.Is(serr, fs.ErrNotExist)
-	}
-	var te *transport.Error
-	if !errors.As(err, &te) {
-		return false
-	}
-	for _, d := range te.Errors {
-		if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
-			return true
-		}
-	}
-	return te.StatusCode == http.StatusNotFound
 }
 
 // resolvePlugin lists pl's repository, picks the commit its ref names, and fetches that one

@@ -30,10 +30,11 @@ import (
 // Defaults: one container and one state volume per Docker Engine, shared by every site.
 const (
 	DefaultContainer = "graft-buildkitd"
-	// clientVersion is used when the binary carries no module information (never in a normal
-	// build): keep it at go.mod's github.com/moby/buildkit version.
-	clientVersion = "v0.33.1"
-	stateDir      = "/var/lib/buildkit"
+	// Version is go.mod's github.com/moby/buildkit version, the one place graft names it:
+	// ClientVersion's answer when the binary carries no module information (never in a normal
+	// build), and the daemon the tests build (package buildkittest). Bump it with go.mod.
+	Version  = "v0.33.1"
+	stateDir = "/var/lib/buildkit"
 	// labelImage records the image a container was made from, as asked (the engine's Config.Image
 	// is the same string, but a label says it was graft's doing).
 	labelImage = "org.graft.buildkitd.image"
@@ -57,7 +58,7 @@ func ClientVersion() string {
 			}
 		}
 	}
-	return clientVersion
+	return Version
 }
 
 // Result is what Ensure found or did.

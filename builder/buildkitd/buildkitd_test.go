@@ -6,14 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-build/graft/internal/buildkittest"
 	"github.com/graft-build/graft/internal/usererr"
 )
 
 // TestDefaultImageMatchesClient: the image auto starts is the BuildKit release graft's client
-// is built from (the daemon the tests build is the same version).
+// is built from, and Version (the daemon the tests build) names the same release.
 func TestDefaultImageMatchesClient(t *testing.T) {
-	if got, want := DefaultImage(), "moby/buildkit:"+buildkittest.Version; got != want {
+	if got, want := DefaultImage(), "moby/buildkit:"+Version; got != want {
 		t.Fatalf("DefaultImage() = %s, want %s", got, want)
 	}
 }

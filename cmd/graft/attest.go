@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/attest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/internal/atomicfile"
@@ -33,7 +33,7 @@ const (
 // attachments are the documents published as referrers of the built image.
 // ls is the launcher source the build used: the SBOM lists each launcher's Go modules.
 // lc keeps licence verdicts between builds (nil: none kept).
-func (a *attestOpts) attachments(p *lockfile.Project, res *builder.Result, ls builder.LauncherSource, lc attest.LicenseCache) ([]publish.Attachment, error) {
+func (a *attestOpts) attachments(p *lockfile.Project, res *contract.Result, ls contract.LauncherSource, lc attest.LicenseCache) ([]publish.Attachment, error) {
 	if !a.sbom && !a.provenance {
 		return nil, nil
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/internal/buildkittest"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/imageref"
 )
 
@@ -28,8 +29,8 @@ func TestBuildAutoStartsBuildkitd(t *testing.T) {
 		exec.Command("docker", "rm", "-f", name).Run()
 		exec.Command("docker", "volume", "rm", "-f", name+"_state").Run()
 	})
-	t.Setenv(EnvBuildkitContainer, name)
-	t.Setenv(EnvBuildkitImage, image)
+	t.Setenv(buildopts.EnvBuildkitContainer, name)
+	t.Setenv(buildopts.EnvBuildkitImage, image)
 
 	s := buildtest.NewSite(t, "oci-layout://base", "")
 	buildtest.WriteBusyboxBaseLayout(t, filepath.Join(s.Dir, "base"))
@@ -94,7 +95,7 @@ func TestBuildAutoStartsBuildkitd(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("docker", "rmi", other).Run() })
 	image = other
-	t.Setenv(EnvBuildkitImage, "")
+	t.Setenv(buildopts.EnvBuildkitImage, "")
 	if replaced := build("replaced", "--buildkit-image", other); !strings.Contains(replaced, "CACHED") {
 		t.Fatalf("the replacement lost the step cache:\n%s", replaced)
 	}
@@ -128,7 +129,7 @@ func TestBuildAutoMissingImage(t *testing.T) {
 		exec.Command("docker", "rm", "-f", name).Run()
 		exec.Command("docker", "volume", "rm", "-f", name+"_state").Run()
 	})
-	t.Setenv(EnvBuildkitContainer, name)
+	t.Setenv(buildopts.EnvBuildkitContainer, name)
 	s := buildtest.NewSite(t, "oci-layout://base", "")
 	buildtest.WriteBusyboxBaseLayout(t, filepath.Join(s.Dir, "base"))
 	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"true\"]")

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/gittest"
 )
 
@@ -22,8 +23,8 @@ import (
 // launchers, no BuildKit, no SOURCE_DATE_EPOCH.
 func buildEnv(t *testing.T) {
 	t.Setenv("GRAFT_CACHE_DIR", t.TempDir())
-	t.Setenv(EnvLauncherDir, buildtest.LauncherDir(t, "amd64"))
-	t.Setenv(EnvBuildkitHost, "")
+	t.Setenv(buildopts.EnvLauncherDir, buildtest.LauncherDir(t, "amd64"))
+	t.Setenv(buildopts.EnvBuildkitHost, "")
 	t.Setenv("SOURCE_DATE_EPOCH", "")
 }
 

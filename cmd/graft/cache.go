@@ -8,19 +8,20 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/graft-build/graft/builder/layercache"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
 )
 
 // layerCache reads --cache-from and --cache-to: registry and local specs are graft's shared
 // layer cache (and BuildKit's step cache when BuildKit runs); other types are BuildKit's only,
-// so they need --buildkit. Nil when no spec names a layer cache.
-func layerCache(ctx context.Context, o *buildOpts, notes io.Writer) (*layercache.Cache, error) {
-	from, err := stores(o.cacheFrom, "--cache-from", "src", buildkitAddr(o) != "")
+// so they need a BuildKit address (buildkit). Nil when no spec names a layer cache.
+func layerCache(ctx context.Context, o *buildOpts, buildkit bool, notes io.Writer) (*layercache.Cache, error) {
+	from, err := stores(o.CacheFrom, "--cache-from", "src", buildkit)
 	if err != nil {
 		return nil, err
 	}
-	to, err := stores(o.cacheTo, "--cache-to", "dest", buildkitAddr(o) != "")
+	to, err := stores(o.CacheTo, "--cache-to", "dest", buildkit)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +43,7 @@ func stores(specs []string, flag, dirKey string, buildkit bool) ([]layercache.St
 		if !ok {
 			if !buildkit {
 				return nil, usererr.New("%s %q: only BuildKit reads this cache type (graft's layer cache takes type=registry and type=local); give --buildkit ADDR or set %s",
-					flag, spec, EnvBuildkitHost)
+					flag, spec, buildopts.EnvBuildkitHost)
 			}
 			continue
 		}

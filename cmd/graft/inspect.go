@@ -11,10 +11,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/usererr"
-	"github.com/graft-build/graft/lockfile"
 )
 
 func newInspectCmd(g *globalOpts) *cobra.Command {
@@ -45,14 +44,14 @@ type inspectReport struct {
 }
 
 type platformReport struct {
-	Platform        string               `json:"platform"`
-	Digest          string               `json:"digest"`
-	BaseName        string               `json:"base_name"`
-	BaseDigest      string               `json:"base_digest"`
-	Created         string               `json:"created"`
-	LauncherVersion string               `json:"launcher_version"`
-	GraftVersion    string               `json:"graft_version"`
-	Plugins         []builder.PluginInfo `json:"plugins"`
+	Platform        string                `json:"platform"`
+	Digest          string                `json:"digest"`
+	BaseName        string                `json:"base_name"`
+	BaseDigest      string                `json:"base_digest"`
+	Created         string                `json:"created"`
+	LauncherVersion string                `json:"launcher_version"`
+	GraftVersion    string                `json:"graft_version"`
+	Plugins         []contract.PluginInfo `json:"plugins"`
 }
 
 func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) error {
@@ -60,7 +59,7 @@ func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) err
 	if err != nil {
 		return err
 	}
-	local, cleanup, err := localImage(arg)
+	local, cleanup, err := localImage(arg, maxTarMeta)
 	if err != nil {
 		return usererr.Wrap(err)
 	}
@@ -71,7 +70,7 @@ func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) err
 	}
 	res, err := ref.Resolve(ctx)
 	if err != nil {
-		if lockfile.ImageNotFound(ref, err) {
+		if imageref.IsNotFound(err) {
 			// IMAGE names nothing: a usage error (exit 2), not a failure to reach it.
 			return usererr.New("%v; check IMAGE (a registry reference, oci-layout://DIR[:tag|@digest] or a docker-archive tar)", err)
 		}
@@ -141,18 +140,15 @@ func imagePlatform(img v1.Image, digest v1.Hash) (platformReport, error) {
 		return platformReport{}, err
 	}
 	l := cf.Config.Labels
-	pr := platformReport{Platform: cf.OS + "/" + cf.Architecture, Digest: digest.String(),
-		BaseName: l[builder.LabelBaseName], BaseDigest: l[builder.LabelBaseDigest], Created: l[builder.LabelCreated],
-		LauncherVersion: l[builder.LabelLauncherVersion], GraftVersion: l[builder.LabelGraftVersion]}
-	if cf.Variant != "" {
-		pr.Platform += "/" + cf.Variant
-	}
-	raw, ok := l[builder.LabelPlugins]
+	pr := platformReport{Platform: contract.Platform(contract.ConfigPlatform(cf)), Digest: digest.String(),
+		BaseName: l[contract.LabelBaseName], BaseDigest: l[contract.LabelBaseDigest], Created: l[contract.LabelCreated],
+		LauncherVersion: l[contract.LabelLauncherVersion], GraftVersion: l[contract.LabelGraftVersion]}
+	raw, ok := l[contract.LabelPlugins]
 	if !ok {
-		return pr, fmt.Errorf("image %s (%s) was not built by graft: it has no %s label", digest, pr.Platform, builder.LabelPlugins)
+		return pr, fmt.Errorf("image %s (%s) was not built by graft: it has no %s label", digest, pr.Platform, contract.LabelPlugins)
 	}
 	if err := json.Unmarshal([]byte(raw), &pr.Plugins); err != nil {
-		return pr, fmt.Errorf("image %s: label %s: %w", digest, builder.LabelPlugins, err)
+		return pr, fmt.Errorf("image %s: label %s: %w", digest, contract.LabelPlugins, err)
 	}
 	return pr, nil
 }

@@ -20,9 +20,10 @@ const maxTarMeta = 16 << 20
 
 // localImage turns a plain path to an image on disk into what imageref reads: a folder is an
 // OCI layout (as `graft build` writes out/image), a tar is a `docker save` tar or an OCI layout
-// tar (type=oci,dest=FILE.tar; read from a temporary folder cleanup removes). Anything else is
-// returned as given, so `graft inspect out/image` never asks Docker Hub for "out/image".
-func localImage(arg string) (ref string, cleanup func(), err error) {
+// tar (type=oci,dest=FILE.tar; read from a temporary folder cleanup removes, holding the files
+// of at most maxFile bytes: 0 for all of them). Anything else is returned as given, so
+// `graft inspect out/image` never asks Docker Hub for "out/image".
+func localImage(arg string, maxFile int64) (ref string, cleanup func(), err error) {
 	cleanup = func() {}
 	if strings.Contains(arg, "://") {
 		return arg, cleanup, nil
@@ -47,7 +48,7 @@ func localImage(arg string) (ref string, cleanup func(), err error) {
 		return "", cleanup, err
 	}
 	cleanup = func() { os.RemoveAll(dir) }
-	if err := extractMeta(abs, dir); err != nil {
+	if err := tarx.Extract(abs, dir, maxFile); err != nil {
 		cleanup()
 		return "", func() {}, fmt.Errorf("%s: %w", arg, err)
 	}
@@ -80,7 +81,3 @@ func tarKind(file string) (string, error) {
 		}
 	}
 }
-
-// extractMeta writes the tar's small files (index, manifests, configs) under dir; layers are
-// skipped, and a name that would leave dir is an error.
-func extractMeta(file, dir string) error { return tarx.Extract(file, dir, maxTarMeta) }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/graft-build/graft/internal/tarx"
 )
 
 func tarOf(t testing.TB, entries map[string]string) []byte {
@@ -33,7 +35,7 @@ func FuzzExtractMeta(f *testing.F) {
 		os.WriteFile(file, data, 0o644)
 		dir := filepath.Join(outer, "x")
 		os.Mkdir(dir, 0o700)
-		extractMeta(file, dir)
+		tarx.Extract(file, dir, maxTarMeta)
 		entries, _ := os.ReadDir(outer)
 		if len(entries) != 2 {
 			t.Fatalf("extraction wrote beside its folder: %v", entries)
@@ -45,13 +47,13 @@ func TestExtractMetaRefusesEscapes(t *testing.T) {
 	for _, name := range []string{"../evil", "blobs/../../evil"} {
 		file := filepath.Join(t.TempDir(), "in.tar")
 		os.WriteFile(file, tarOf(t, map[string]string{name: "x"}), 0o644)
-		if err := extractMeta(file, t.TempDir()); err == nil || !strings.Contains(err.Error(), "leaves the layout") {
+		if err := tarx.Extract(file, t.TempDir(), maxTarMeta); err == nil || !strings.Contains(err.Error(), "leaves the layout") {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	file := filepath.Join(t.TempDir(), "in.tar")
 	os.WriteFile(file, tarOf(t, map[string]string{"/index.json": "{}"}), 0o644)
-	if err := extractMeta(file, t.TempDir()); err == nil {
+	if err := tarx.Extract(file, t.TempDir(), maxTarMeta); err == nil {
 		t.Error("an absolute entry was extracted")
 	}
 }

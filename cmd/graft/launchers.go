@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/launcherbuild"
 	"github.com/graft-build/graft/internal/version"
 )
@@ -23,10 +24,6 @@ import (
 //go:embed launchers
 var embeddedLaunchers embed.FS
 
-// EnvLauncherDir names a folder of graft-launcher-<os>-<arch> binaries graft uses when it has
-// none embedded for a platform.
-const EnvLauncherDir = "GRAFT_LAUNCHER_DIR"
-
 // embeddedSet is the embedded launchers folder.
 func embeddedSet() fs.FS {
 	sub, _ := fs.Sub(embeddedLaunchers, "launchers")
@@ -35,16 +32,17 @@ func embeddedSet() fs.FS {
 
 // launchers is where graft finds launcher binaries: $GRAFT_LAUNCHER_DIR (an explicit choice
 // wins), the embedded set, beside the graft executable, else one built with the local Go
-// toolchain from graft's own version (kept in cacheDir/launchers/<version>/).
-func launchers(ctx context.Context, g *globalOpts, getenv func(string) string, cacheDir string, log io.Writer) builder.Launchers {
+// toolchain from graft's own version (kept in the cache's launchers/<version>/). A build makes
+// one and gives it to the builder and the attestations alike.
+func launchers(ctx context.Context, g *globalOpts, env buildopts.Env, log io.Writer) builder.Launchers {
 	l := builder.Launchers{FS: g.embedded}
-	if d := getenv(EnvLauncherDir); d != "" {
-		l.Override = []string{d}
+	if env.LauncherDir != "" {
+		l.Override = []string{env.LauncherDir}
 	}
 	if exe, err := os.Executable(); err == nil {
 		l.Dirs = append(l.Dirs, filepath.Dir(exe))
 	}
 	loc := launcherbuild.NewLocator(version.Version)
-	l.Fallback = &launcherbuild.Builder{Ctx: ctx, CacheDir: filepath.Join(cacheDir, "launchers"), Log: log, Locate: loc.Locate}
+	l.Fallback = &launcherbuild.Builder{Ctx: ctx, CacheDir: filepath.Join(env.CacheDir, "launchers"), Log: log, Locate: loc.Locate}
 	return l
 }

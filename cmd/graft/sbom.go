@@ -11,7 +11,6 @@ import (
 	"github.com/graft-build/graft/builder/attest"
 	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/usererr"
-	"github.com/graft-build/graft/lockfile"
 )
 
 func newSBOMCmd(g *globalOpts) *cobra.Command {
@@ -50,7 +49,7 @@ func resolveImage(ctx context.Context, arg string) (imageref.Ref, *imageref.Reso
 	}
 	res, err := ref.Resolve(ctx)
 	if err != nil {
-		if lockfile.ImageNotFound(ref, err) {
+		if imageref.IsNotFound(err) {
 			return ref, nil, usererr.New("%v; check IMAGE (a registry reference, oci-layout://DIR[:tag|@digest] or a docker-archive tar)", err)
 		}
 		return ref, nil, err

@@ -168,7 +168,11 @@ func (r Ref) Resolve(ctx context.Context, opts ...Option) (*Resolved, error) {
 		res, err = r.resolveRemote(ctx, o.remote)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", r.String(), err)
+		err = fmt.Errorf("image %s: %w", r.String(), err)
+		if r.notFound(err) {
+			return nil, &NotFoundError{err}
+		}
+		return nil, err
 	}
 	return res, nil
 }
@@ -232,14 +236,14 @@ func (r Ref) findInLayout(top v1.ImageIndex) (v1.Descriptor, error) {
 		if d, ok := findDescriptor(top, h); ok {
 			return d, nil
 		}
-		return v1.Descriptor{}, fmt.Errorf("digest %s is not in the layout", r.Digest)
+		return v1.Descriptor{}, fmt.Errorf("digest %s is %w", r.Digest, errNotInLayout)
 	case r.Tag != "":
 		for _, d := range m.Manifests {
 			if ref := d.Annotations[RefNameAnnotation]; ref == r.Tag || strings.HasSuffix(ref, ":"+r.Tag) {
 				return d, nil
 			}
 		}
-		return v1.Descriptor{}, fmt.Errorf("tag %q is not in the layout (tags: %s)", r.Tag, tags(m))
+		return v1.Descriptor{}, fmt.Errorf("tag %q is %w (tags: %s)", r.Tag, errNotInLayout, tags(m))
 	}
 	// Referrers (an SBOM, provenance: manifests with an artifactType of their own) sit beside
 	// the image in index.json; they are not images one could mean. (ggcr writes an image's

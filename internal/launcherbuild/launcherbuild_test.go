@@ -16,6 +16,7 @@ import (
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/internal/launcherbuild"
 	"github.com/graft-build/graft/internal/usererr"
 )
@@ -167,7 +168,7 @@ func TestGoInstalledGraftBuildsTheReleaseLauncher(t *testing.T) {
 			t.Fatal(err)
 		}
 		cf, _ := res.Image.ConfigFile()
-		if v := cf.Config.Labels[builder.LabelLauncherVersion]; v != fakeVersion {
+		if v := cf.Config.Labels[contract.LabelLauncherVersion]; v != fakeVersion {
 			t.Errorf("launcher version label %q, want %s", v, fakeVersion)
 		}
 		return res.Digest.String()
