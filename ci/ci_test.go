@@ -90,7 +90,7 @@ func actionProject(t *testing.T, example []byte) string {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "action.yml"), action, 0o644)
-	os.WriteFile(filepath.Join(wf, "example.yml"), bytes.ReplaceAll(example, []byte("graft-build/graft@main"), []byte("./")), 0o644)
+	os.WriteFile(filepath.Join(wf, "example.yml"), regexp.MustCompile(`graft-build/graft@\S+`).ReplaceAll(example, []byte("./")), 0o644)
 
 	meta := readYAML(t, filepath.Join(root, "action.yml"))
 	inputs := map[string]any{}

@@ -29,6 +29,10 @@ func (l *launcher) exec(args []string) int {
 	if err := l.resolve(); err != nil {
 		return l.exitWith(exitUsage, err)
 	}
+	env := l.appEnviron(nil)
+	if err := l.checkExecSize("exec "+args[0], args, env); err != nil {
+		return l.exitWith(exitUsage, err)
+	}
 	if l.opts.ShowConfig {
 		l.writeConfig(l.stderr, comps)
 	}
@@ -42,7 +46,7 @@ func (l *launcher) exec(args []string) int {
 	defer s.close()
 	// An interactive command (docker run -it IMAGE exec -- bash) needs the terminal.
 	fg := supervise.IsTerminal(0)
-	p, err := s.start(supervise.Spec{Name: args[0], Argv: args, Env: l.appEnviron(nil), Foreground: fg})
+	p, err := s.start(supervise.Spec{Name: args[0], Argv: args, Env: env, Foreground: fg})
 	if err != nil {
 		var se *supervise.StartError
 		if errors.As(err, &se) {

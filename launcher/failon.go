@@ -22,9 +22,11 @@ type failPattern struct {
 	re   *regexp.Regexp
 }
 
-// failMatch is a line that matched a fail_on pattern while its component was starting.
+// failMatch is a line that matched a fail_on pattern while its component was starting: its
+// first maxWatchedLine bytes, not yet redacted (the watch knows no secrets), cut when longer.
 type failMatch struct {
 	proc, comp, line string
+	cut              bool
 }
 
 // failPatterns are the fail_on patterns of the selected components that p serves.
@@ -108,17 +110,17 @@ func (w *outputWatch) relay(r *os.File, dst io.Writer) {
 	defer w.relays.Done()
 	defer r.Close()
 	buf := make([]byte, 32<<10)
-	var line []byte
+	var line watchedLine
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			dst.Write(buf[:n])
 			if w.watching.Load() {
-				line = w.scan(line, buf[:n])
+				w.scan(&line, buf[:n])
 			}
 		}
 		if err != nil {
-			if len(line) > 0 && w.watching.Load() {
+			if len(line.b) > 0 && w.watching.Load() {
 				w.match(line)
 			}
 			return
@@ -126,39 +128,49 @@ func (w *outputWatch) relay(r *os.File, dst io.Writer) {
 	}
 }
 
-// scan splits chunk into lines, matching each complete one; it returns the incomplete rest.
-func (w *outputWatch) scan(line, chunk []byte) []byte {
+// watchedLine is the part of the current output line kept for matching: its first
+// maxWatchedLine bytes, and whether more were dropped.
+type watchedLine struct {
+	b   []byte
+	cut bool
+}
+
+func (l *watchedLine) add(p []byte) {
+	room := maxWatchedLine - len(l.b)
+	if len(p) > room {
+		p, l.cut = p[:room], true
+	}
+	l.b = append(l.b, p...)
+}
+
+// scan splits chunk into lines, matching each complete one; line keeps the incomplete rest.
+func (w *outputWatch) scan(line *watchedLine, chunk []byte) {
 	for len(chunk) > 0 {
 		i := bytes.IndexByte(chunk, '\n')
 		if i < 0 {
-			room := maxWatchedLine - len(line)
-			if room > 0 {
-				line = append(line, chunk[:min(room, len(chunk))]...)
-			}
-			return line
+			line.add(chunk)
+			return
 		}
-		if room := maxWatchedLine - len(line); room > 0 {
-			line = append(line, chunk[:min(room, i)]...)
-		}
-		w.match(line)
-		line = line[:0]
+		line.add(chunk[:i])
+		w.match(*line)
+		line.b, line.cut = line.b[:0], false
 		chunk = chunk[i+1:]
 	}
-	return line
 }
 
-func (w *outputWatch) match(line []byte) {
+func (w *outputWatch) match(line watchedLine) {
 	for _, p := range w.patterns {
-		if p.re.Match(line) {
+		if p.re.Match(line.b) {
 			w.once.Do(func() {
-				w.matched <- failMatch{proc: w.proc, comp: p.comp, line: shorten(string(bytes.TrimRight(line, "\r")), 300)}
+				w.matched <- failMatch{proc: w.proc, comp: p.comp, line: string(bytes.TrimRight(line.b, "\r")), cut: line.cut}
 			})
 			return
 		}
 	}
 }
 
-// shorten cuts s to at most n bytes on a rune boundary, marking the cut.
+// shorten cuts s to at most n bytes on a rune boundary, marking the cut. It is applied after
+// redaction, so it never leaves part of a secret.
 func shorten(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -69,8 +69,20 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// logf prints one line on stderr, with every secret value redacted.
+// logf prints one line on stderr, with every secret value redacted. Each argument is redacted
+// before formatting, because a verb such as %q escapes a secret holding a quote, a backslash or
+// a control character into text no longer equal to it; the line is redacted again as a whole.
 func (l *launcher) logf(format string, args ...any) {
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			args[i] = l.res.Redact(v)
+		case error:
+			args[i] = l.res.Redact(v.Error())
+		case fmt.Stringer:
+			args[i] = l.res.Redact(v.String())
+		}
+	}
 	line := fmt.Sprintf(format, args...)
 	line = strings.ReplaceAll(l.res.Redact(line), "\n", " ")
 	fmt.Fprintln(l.stderr, "graft-launcher: "+line)

@@ -179,6 +179,17 @@ func (l *launcher) plan(args []string) ([]config.Component, []config.Process, er
 	if err := l.resolve(); err != nil {
 		return nil, nil, err
 	}
+	for _, h := range l.cfg.Hooks {
+		if err := l.checkExecSize("hook "+h.Name, h.Run, l.appEnviron(h.Env)); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, p := range procs {
+		spec := l.processSpec(p)
+		if err := l.checkExecSize("process "+p.Name, spec.Argv, spec.Env); err != nil {
+			return nil, nil, err
+		}
+	}
 	if l.cfg.TmpDir != "" {
 		if err := tmpclean.Check(l.cfg.TmpDir, protectedPaths(l.opts.ConfigPath, l.cfg)); err != nil {
 			return nil, nil, err
@@ -214,9 +225,9 @@ func (l *launcher) prepare(s *session, comps []config.Component) (int, error) {
 		return exitFailure, fmt.Errorf("port_dir: %w", err)
 	}
 	if l.cfg.TmpDir != "" {
-		skipped, err := tmpclean.Clean(l.cfg.TmpDir, protectedPaths(l.opts.ConfigPath, l.cfg))
-		for _, m := range skipped {
-			l.logf("tmp_dir: left %s alone: it is a mount point", m)
+		kept, err := tmpclean.Clean(l.cfg.TmpDir, protectedPaths(l.opts.ConfigPath, l.cfg))
+		for _, k := range kept {
+			l.logf("tmp_dir: left %s alone: %s", k.Path, k.Reason)
 		}
 		if err != nil {
 			return exitFailure, err
@@ -317,7 +328,12 @@ func (l *launcher) supervise(ctx context.Context, s *session, comps []config.Com
 				continue // matched just before readiness was recorded: the component is up
 			}
 			status.SetStopping()
-			l.logf("startup failed: process %s printed %q, which matches fail_on of component %s", m.proc, m.line, m.comp)
+			// Redacted whole, then shortened: a cut made first could halve a secret.
+			line := l.res.Redact(m.line)
+			if m.cut {
+				line = l.res.RedactCut(m.line)
+			}
+			l.logf("startup failed: process %s printed %q, which matches fail_on of component %s", m.proc, shorten(line, 300), m.comp)
 			s.stop(syscall.SIGTERM, exitFailure)
 			return exitFailure
 		case p := <-s.exits:

@@ -3,12 +3,14 @@ package launcher
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/graft-build/graft/launcher/config"
 	"github.com/graft-build/graft/launcher/render"
 	"github.com/graft-build/graft/launcher/settings"
+	"github.com/graft-build/graft/launcher/tmpclean"
 )
 
 // showConfig is `graft-launcher config`: the resolved configuration on stdout.
@@ -47,18 +49,15 @@ func (l *launcher) writeConfig(w io.Writer, comps []config.Component) {
 	fmt.Fprintf(&b, "# graft-launcher resolved configuration (secrets shown as %s)\n", settings.Redacted)
 	fmt.Fprintf(&b, "launcher_config = %s\n", q(l.opts.ConfigPath))
 	fmt.Fprintf(&b, "components = [%s]\n", list(componentNames(comps)))
-	fmt.Fprintf(&b, "tmp_dir = %s\nport_dir = %s\n", q(l.cfg.TmpDir), q(l.cfg.PortDir))
+	fmt.Fprintf(&b, "tmp_dir = %s%s\nport_dir = %s\n", q(l.cfg.TmpDir), l.tmpRealNote(), q(l.cfg.PortDir))
 	fmt.Fprintf(&b, "health_addr = %s\n", q(l.opts.HealthAddr))
 	// Durations are the launcher's own parse of GRAFT_* variables: never a setting's value.
 	fmt.Fprintf(&b, "startup_timeout = %s\nstop_timeout = %s\n", strconv.Quote(l.opts.StartupTimeout.String()), strconv.Quote(l.opts.StopTimeout.String()))
 	b.WriteString("\n[settings]\n")
 	for _, v := range l.res.Values {
-		src := string(v.Source)
-		switch v.Source {
-		case settings.FromEnv:
-			src = "from " + v.Env
-		case settings.FromFile:
-			src = "from " + v.Env + "_FILE"
+		src := v.Origin()
+		if v.Source == settings.FromEnv || v.Source == settings.FromFile {
+			src = "from " + src
 		}
 		if v.Secret {
 			src += ", secret"
@@ -97,8 +96,24 @@ func (l *launcher) writeConfig(w io.Writer, comps []config.Component) {
 	}
 	for _, c := range comps {
 		fmt.Fprintf(&b, "\n[[component]]\nname = %s\nport = %d\nhealth = %s\n", q(c.Name), c.Port, q(c.Health))
+		if len(c.FailOn) > 0 {
+			fmt.Fprintf(&b, "fail_on = [%s]\n", list(c.FailOn))
+		}
 	}
 	io.WriteString(w, b.String())
+}
+
+// tmpRealNote is a comment giving the folder run would empty, when a symlinked folder above
+// tmp_dir makes it another path.
+func (l *launcher) tmpRealNote() string {
+	if l.cfg.TmpDir == "" {
+		return ""
+	}
+	real, err := tmpclean.RealPath(l.cfg.TmpDir)
+	if err != nil || real == filepath.Clean(l.cfg.TmpDir) {
+		return ""
+	}
+	return "  # emptied at " + strconv.Quote(l.res.RedactField(real)) + " (a folder above it is a symlink)"
 }
 
 // writeEnv prints the environment a hook or process gets, as the sub-table [table.env]: every

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -88,5 +89,22 @@ func TestFailOnBadPattern(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ports")); err == nil {
 		t.Error("bad config must stop the launcher before it writes anything")
+	}
+}
+
+// `graft-launcher config` shows each component's fail_on patterns, quoted as TOML.
+func TestConfigShowsFailOn(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "[[process]]\nname = \"a\"\ncommand = [\"true\"]\ncomponents = [\"web\", \"api\"]\n\n"+
+		"[[component]]\nname = \"web\"\nport = 80\nfail_on = [\"Failed startup of context\", '^FATAL \\d+ \"x\"']\n\n[[component]]\nname = \"api\"\nport = 81\n")
+	cmd := exec.Command(launcherBin, "config")
+	cmd.Env = env(cfg)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	want := "[[component]]\nname = \"web\"\nport = 80\nhealth = \"\"\nfail_on = [\"Failed startup of context\", \"^FATAL \\\\d+ \\\"x\\\"\"]\n\n[[component]]\nname = \"api\"\nport = 81\nhealth = \"\"\n"
+	if !strings.HasSuffix(string(out), want) {
+		t.Fatalf("config output ends\n%s\nwant\n%s", out, want)
 	}
 }

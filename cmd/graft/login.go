@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,14 +10,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/configfile"
+	"github.com/docker/cli/cli/config/credentials"
 	"github.com/docker/cli/cli/config/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/spf13/cobra"
 
+	"github.com/graft-build/graft/internal/atomicfile"
 	"github.com/graft-build/graft/internal/usererr"
 )
 
@@ -98,18 +103,21 @@ func runLogin(ctx context.Context, g *globalOpts, o *loginOpts, arg string, stdi
 	if o.user == "" || pw == "" {
 		return usererr.New("login %s: give -u USER and the password or token on standard input with --password-stdin", arg)
 	}
+	// Before the registry is asked: a config graft will not write is found at once.
+	cf, err := loadDockerConfig()
+	if err != nil {
+		return err
+	}
 	if err := checkLogin(ctx, reg, o.user, pw); err != nil {
 		return err
 	}
-	cf, err := config.Load(dockerConfigDir())
-	if err != nil {
-		return fmt.Errorf("docker config: %w", err)
-	}
-	if err := cf.GetCredentialsStore(key).Store(types.AuthConfig{Username: o.user, Password: pw, ServerAddress: key}); err != nil {
+	if err := credentialStore(cf, key).Store(types.AuthConfig{Username: o.user, Password: pw, ServerAddress: key}); err != nil {
 		return fmt.Errorf("store the credentials for %s in %s: %w", key, cf.Filename, err)
 	}
-	if err := cf.Save(); err != nil {
-		return fmt.Errorf("write %s: %w", cf.Filename, err)
+	// Again, even when the store left the file alone (same credentials): an existing
+	// world-readable config.json becomes private.
+	if err := saveDockerConfig(cf); err != nil {
+		return err
 	}
 	fmt.Fprintf(g.stdout, "Login Succeeded (%s, stored in %s)\n", reg.RegistryStr(), storeName(cf.CredentialsStore, cf.CredentialHelpers[key], cf.Filename))
 	return nil
@@ -165,22 +173,89 @@ func runLogout(g *globalOpts, arg string) error {
 	if err != nil {
 		return err
 	}
-	cf, err := config.Load(dockerConfigDir())
+	cf, err := loadDockerConfig()
 	if err != nil {
-		return fmt.Errorf("docker config: %w", err)
+		return err
 	}
 	if _, ok := cf.AuthConfigs[key]; !ok && cf.CredentialsStore == "" && cf.CredentialHelpers[key] == "" {
 		fmt.Fprintf(g.stdout, "Not logged in to %s\n", key)
 		return nil
 	}
-	if err := cf.GetCredentialsStore(key).Erase(key); err != nil {
+	if err := credentialStore(cf, key).Erase(key); err != nil {
 		return fmt.Errorf("remove the credentials for %s: %w", key, err)
 	}
-	if err := cf.Save(); err != nil {
-		return fmt.Errorf("write %s: %w", cf.Filename, err)
+	if err := saveDockerConfig(cf); err != nil {
+		return err
 	}
 	fmt.Fprintf(g.stdout, "Removing login credentials for %s\n", key)
 	return nil
+}
+
+// loadDockerConfig reads the Docker config, after checking that graft may write it back: a
+// config.json that is a symlink or not a regular file is refused (bad input), before anything
+// is stored or erased.
+func loadDockerConfig() (*configfile.ConfigFile, error) {
+	file := filepath.Join(dockerConfigDir(), config.ConfigFileName)
+	switch fi, err := os.Lstat(file); {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("docker config: %w", err)
+	case fi.Mode()&os.ModeSymlink != 0:
+		target, _ := os.Readlink(file)
+		return nil, usererr.New("%s is a symlink (to %s); graft writes credentials only into a regular file, never through a link, whose target may be readable by others or kept in a repository: replace the link with a copy of its target, or set DOCKER_CONFIG to a folder of its own", file, target)
+	case !fi.Mode().IsRegular():
+		return nil, usererr.New("%s is not a regular file; move it away, or set DOCKER_CONFIG to a folder of its own", file)
+	}
+	cf, err := config.Load(filepath.Dir(file))
+	if err != nil {
+		return nil, fmt.Errorf("docker config: %w", err)
+	}
+	return cf, nil
+}
+
+// saveDockerConfig writes cf as docker/cli's ConfigFile.Save would, but always mode 0600 and
+// never through a link: Save copies the old file's mode (a 0644 config.json stays
+// world-readable with the credentials in it) and writes into a symlink's target. The new file
+// is a temporary file in the same folder renamed over config.json (atomicfile); it keeps the
+// old file's owner when root writes another user's config (sudo graft login).
+func saveDockerConfig(cf *configfile.ConfigFile) error {
+	var buf bytes.Buffer
+	if err := cf.SaveToWriter(&buf); err != nil {
+		return fmt.Errorf("write %s: %w", cf.Filename, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(cf.Filename), 0o700); err != nil {
+		return fmt.Errorf("write %s: %w", cf.Filename, err)
+	}
+	var old syscall.Stat_t
+	hadOwner := syscall.Lstat(cf.Filename, &old) == nil && old.Mode&syscall.S_IFMT == syscall.S_IFREG
+	if err := atomicfile.Write(cf.Filename, buf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	if hadOwner && (int(old.Uid) != os.Geteuid() || int(old.Gid) != os.Getegid()) {
+		if err := os.Lchown(cf.Filename, int(old.Uid), int(old.Gid)); err != nil {
+			return fmt.Errorf("write %s: keep its owner: %w", cf.Filename, err)
+		}
+	}
+	return nil
+}
+
+// privateConfig is the Docker config as docker/cli's credential stores see it, with each of
+// their saves made by saveDockerConfig instead of ConfigFile.Save.
+type privateConfig struct{ *configfile.ConfigFile }
+
+func (c privateConfig) Save() error { return saveDockerConfig(c.ConfigFile) }
+
+// credentialStore is ConfigFile.GetCredentialsStore (the registry's credential helper, else
+// credsStore, else the file itself) over privateConfig.
+func credentialStore(cf *configfile.ConfigFile, key string) credentials.Store {
+	helper := cf.CredentialHelpers[key]
+	if helper == "" {
+		helper = cf.CredentialsStore
+	}
+	if helper != "" {
+		return credentials.NewNativeStore(privateConfig{cf}, helper)
+	}
+	return credentials.NewFileStore(privateConfig{cf})
 }
 
 // dockerConfigDir is where docker keeps config.json: $DOCKER_CONFIG, else ~/.docker. It is read

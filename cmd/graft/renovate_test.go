@@ -11,18 +11,18 @@ import (
 	"github.com/graft-build/graft/lockfile"
 )
 
-// renovateManager is the custom manager README.md documents, read from README.md itself.
+// renovateManager is the custom manager docs/guides/updates.md documents, read from that page itself.
 func renovateManager(t *testing.T) (file, match *regexp.Regexp) {
 	t.Helper()
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/guides/updates.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(readme), "#### Updates by Renovate")
+	_, rest, ok := strings.Cut(string(readme), "## Updates by Renovate")
 	_, rest, ok2 := strings.Cut(rest, "```json\n")
 	block, _, ok3 := strings.Cut(rest, "```")
 	if !ok || !ok2 || !ok3 {
-		t.Fatal("README.md has no Renovate json block")
+		t.Fatal("docs/guides/updates.md has no Renovate json block")
 	}
 	var cfg struct {
 		CustomManagers []struct {
@@ -31,7 +31,7 @@ func renovateManager(t *testing.T) (file, match *regexp.Regexp) {
 		} `json:"customManagers"`
 	}
 	if err := json.Unmarshal([]byte(block), &cfg); err != nil || len(cfg.CustomManagers) != 1 {
-		t.Fatalf("README Renovate block: %v\n%s", err, block)
+		t.Fatalf("docs/guides/updates.md Renovate block: %v\n%s", err, block)
 	}
 	m := cfg.CustomManagers[0]
 	return regexp.MustCompile(strings.Trim(m.ManagerFilePatterns[0], "/")), regexp.MustCompile(m.MatchStrings[0])

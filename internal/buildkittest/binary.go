@@ -7,16 +7,13 @@
 package buildkittest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/graft-build/graft/builder/buildkitd"
+	"github.com/graft-build/graft/internal/tooltest"
 )
 
 // Module and Version are the BuildKit module built into buildkitd: the version of the client in
@@ -60,67 +57,11 @@ func cached(ctx context.Context, name string) (string, error) {
 	return bin, nil
 }
 
-// build compiles a BuildKit command inside the downloaded module: `go install mod@version`
-// refuses BuildKit's go.mod (it has exclude directives). It writes a temp file beside bin and
-// renames it, so a half-built or concurrently built binary is never seen.
+// build compiles a BuildKit command inside the downloaded module (tooltest.GoBuild: `go install
+// mod@version` refuses BuildKit's go.mod, which has exclude directives), stamping the version.
 func build(ctx context.Context, bin, pkg string) error {
-	modDir, err := moduleDir(ctx)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
-		return fmt.Errorf("build %s: %w", pkg, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(bin), ".build-*")
-	if err != nil {
-		return fmt.Errorf("build %s: %w", pkg, err)
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
-		"-ldflags", "-X "+Module+"/version.Version="+Version,
-		"-o", tmp.Name(), pkg)
-	cmd.Dir = modDir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build %s %s in %s: %w\n%s", pkg, Version, modDir, err, tail(out, 20))
-	}
-	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
-		return fmt.Errorf("build %s: %w", pkg, err)
-	}
-	if err := os.Rename(tmp.Name(), bin); err != nil {
-		return fmt.Errorf("build %s: %w", pkg, err)
-	}
-	return nil
-}
-
-// moduleDir downloads the BuildKit module (a no-op when it is in the module cache) and returns
-// its folder.
-func moduleDir(ctx context.Context) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", Module+"@"+Version)
-	cmd.Dir = os.TempDir() // outside any module, so no go.mod or go.sum is touched
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("download %s@%s: %w: %s", Module, Version, err, strings.TrimSpace(stderr.String()))
-	}
-	var info struct{ Dir, Error string }
-	if err := json.Unmarshal(out, &info); err != nil {
-		return "", fmt.Errorf("download %s@%s: %w", Module, Version, err)
-	}
-	if info.Error != "" || info.Dir == "" {
-		return "", fmt.Errorf("download %s@%s: %s", Module, Version, info.Error)
-	}
-	return info.Dir, nil
+	return tooltest.GoBuild(ctx, Module, Version, pkg, []string{"-X " + Module + "/version.Version=" + Version}, bin)
 }
 
 // tail is the last n lines of out.
-func tail(out []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func tail(out []byte, n int) string { return tooltest.Tail(out, n) }

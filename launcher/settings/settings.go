@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/graft-build/graft/launcher/config"
 )
@@ -69,7 +71,7 @@ func resolveOne(d config.Setting, env map[string]string) (Value, error) {
 	case direct != "":
 		v.Value, v.Source = direct, FromEnv
 	case file != "":
-		data, err := readBounded(file, MaxFileSize)
+		data, err := readSecretFile(file)
 		if err != nil {
 			return v, fmt.Errorf("setting %s: cannot read %s_FILE: %w", d.Name, d.Env, err)
 		}
@@ -79,32 +81,79 @@ func resolveOne(d config.Setting, env map[string]string) (Value, error) {
 	default:
 		v.Source = Unset
 	}
+	if err := checkExportable(v); err != nil {
+		return v, fmt.Errorf("setting %s: %w", d.Name, err)
+	}
 	if d.Required && v.Value == "" {
 		return v, fmt.Errorf("setting %s is required: set %s or %s_FILE", d.Name, d.Env, d.Env)
 	}
 	return v, nil
 }
 
-// MaxFileSize bounds what a *_FILE variable may name: secrets are passwords, keys and
-// certificates, not data. Without a bound, X_FILE=/dev/zero is an out-of-memory kill with no
-// message.
-const MaxFileSize = 1 << 20
+// MaxEnvEntry is the most Linux passes through exec in one environment entry ("X=value" and its
+// NUL: MAX_ARG_STRLEN, 32 pages). Every setting is exported to the app as X, so a longer value
+// would make every hook and process fail to start (E2BIG, exit 126) without naming the setting.
+const MaxEnvEntry = 128 << 10
 
-// readBounded reads at most max bytes of file; a longer file is an error that says so.
-func readBounded(file string, max int64) ([]byte, error) {
-	f, err := os.Open(file)
+// checkExportable refuses a value that exec cannot pass as X: one holding a NUL byte, or one
+// making "X=value" longer than MaxEnvEntry. The message names where the value came from,
+// never the value.
+func checkExportable(v Value) error {
+	from := v.Origin()
+	if v.Source == FromDefault {
+		from = "its default"
+	}
+	switch {
+	case strings.IndexByte(v.Value, 0) >= 0:
+		return fmt.Errorf("the value from %s holds a NUL byte, which no environment variable can carry (the app gets it as %s); remove it", from, v.Env)
+	case len(v.Env)+len(v.Value)+2 > MaxEnvEntry:
+		return fmt.Errorf("the value from %s is %d bytes; the app gets it as %s, and exec passes at most %d bytes (128 KiB) per environment variable; use a shorter value", from, len(v.Value), v.Env, MaxEnvEntry-len(v.Env)-2)
+	}
+	return nil
+}
+
+// readSecretFile reads what a *_FILE variable names: a regular file (following symlinks, as
+// Kubernetes' secret volumes need) of at most MaxEnvEntry bytes, trailing newlines included.
+// The file is opened non-blocking and checked before the first read, so a FIFO with no
+// writer (or a device such as /dev/zero, or a terminal) is refused at once instead of hanging
+// or filling memory.
+func readSecretFile(file string) ([]byte, error) {
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, describeReadErr(err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, describeReadErr(err)
 	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes (1 MiB), the limit for a secret file", file, max)
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s); name a file holding the value", file, fileKind(fi.Mode()))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxEnvEntry+1))
+	if err != nil {
+		return nil, describeReadErr(err)
+	}
+	if len(data) > MaxEnvEntry {
+		return nil, fmt.Errorf("%s: larger than 128 KiB, the most exec passes in one environment variable (the app gets the value in its environment)", file)
 	}
 	return data, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	}
+	return "mode " + m.String()
 }
 
 // describeReadErr keeps the path and the reason of a read failure (neither is secret) without
@@ -146,17 +195,80 @@ func (r *Resolved) Secrets() []string {
 const MinRedactLen = 4
 
 // Redact replaces, in free text, every occurrence of each secret value at least MinRedactLen
-// bytes long.
+// bytes long, in every form a message can carry it: as is, escaped as Go's %q escapes it
+// (a value holding a quote, a backslash, a control or non-printable character is printed
+// escaped by any %q on the way), and each of its lines, since output is matched and printed
+// line by line.
 func (r *Resolved) Redact(s string) string {
 	if r == nil {
 		return s
 	}
-	for _, secret := range r.Secrets() {
-		if len(secret) >= MinRedactLen {
-			s = strings.ReplaceAll(s, secret, Redacted)
+	needles := r.needles()
+	// Until none is left: replacing one occurrence can join text into another ("x***y" in
+	// "xx***yy"). Each pass shortens s, since every needle is longer than Redacted.
+	for again := true; again; {
+		again = false
+		for _, n := range needles {
+			if strings.Contains(s, n) {
+				s, again = strings.ReplaceAll(s, n, Redacted), true
+			}
 		}
 	}
 	return s
+}
+
+// RedactCut is Redact for text cut at its end from a longer line: a secret straddling the cut
+// is also hidden, by redacting any end of the text that begins a secret's form.
+func (r *Resolved) RedactCut(s string) string {
+	if r == nil {
+		return s
+	}
+	s = r.Redact(s)
+	for _, n := range r.needles() {
+		if i := cutPrefixAt(s, n); i >= 0 {
+			return s[:i] + Redacted
+		}
+	}
+	return s
+}
+
+// cutPrefixAt returns the first index i such that s[i:] is a proper prefix of n at least
+// MinRedactLen bytes long, or -1.
+func cutPrefixAt(s, n string) int {
+	for i := max(0, len(s)-len(n)+1); i <= len(s)-MinRedactLen; i++ {
+		j := strings.IndexByte(s[i:], n[0])
+		if j < 0 {
+			return -1
+		}
+		if i += j; i <= len(s)-MinRedactLen && strings.HasPrefix(n, s[i:]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// needles are the strings Redact replaces: each secret's forms at least MinRedactLen bytes
+// long, longest first so that a form containing another is replaced whole.
+func (r *Resolved) needles() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n string) {
+		if len(n) >= MinRedactLen && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, secret := range r.Secrets() {
+		forms := append([]string{secret}, strings.Split(secret, "\n")...)
+		for _, f := range forms {
+			f = strings.TrimRight(f, "\r")
+			q := strconv.Quote(f)
+			add(f)
+			add(q[1 : len(q)-1])
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
 }
 
 // RedactField is a structured value (a command argument, an environment entry's value, a
@@ -183,6 +295,17 @@ func (r *Resolved) SecretNames() map[string]bool {
 		}
 	}
 	return out
+}
+
+// Origin names where the value came from: X, X_FILE, "default" or "unset".
+func (v Value) Origin() string {
+	switch v.Source {
+	case FromEnv:
+		return v.Env
+	case FromFile:
+		return v.Env + "_FILE"
+	}
+	return string(v.Source)
 }
 
 // Display is the value as it may be printed: Redacted for secrets.

@@ -3,18 +3,21 @@
 //
 // Emptying a folder is the one thing the launcher does that can destroy data, so the folder is
 // checked before anything is removed: an absolute path, not the filesystem root, not a
-// symlink, and neither the same folder as, nor a folder holding, anything else the launcher
-// uses (the plugins, the port files, templates and their outputs, its own configuration).
+// symlink itself, and neither the same folder as, nor a folder holding, anything else the
+// launcher uses (the plugins, the port files, templates and their outputs, its own
+// configuration), compared by name, by name with every symlink resolved, and by device and
+// inode. A symlinked folder above tmp_dir is followed once, when it is resolved (and only when
+// root or the launcher's user owns the link); everything after that works on the real path.
 // The walk itself never follows a symlink at any depth: every folder is opened relative to
 // its parent's descriptor with O_NOFOLLOW, and a link is removed, never its target. os.Root
-// is not enough here: it follows a symlinked root. Mount points inside the folder (another
-// filesystem) are left alone, as `rm --one-file-system` does.
+// is not enough here: it follows a symlinked root. Mount points inside the folder (told by
+// mount ID, so a bind mount of the same filesystem counts) and anything that is one of the
+// protected paths (reached through a bind mount elsewhere) are left alone.
 package tmpclean
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,72 +43,102 @@ func CheckPath(dir string) (string, error) {
 	return filepath.Clean(dir), nil
 }
 
+// Kept is an entry of tmp_dir that Clean left alone, and why.
+type Kept struct {
+	Path   string
+	Reason string
+}
+
 // Check does Clean's checks without changing anything, so the launcher can refuse a dangerous
 // tmp_dir as bad configuration before it starts anything. A missing dir passes (Clean creates
 // it).
 func Check(dir string, protected []string) error {
-	clean, err := CheckPath(dir)
-	if err != nil {
-		return err
+	t, err := open(dir, protected, false)
+	if t != nil {
+		unix.Close(t.fd)
 	}
-	if err := checkNotHoldingPath(clean, protected); err != nil {
-		return err
-	}
-	if _, err := os.Lstat(clean); errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	fd, err := openTmp(clean)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("tmp_dir %s: %w", clean, err)
-	}
-	return checkNotHolding(clean, st, protected)
+	return err
 }
 
 // Clean removes everything inside dir (never dir itself). A missing dir is created. protected
 // are the absolute paths the launcher also uses: dir may be neither one of them nor a folder
-// that holds one. It returns the mount points it left alone.
-func Clean(dir string, protected []string) (skipped []string, err error) {
+// that holds one. It returns what it left alone: mount points and anything that is one of
+// protected (reached through a bind mount, say).
+func Clean(dir string, protected []string) ([]Kept, error) {
+	return clean(dir, protected, mountsByStatx)
+}
+
+func clean(dir string, protected []string, how mountMode) ([]Kept, error) {
+	t, err := open(dir, protected, true)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(t.fd)
+	w, err := newWalker(t, protected, how)
+	if err != nil {
+		return nil, err
+	}
+	_, err = w.empty(t.fd, t.real, 0)
+	return w.kept, err
+}
+
+// tmpDir is tmp_dir checked and open.
+type tmpDir struct {
+	clean string // as configured, cleaned
+	real  string // every symlinked ancestor resolved
+	fd    int
+	st    unix.Stat_t
+}
+
+// open checks tmp_dir against protected and opens it; with create, a missing one is created,
+// else a missing one is nil with no error.
+func open(dir string, protected []string, create bool) (*tmpDir, error) {
 	clean, err := CheckPath(dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkNotHoldingPath(clean, protected); err != nil {
+	if err := checkNotHoldingPath(clean, clean, protected); err != nil {
 		return nil, err
 	}
-	fd, err := openTmp(clean)
+	real, err := realTmp(clean)
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("clean tmp %s: %w", clean, err)
-	}
-	if err := checkNotHolding(clean, st, protected); err != nil {
+	if err := checkNotHoldingResolved(clean, real, protected); err != nil {
 		return nil, err
 	}
-	w := &walker{dev: st.Dev}
-	err = w.empty(fd, clean, 0)
-	return w.skipped, err
+	fd, err := openTmp(clean, real, create)
+	if err != nil || fd < 0 {
+		return nil, err
+	}
+	t := &tmpDir{clean: clean, real: real, fd: fd}
+	if err := unix.Fstat(fd, &t.st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("tmp_dir %s: %w", clean, err)
+	}
+	if err := checkNotHolding(clean, t.st, protected); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return t, nil
 }
 
-// openTmp opens dir as a folder without following a symlink at its last component, creating it
-// (and missing parents, owned by the launcher's user) when it does not exist.
-func openTmp(dir string) (int, error) {
-	fi, err := os.Lstat(dir)
+// openTmp opens real (tmp_dir with its ancestors resolved) as a folder without following a
+// symlink anywhere on the way, creating it (and missing parents, owned by the launcher's user)
+// when create is set and it does not exist. Without create a missing folder is -1, no error.
+func openTmp(dir, real string, create bool) (int, error) {
+	fi, err := os.Lstat(real)
 	if errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if !create {
+			return -1, nil
+		}
+		if err := os.MkdirAll(real, 0o755); err != nil {
 			if errors.Is(err, os.ErrPermission) {
 				return -1, fmt.Errorf("tmp_dir %s does not exist and uid %d cannot create it (%v): build the image with graft build, which creates tmp_dir owned by graft.toml's owner, or create it in the base image owned by uid %d", dir, os.Geteuid(), err, os.Geteuid())
 			}
 			return -1, fmt.Errorf("clean tmp %s: %w", dir, err)
 		}
-		fi, err = os.Lstat(dir)
+		fi, err = os.Lstat(real)
 	}
 	switch {
 	case err != nil:
@@ -115,28 +148,61 @@ func openTmp(dir string) (int, error) {
 	case !fi.IsDir():
 		return -1, fmt.Errorf("tmp_dir %s is not a folder", dir)
 	}
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
+	fd, err := openReal(real)
+	switch {
+	case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR):
+		return -1, fmt.Errorf("tmp_dir %s (%s) changed into a symlink while being checked; refusing to empty it", dir, real)
+	case err != nil:
 		return -1, fmt.Errorf("clean tmp %s: %w", dir, err)
 	}
 	return fd, nil
 }
 
 // checkNotHoldingPath is checkNotHolding by name alone, for paths that do not exist yet (a
-// template's dest, a port folder the launcher is about to create).
-func checkNotHoldingPath(tmp string, protected []string) error {
+// template's dest, a port folder the launcher is about to create). tmp is the path compared,
+// shown names tmp_dir in messages.
+func checkNotHoldingPath(shown, tmp string, protected []string) error {
 	for _, p := range protected {
 		if p == "" || !filepath.IsAbs(p) {
 			continue
 		}
 		switch p = filepath.Clean(p); {
 		case p == tmp:
-			return holdingError(tmp, "is "+p)
+			return holdingError(shown, "is "+p)
 		case strings.HasPrefix(p, tmp+"/"):
-			return holdingError(tmp, "holds "+p)
+			return holdingError(shown, "holds "+p)
 		}
 	}
 	return nil
+}
+
+// checkNotHoldingResolved is checkNotHoldingPath on real paths: tmp_dir with its ancestors
+// resolved against each protected path with every symlink in it resolved, so a plugins_dir
+// that is a symlink into tmp_dir counts as inside it.
+func checkNotHoldingResolved(clean, real string, protected []string) error {
+	for _, p := range protected {
+		if p == "" || !filepath.IsAbs(p) {
+			continue
+		}
+		rp, _, err := resolve(filepath.Clean(p))
+		if err != nil {
+			return fmt.Errorf("tmp_dir %s: cannot tell whether it holds %s, which the launcher also uses: %w", clean, p, err)
+		}
+		switch {
+		case rp == real:
+			return holdingError(clean, "is "+p+describeReal(p, rp))
+		case strings.HasPrefix(rp, real+"/"):
+			return holdingError(clean, "holds "+p+describeReal(p, rp))
+		}
+	}
+	return nil
+}
+
+func describeReal(p, rp string) string {
+	if filepath.Clean(p) == rp {
+		return ""
+	}
+	return " (through a symlink: " + rp + ")"
 }
 
 func holdingError(tmp, what string) error {
@@ -173,103 +239,3 @@ func checkNotHolding(tmp string, st unix.Stat_t, protected []string) error {
 }
 
 func sameFile(a, b unix.Stat_t) bool { return a.Dev == b.Dev && a.Ino == b.Ino }
-
-// walker empties folders through descriptors.
-type walker struct {
-	dev     uint64 // the tmp folder's filesystem; folders on another one are mount points
-	skipped []string
-}
-
-// empty removes every entry of the folder open as fd (shown as name in messages). It does not
-// close fd.
-func (w *walker) empty(fd int, name string, depth int) error {
-	if depth > maxDepth {
-		return fmt.Errorf("clean tmp %s: folders nested deeper than %d levels", name, maxDepth)
-	}
-	// A second descriptor for reading names: os.File takes ownership of what it is given.
-	dup, err := unix.Dup(fd)
-	if err != nil {
-		return fmt.Errorf("clean tmp %s: %w", name, err)
-	}
-	dir := os.NewFile(uintptr(dup), name)
-	defer dir.Close()
-	var first error
-	failed := 0
-	for {
-		names, err := dir.Readdirnames(256)
-		for _, n := range names {
-			if err := w.remove(fd, name, n, depth); err != nil {
-				failed++
-				if first == nil {
-					first = err
-				}
-			}
-		}
-		if err == io.EOF || (err == nil && len(names) == 0) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("clean tmp %s: %w", name, err)
-		}
-	}
-	switch {
-	case failed == 1:
-		return first
-	case failed > 1:
-		return fmt.Errorf("%w (and %d more entries)", first, failed-1)
-	}
-	return nil
-}
-
-// remove removes the entry n of the folder open as parent, emptying it first when it is a
-// folder on the same filesystem.
-func (w *walker) remove(parent int, parentName, n string, depth int) error {
-	path := filepath.Join(parentName, n)
-	var st unix.Stat_t
-	if err := unix.Fstatat(parent, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil // gone already (the app's own cleanup racing us)
-		}
-		return fmt.Errorf("clean tmp %s: %w", path, err)
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		if st.Dev != w.dev {
-			w.skipped = append(w.skipped, path)
-			return nil
-		}
-		fd, err := unix.Openat(parent, n, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		switch {
-		case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR):
-			// Swapped for a symlink or file since the stat: remove that, follow nothing.
-			return w.unlink(parent, parentName, n, 0)
-		case err != nil:
-			return fmt.Errorf("clean tmp %s: %w", path, err)
-		}
-		// A folder the app made read-only still has to be emptied; we own it (or are root).
-		if st.Mode&0o300 != 0o300 {
-			unix.Fchmod(fd, 0o700)
-		}
-		err = w.empty(fd, path, depth+1)
-		unix.Close(fd)
-		if err != nil {
-			return err
-		}
-		return w.unlink(parent, parentName, n, unix.AT_REMOVEDIR)
-	}
-	return w.unlink(parent, parentName, n, 0)
-}
-
-// unlink removes n from parent. A permission error in a read-only parent is retried once
-// after making the parent writable.
-func (w *walker) unlink(parent int, parentName, n string, flags int) error {
-	err := unix.Unlinkat(parent, n, flags)
-	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-		if unix.Fchmod(parent, 0o700) == nil {
-			err = unix.Unlinkat(parent, n, flags)
-		}
-	}
-	if err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("clean tmp %s: %w", filepath.Join(parentName, n), err)
-	}
-	return nil
-}

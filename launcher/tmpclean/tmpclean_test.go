@@ -3,7 +3,9 @@ package tmpclean
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -165,33 +167,209 @@ func TestCleanRefusesAFolderHoldingWhatTheLauncherUses(t *testing.T) {
 	}
 }
 
-// A filesystem mounted inside tmp (a volume, a secret) is left alone, as rm --one-file-system
-// does. Mounting needs CAP_SYS_ADMIN.
+// inMountNamespace runs the calling test again in a private mount namespace of its own
+// (unshare --mount), where it may mount freely and its mounts vanish with it. It returns true
+// in that run, false in the outer one (which has checked that the inner run passed).
+func inMountNamespace(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("TMPCLEAN_MOUNT_NS") == "1" {
+		return true
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount tests need unshare (util-linux) and root (unshare: %v, euid %d)", err, os.Geteuid())
+		}
+		t.Skipf("mount tests need unshare and root (unshare: %v, euid %d)", err, os.Geteuid())
+	}
+	cmd := exec.Command(unshare, "--mount", "--propagation", "private", os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "TMPCLEAN_MOUNT_NS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("in a mount namespace: %v\n%s", err, out)
+	}
+	return false
+}
+
+// mount runs mount(8) with args, the last being the mount point, and unmounts it when the
+// test ends (before its temporary folders are removed).
+func mount(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+		t.Fatalf("mount %v: %v\n%s", args, err, out)
+	}
+	t.Cleanup(func() { unix.Unmount(args[len(args)-1], unix.MNT_DETACH) })
+}
+
+// Every kind of mount inside tmp is left alone, at any depth, whichever way the walk tells
+// mount points: a tmpfs (another device), a bind mount of a folder of the same filesystem
+// (same device: only the mount ID tells it), a bind-mounted file. The folders holding them
+// stay too; everything else goes.
 func TestCleanLeavesMountPointsAlone(t *testing.T) {
-	tmp := t.TempDir()
-	mnt := filepath.Join(tmp, "volume")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
+	if !inMountNamespace(t) {
+		return
+	}
+	for _, how := range []mountMode{mountsByStatx, mountsByTable} {
+		base := t.TempDir()
+		tmp := filepath.Join(base, "tmp")
+		data := filepath.Join(base, "data")
+		mustWrite(t, filepath.Join(data, "db", "precious"), "keep")
+		mustWrite(t, filepath.Join(base, "secret.txt"), "keep")
+		for _, d := range []string{"tmpfs", "bind", "deep/er/bind", "with space\tand\\"} {
+			if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustWrite(t, filepath.Join(tmp, "file-mount"), "")
+		mount(t, "-t", "tmpfs", "-o", "size=1m", "tmpfs", filepath.Join(tmp, "tmpfs"))
+		mustWrite(t, filepath.Join(tmp, "tmpfs", "on-the-volume"), "keep")
+		mount(t, "--bind", data, filepath.Join(tmp, "bind"))
+		mount(t, "--bind", data, filepath.Join(tmp, "deep/er/bind"))
+		mount(t, "--bind", data, filepath.Join(tmp, "with space\tand\\"))
+		mount(t, "--bind", filepath.Join(base, "secret.txt"), filepath.Join(tmp, "file-mount"))
+		mustWrite(t, filepath.Join(tmp, "deep", "stale"), "")
+		mustWrite(t, filepath.Join(tmp, "stale", "x"), "")
+
+		kept, err := clean(tmp, nil, how)
+		if err != nil {
+			t.Fatalf("mode %d: %v", how, err)
+		}
+		var got []string
+		for _, k := range kept {
+			got = append(got, strings.TrimPrefix(k.Path, tmp+"/")+": "+k.Reason)
+		}
+		slices.Sort(got)
+		want := []string{"bind: it is a mount point", "deep/er/bind: it is a mount point", "file-mount: it is a mount point",
+			"tmpfs: it is a mount point", "with space\tand\\: it is a mount point"}
+		if !slices.Equal(got, want) {
+			t.Errorf("mode %d: kept %q, want %q", how, got, want)
+		}
+		mustExist(t, filepath.Join(data, "db", "precious"), filepath.Join(base, "secret.txt"), filepath.Join(tmp, "tmpfs", "on-the-volume"))
+		for _, gone := range []string{"stale", "deep/stale"} {
+			if _, err := os.Lstat(filepath.Join(tmp, gone)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("mode %d: %s not removed: %v", how, gone, err)
+			}
+		}
+	}
+}
+
+// plugins_dir bind-mounted from a folder inside tmp is the same folder by identity: the walk
+// leaves it (and the folders holding it) alone, though no name says it is inside tmp.
+func TestCleanLeavesProtectedReachedThroughABindMount(t *testing.T) {
+	if !inMountNamespace(t) {
+		return
+	}
+	base := t.TempDir()
+	tmp := filepath.Join(base, "tmp")
+	mustWrite(t, filepath.Join(tmp, "x", "plugins", "oauth", "plugin.rb"), "keep")
+	mustWrite(t, filepath.Join(tmp, "x", "stale"), "")
+	plugins := filepath.Join(base, "plugins")
+	if err := os.Mkdir(plugins, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
-		if os.Getenv("CI") == "true" && os.Geteuid() == 0 && !errors.Is(err, unix.EPERM) {
-			t.Fatalf("mount tmpfs: %v", err)
-		}
-		t.Skipf("cannot mount a tmpfs here (%v): needs CAP_SYS_ADMIN", err)
-	}
-	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
-	mustWrite(t, filepath.Join(mnt, "on-the-volume"), "keep")
-	mustWrite(t, filepath.Join(tmp, "stale"), "")
-	skipped, err := Clean(tmp, nil)
+	mount(t, "--bind", filepath.Join(tmp, "x", "plugins"), plugins)
+	kept, err := Clean(tmp, []string{plugins})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(skipped) != 1 || skipped[0] != mnt {
-		t.Fatalf("skipped = %v, want [%s]", skipped, mnt)
+	want := []Kept{{filepath.Join(tmp, "x", "plugins"), "it is " + plugins + ", which the launcher also uses"}}
+	if !slices.Equal(kept, want) {
+		t.Fatalf("kept %v, want %v", kept, want)
 	}
-	mustExist(t, filepath.Join(mnt, "on-the-volume"))
-	if _, err := os.Stat(filepath.Join(tmp, "stale")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("stale file not removed: %v", err)
+	mustExist(t, filepath.Join(plugins, "oauth", "plugin.rb"))
+	if _, err := os.Lstat(filepath.Join(tmp, "x", "stale")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale not removed: %v", err)
+	}
+}
+
+// A protected path that is a symlink into tmp (or has one among its folders, or names
+// something not created yet under such a link) is inside tmp: refused before anything is
+// removed, the message naming the real path.
+func TestCleanRefusesProtectedSymlinkedIntoTmp(t *testing.T) {
+	base := t.TempDir()
+	tmp := filepath.Join(base, "app", "tmp")
+	mustWrite(t, filepath.Join(tmp, "plugins", "oauth", "plugin.rb"), "keep")
+	mustWrite(t, filepath.Join(tmp, "conf", "old.rb"), "keep")
+	must(t, os.Symlink(filepath.Join(tmp, "plugins"), filepath.Join(base, "app", "plugins")))
+	must(t, os.Symlink("tmp/conf", filepath.Join(base, "app", "conf")))            // relative
+	must(t, os.Symlink("../app/tmp", filepath.Join(base, "app", "tmp-alias")))     // a symlinked folder
+	must(t, os.Symlink(filepath.Join(tmp, "ports"), filepath.Join(base, "ports"))) // dangling: not made yet
+	for _, c := range []struct{ protected, real string }{
+		{filepath.Join(base, "app", "plugins"), filepath.Join(tmp, "plugins")},
+		{filepath.Join(base, "app", "conf", "config.rb"), filepath.Join(tmp, "conf", "config.rb")},
+		{filepath.Join(base, "app", "tmp-alias", "x", "y"), filepath.Join(tmp, "x", "y")},
+		{filepath.Join(base, "ports"), filepath.Join(tmp, "ports")},
+	} {
+		want := "tmp_dir " + tmp + " holds " + c.protected + " (through a symlink: " + c.real + "), which the launcher also uses"
+		if err := Check(tmp, []string{c.protected}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check: %v\nwant %q", err, want)
+		}
+		if _, err := Clean(tmp, []string{c.protected}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Clean: %v\nwant %q", err, want)
+		}
+	}
+	mustExist(t, filepath.Join(tmp, "plugins", "oauth", "plugin.rb"), filepath.Join(tmp, "conf", "old.rb"))
+}
+
+// A symlinked folder above tmp_dir is followed: tmp_dir is emptied at its real path, and the
+// checks apply to that path (a protected path reached by the real name is still inside).
+// A link owned by another user than root or the launcher's is refused: that user could point
+// it anywhere. The last component itself is never followed.
+func TestCleanThroughASymlinkedAncestor(t *testing.T) {
+	base := t.TempDir()
+	real := filepath.Join(base, "srv", "app")
+	mustWrite(t, filepath.Join(real, "tmp", "stale"), "")
+	mustWrite(t, filepath.Join(real, "plugins", "p"), "keep")
+	link := filepath.Join(base, "app")
+	must(t, os.Symlink(real, link))
+	tmp := filepath.Join(link, "tmp")
+
+	if got, err := RealPath(tmp); err != nil || got != filepath.Join(real, "tmp") {
+		t.Fatalf("RealPath = %q, %v", got, err)
+	}
+	// tmp_dir reached through the link, the protected path by its real name (and the other
+	// way round): both are inside tmp, both refused.
+	for _, c := range [][2]string{{tmp, filepath.Join(real, "tmp", "ports")}, {filepath.Join(real, "tmp"), filepath.Join(tmp, "ports")}} {
+		if err := Check(c[0], []string{c[1]}); err == nil || !strings.Contains(err.Error(), "launcher also uses") {
+			t.Errorf("Check(%s, %s) = %v", c[0], c[1], err)
+		}
+	}
+	kept, err := Clean(tmp, []string{filepath.Join(link, "plugins")})
+	if err != nil || len(kept) != 0 {
+		t.Fatalf("Clean = %v, %v", kept, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(real, "tmp")); len(entries) != 0 {
+		t.Fatalf("real tmp not emptied: %v", entries)
+	}
+	mustExist(t, filepath.Join(real, "plugins", "p"))
+
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a symlink owned by another user")
+	}
+	must(t, os.Lchown(link, 65534, 65534))
+	mustWrite(t, filepath.Join(real, "tmp", "stale"), "")
+	want := "its folder " + link + " is a symlink owned by uid 65534"
+	if err := Check(tmp, nil); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Check = %v, want %q", err, want)
+	}
+	if _, err := Clean(tmp, nil); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Clean = %v, want %q", err, want)
+	}
+	mustExist(t, filepath.Join(real, "tmp", "stale"))
+}
+
+func TestUnescapeMount(t *testing.T) {
+	for in, want := range map[string]string{`/a\040b`: "/a b", `/t\011x\012y\134z`: "/t\tx\ny\\z", `/plain`: "/plain", `/bad\9`: `/bad\9`} {
+		if got := unescapeMount(in); got != want {
+			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -286,5 +464,35 @@ func FuzzCleanSandbox(f *testing.F) {
 		}
 		Clean(dir, []string{keep, filepath.Join(outer, "beside")})
 		mustExist(t, keep, filepath.Join(outer, "beside"))
+	})
+}
+
+// resolve agrees with filepath.EvalSymlinks wherever the path exists, through absolute,
+// relative, chained and looping links; where it does not, it still answers (the missing tail
+// joined as written) unless a link loops.
+func FuzzResolve(f *testing.F) {
+	for _, s := range []string{"a/b", "abs/b", "rel/../a", "chain/b/c", "loop/x", "dangling/x", "a/missing/../b", "file/x", "..", "./a//b/"} {
+		f.Add(s)
+	}
+	base := f.TempDir()
+	mustWrite(f, filepath.Join(base, "a", "b", "c"), "")
+	mustWrite(f, filepath.Join(base, "file"), "")
+	for link, target := range map[string]string{"abs": filepath.Join(base, "a"), "rel": "a/b/..", "chain": "rel/..//abs",
+		"loop": "loop2", "loop2": "loop", "dangling": "nowhere/deeper", "a/up": "../a"} {
+		must(f, os.Symlink(target, filepath.Join(base, link)))
+	}
+	f.Fuzz(func(t *testing.T, rel string) {
+		p := filepath.Join(base, rel)
+		if !strings.HasPrefix(p, base+"/") {
+			return
+		}
+		got, _, err := resolve(p)
+		want, werr := filepath.EvalSymlinks(p)
+		switch {
+		case werr == nil && (err != nil || got != want):
+			t.Fatalf("resolve(%q) = %q, %v; EvalSymlinks = %q", p, got, err, want)
+		case errors.Is(werr, os.ErrNotExist) && err != nil && !errors.Is(err, unix.ELOOP):
+			t.Fatalf("resolve(%q): %v (EvalSymlinks: %v)", p, err, werr)
+		}
 	})
 }

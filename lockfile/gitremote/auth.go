@@ -78,17 +78,14 @@ func httpAuth(u string, env Env) (transport.AuthMethod, error) {
 	return nil, nil
 }
 
-// hostToken reads GRAFT_GIT_TOKEN_<HOST>[_<PORT>], then GRAFT_GIT_TOKEN.
+// hostToken reads GRAFT_GIT_TOKEN_<HOST>[_<PORT>], then GRAFT_GIT_TOKEN (see tokenVars).
 func hostToken(host, port string, env Env) string {
-	if port != "" {
-		if v := env(HostTokenVar(net.JoinHostPort(host, port))); v != "" {
-			return v
+	for _, v := range tokenVars(host, port) {
+		if t := env(v); t != "" {
+			return t
 		}
 	}
-	if v := env(HostTokenVar(host)); v != "" {
-		return v
-	}
-	return env(EnvToken)
+	return ""
 }
 
 // HostTokenVar is the per-host token variable: GRAFT_GIT_TOKEN_ plus host with letters
