@@ -1,7 +1,9 @@
 // Package builder assembles graft's image from a locked site repository: the base image by its
 // locked digest with its layers untouched, one deterministic layer per plugin in lock order, and
-// the launcher layer, for every selected platform of the base. Publishing is package
-// builder/publish; running [build] steps is a StepRunner's job (package builder/buildkit).
+// the launcher layer, for every selected platform of the base. Resolve makes the build's Plan
+// (what is built), Plan.Build builds it (how). Publishing is package builder/publish; running
+// [build] steps is a StepRunner's job (package builder/buildkit); the types they share are in
+// package builder/contract.
 package builder
 
 import (
@@ -41,7 +43,8 @@ type options struct {
 // LauncherSubject names the launcher's line in progress events.
 const LauncherSubject = "graft-launcher"
 
-// Option configures Build.
+// Option configures Resolve (WithPlatforms, WithSourceDateEpoch, WithResolveOptions: what is
+// built) or Build (every other option: how).
 type Option func(*options)
 
 // WithCache sets where plugins are fetched to (default: fetch.DefaultDir()).
