@@ -25,9 +25,9 @@ type served struct {
 	manifest, config []byte
 }
 
-func (s *served) RawConfigFile() ([]byte, error)       { return s.config, nil }
+func (s *served) RawConfigFile() ([]byte, error)      { return s.config, nil }
 func (s *served) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
-func (s *served) RawManifest() ([]byte, error)         { return s.manifest, nil }
+func (s *served) RawManifest() ([]byte, error)        { return s.manifest, nil }
 func (s *served) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	return static.NewLayer([]byte("a layer"), types.OCILayer), nil
 }
