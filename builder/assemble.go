@@ -240,10 +240,7 @@ func (a *assembly) configure(img v1.Image, bp *basePlatform, res *contract.Resul
 	cf.Created = v1.Time{Time: res.Created}
 	cf.Config.Entrypoint = []string{LauncherPath}
 	cf.Config.Cmd = []string{"run"}
-	hc := a.plan.project.Site.Healthcheck
-	interval, timeout, start := hc.Durations()
-	cf.Config.Healthcheck = &v1.HealthConfig{Test: []string{"CMD", LauncherPath, "healthcheck"},
-		Interval: interval, Timeout: timeout, StartPeriod: start, Retries: hc.Retries}
+	cf.Config.Healthcheck = Healthcheck(a.plan.project.Site)
 	labels := a.labels(res, bp.digest, lversion)
 	if cf.Config.Labels == nil {
 		cf.Config.Labels = map[string]string{}

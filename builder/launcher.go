@@ -83,6 +83,14 @@ func MergeLauncherConfig(p *lockfile.Project) (*config.Config, error) {
 	return &merged, nil
 }
 
+// Healthcheck is the HEALTHCHECK graft gives an image of site: the launcher's healthcheck,
+// timed by graft.toml's [healthcheck].
+func Healthcheck(site *lockfile.Site) *v1.HealthConfig {
+	interval, timeout, start := site.Healthcheck.Durations()
+	return &v1.HealthConfig{Test: []string{"CMD", LauncherPath, "healthcheck"},
+		Interval: interval, Timeout: timeout, StartPeriod: start, Retries: site.Healthcheck.Retries}
+}
+
 func sortedTargets(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {

@@ -13,6 +13,7 @@ import (
 	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/internal/elfcheck"
 	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/internal/version"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -135,10 +136,7 @@ func binaryVersion(data []byte) string {
 	if err != nil {
 		return "unknown"
 	}
-	v := bi.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "devel"
-	}
+	v := version.FromBuildInfo("", bi) // module version, else the commit Go stamped, else devel
 	// A release sets the version with -ldflags -X (internal/version); prefer it.
 	const x = "github.com/graft-build/graft/internal/version.Version="
 	for _, s := range bi.Settings {

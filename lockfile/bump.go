@@ -112,13 +112,20 @@ func (p *Project) PluginFile(name string) string {
 // PluginData is plugin name's plugin.toml as loaded (or as SetRef left it).
 func (p *Project) PluginData(name string) []byte { return p.pluginData[name] }
 
-// EditRef returns data (a plugin.toml) with the value of source.ref replaced by ref, written
-// in the same quoting style; nothing else changes. It finds the key through the TOML parser,
-// so [source] tables, dotted keys and inline tables all work, and strings elsewhere that
-// look like a ref line are left alone.
+// EditRef returns data (a plugin.toml) with the value of source.ref replaced by ref (see
+// EditString).
 func EditRef(file string, data []byte, ref string) ([]byte, error) {
-	if strings.ContainsAny(ref, "\"'\\\n\r\t") {
-		return nil, usererr.New("ref %q cannot be written into %s; set it by hand", ref, file)
+	return EditString(file, data, "source.ref", ref)
+}
+
+// EditString returns data (a TOML file) with the string value of the dotted key replaced by
+// value, written in the same quoting style; nothing else changes. It finds the key through the
+// TOML parser, so tables, dotted keys and inline tables all work, and strings elsewhere that
+// look like the key's line are left alone.
+func EditString(file string, data []byte, key, value string) ([]byte, error) {
+	short := key[strings.LastIndexByte(key, '.')+1:]
+	if strings.ContainsAny(value, "\"'\\\n\r\t") {
+		return nil, usererr.New("%s %q cannot be written into %s; set it by hand", short, value, file)
 	}
 	var p unstable.Parser
 	p.Reset(data)
@@ -130,14 +137,14 @@ func EditRef(file string, data []byte, ref string) ([]byte, error) {
 		case unstable.Table, unstable.ArrayTable:
 			table = keyOf(e.Key())
 		case unstable.KeyValue:
-			found = append(found, refValues(append(append([]string{}, table...), keyOf(e.Key())...), e.Value())...)
+			found = append(found, stringValues(append(append([]string{}, table...), keyOf(e.Key())...), key, e.Value())...)
 		}
 	}
 	if err := p.Error(); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	if len(found) != 1 {
-		return nil, usererr.New("%s: found %d source.ref string values; set ref = %q by hand", file, len(found), ref)
+		return nil, usererr.New("%s: found %d %s string values; set %s = %q by hand", file, len(found), key, short, value)
 	}
 	r := found[0]
 	raw := data[r.Offset : r.Offset+r.Length]
@@ -147,22 +154,22 @@ func EditRef(file string, data []byte, ref string) ([]byte, error) {
 	}
 	var out bytes.Buffer
 	out.Write(data[:r.Offset])
-	out.WriteString(quote + ref + quote)
+	out.WriteString(quote + value + quote)
 	out.Write(data[r.Offset+r.Length:])
 	return out.Bytes(), nil
 }
 
-// refValues finds the string value of source.ref in key = value (recursing into inline tables).
-func refValues(key []string, v *unstable.Node) []unstable.Range {
+// stringValues finds the string value of want in key = value (recursing into inline tables).
+func stringValues(key []string, want string, v *unstable.Node) []unstable.Range {
 	switch {
-	case v.Kind == unstable.String && strings.Join(key, ".") == "source.ref":
+	case v.Kind == unstable.String && strings.Join(key, ".") == want:
 		return []unstable.Range{v.Raw}
 	case v.Kind == unstable.InlineTable:
 		var out []unstable.Range
 		for it := v.Children(); it.Next(); {
 			kv := it.Node()
 			if kv.Kind == unstable.KeyValue {
-				out = append(out, refValues(append(append([]string{}, key...), keyOf(kv.Key())...), kv.Value())...)
+				out = append(out, stringValues(append(append([]string{}, key...), keyOf(kv.Key())...), want, kv.Value())...)
 			}
 		}
 		return out
@@ -181,7 +188,15 @@ func keyOf(it unstable.Iterator) []string {
 // WritePluginFile writes plugin name's plugin.toml as held in memory, atomically, keeping the
 // file's permissions.
 func (p *Project) WritePluginFile(name string, data []byte) error {
-	path := p.PluginFile(name)
+	return writeKeepingMode(p.PluginFile(name), data)
+}
+
+// WriteSiteFile writes graft.toml as SetBase left it, atomically, keeping the file's permissions.
+func (p *Project) WriteSiteFile(data []byte) error {
+	return writeKeepingMode(filepath.Join(p.Dir, SiteFile), data)
+}
+
+func writeKeepingMode(path string, data []byte) error {
 	perm := os.FileMode(0o644)
 	if st, err := os.Lstat(path); err == nil && st.Mode().IsRegular() {
 		perm = st.Mode().Perm()

@@ -15,33 +15,42 @@ type Drift struct {
 	New    string `json:"new,omitempty"` // current commit (or digest); empty when gone
 }
 
-// String is the one-line report of d.
+// String is the one-line report of d. Definition changes point at `graft lock --changed`
+// (it resolves what changed and keeps the rest); remote moves at `--update` of the one thing
+// that moved.
 func (d Drift) String() string {
 	subject := "plugin " + d.Plugin
+	const changed = "run `graft lock --changed`"
 	switch d.What {
 	case "no-lock":
 		return "graft.lock: not found; run `graft lock`"
 	case "site-changed":
-		return "graft.toml: changed since graft.lock was written; run `graft lock`"
+		return "graft.toml: changed since graft.lock was written; " + changed
 	case "base-moved":
-		return fmt.Sprintf("base %s: moved: %s -> %s; run `graft lock`", d.Ref, d.Old, d.New)
+		return fmt.Sprintf("base %s: the tag now names %s, not the locked %s (the image was rebuilt or re-pushed under the same tag); run `graft lock --update %s`",
+			d.Ref, d.New, d.Old, BaseName)
 	case "added":
-		return fmt.Sprintf("%s: not in graft.lock (ref %s now at %s); run `graft lock`", subject, d.Ref, orNone(d.New))
+		return fmt.Sprintf("%s: not in graft.lock (ref %s now at %s); %s", subject, d.Ref, orNone(d.New), changed)
 	case "removed":
-		return fmt.Sprintf("%s: in graft.lock (at %s) but plugins/%s/plugin.toml is gone; run `graft lock`", subject, d.Old, d.Plugin)
+		return fmt.Sprintf("%s: in graft.lock (at %s) but plugins/%s/plugin.toml is gone; %s", subject, d.Old, d.Plugin, changed)
 	case "definition-changed":
-		return fmt.Sprintf("%s: plugin.toml changed since graft.lock was written (ref %s): %s -> %s; run `graft lock`", subject, d.Ref, d.Old, orNone(d.New))
+		if d.Old == d.New {
+			return fmt.Sprintf("%s: plugin.toml changed since graft.lock was written (ref %s, still at %s); %s", subject, d.Ref, d.Old, changed)
+		}
+		return fmt.Sprintf("%s: plugin.toml changed since graft.lock was written (ref %s): %s -> %s; %s", subject, d.Ref, d.Old, orNone(d.New), changed)
 	case "lock-edited":
 		return Mismatch{Plugin: d.Plugin, Key: d.Key, Locked: d.Old, Want: d.New, Ref: d.Ref}.String()
 	case "local-changed":
-		return fmt.Sprintf("%s: folder %s changed since graft.lock was written: tree %s -> %s; run `graft lock` and commit graft.lock with the folder",
-			subject, d.Ref, d.Old, d.New)
+		return fmt.Sprintf("%s: folder %s changed since graft.lock was written: tree %s -> %s; %s and commit graft.lock with the folder",
+			subject, d.Ref, d.Old, d.New, changed)
 	case "ref-deleted":
-		return fmt.Sprintf("%s: %s no longer exists (locked at %s); pick another ref and run `graft lock`", subject, d.Ref, d.Old)
+		return fmt.Sprintf("%s: %s no longer exists (locked at %s); pick another ref and %s", subject, d.Ref, d.Old, changed)
+	case "tag-moved":
+		return fmt.Sprintf("%s: tag %s moved: %s -> %s: the release was re-tagged; review what %s holds before taking it with `graft lock --update %s`",
+			subject, d.Ref, d.Old, d.New, d.New, d.Plugin)
 	}
-	// branch-moved, tag-moved
-	kind := map[string]string{"branch-moved": "branch", "tag-moved": "tag"}[d.What]
-	return fmt.Sprintf("%s: %s %s moved: %s -> %s; run `graft lock --update %s`", subject, kind, d.Ref, d.Old, d.New, d.Plugin)
+	// branch-moved
+	return fmt.Sprintf("%s: branch %s moved: %s -> %s; run `graft lock --update %s`", subject, d.Ref, d.Old, d.New, d.Plugin)
 }
 
 func orNone(s string) string {

@@ -180,8 +180,16 @@ func TestVersionOrder(t *testing.T) {
 			t.Errorf("%s != %s", eq[0], eq[1])
 		}
 	}
+	// Release dates as one number (the Aeon plugin's 20180726) are versions, ordered as dates.
+	for _, pair := range [][2]string{{"20180726", "20190101"}, {"20181231", "20240115"}} {
+		a, okA := parseVersion(pair[0])
+		b, okB := parseVersion(pair[1])
+		if !okA || !okB || !a.date || a.compare(b) >= 0 {
+			t.Errorf("%s < %s failed (parsed %v %v)", pair[0], pair[1], okA, okB)
+		}
+	}
 	for _, bad := range []string{"1", "v2", "1.", ".1", "1..2", "v1.x.0", "release-1", "", "v", "1.0-", "1.2.3.4.5.6.7.8.9",
-		"99999999999999999999.0", "1.0 ", "+1.0"} {
+		"99999999999999999999.0", "1.0 ", "+1.0", "20181301", "20180700", "12345678", "201807260", "2018072"} {
 		if _, ok := parseVersion(bad); ok {
 			t.Errorf("%q parsed as a version", bad)
 		}
@@ -197,7 +205,7 @@ func FuzzParseVersion(f *testing.F) {
 		if !ok {
 			return
 		}
-		if v.compare(v) != 0 || len(v.nums) < 2 || len(v.nums) > maxParts {
+		if v.compare(v) != 0 || (len(v.nums) < 2 && !v.date) || len(v.nums) > maxParts {
 			t.Fatalf("%q: %+v", s, v)
 		}
 	})

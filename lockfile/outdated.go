@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile/gitremote"
 )
 
@@ -18,6 +17,11 @@ type Outdated struct {
 	Locked    string   `json:"locked"`               // locked commit
 	NewerTags []string `json:"newer_tags,omitempty"` // version tags above the locked version, ascending
 	Head      string   `json:"head,omitempty"`       // branch: its head now, when it moved
+	// Moved is the commit a locked tag names now, when that is not the locked commit: the
+	// release was re-tagged, and what it holds deserves review before it is taken.
+	Moved string `json:"moved,omitempty"`
+	// Gone: the locked branch or tag no longer exists in the repository.
+	Gone bool `json:"gone,omitempty"`
 	// NotLocked: the plugin has a plugin.toml but no entry in graft.lock yet (nothing else is
 	// set; its repository is not contacted).
 	NotLocked bool `json:"not_locked,omitempty"`
@@ -27,19 +31,17 @@ type Outdated struct {
 
 // Current reports whether nothing newer was found.
 func (o Outdated) Current() bool {
-	return len(o.NewerTags) == 0 && o.Head == "" && !o.NotLocked && !o.Removed
+	return len(o.NewerTags) == 0 && o.Head == "" && o.Moved == "" && !o.Gone && !o.NotLocked && !o.Removed
 }
 
 // Outdated lists, per plugin in name order, the ones not locked yet, the locked ones whose
 // plugin.toml is gone and, per locked plugin, newer version tags than the locked version (the ref itself
 // when it is a version, else the highest version tag at the locked commit) and, for branches,
-// the new head. Pre-releases are listed only when the locked version is one.
+// the new head; for tags, whether the tag was moved to another commit or deleted.
+// Pre-releases are listed only when the locked version is one.
 func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdated, error) {
-	if p.lockErr != nil {
-		return nil, p.lockErr
-	}
-	if p.Lock == nil {
-		return nil, usererr.New("%s: not found; run `graft lock` first", p.shownPath(LockFile))
+	if err := p.needLock(); err != nil {
+		return nil, err
 	}
 	cfg := newResolveConfig(opts)
 	out := make([]Outdated, len(p.Plugins))
@@ -88,11 +90,21 @@ func (p *Project) outdatedPlugin(ctx context.Context, cfg *resolveConfig, pl Plu
 	}
 	defer r.Close()
 	o := &Outdated{Plugin: pl.Name, Ref: old.Ref, Kind: old.Kind, Locked: old.Commit}
-	if old.Kind == KindBranch {
-		for _, c := range refCandidates(old.Ref, KindBranch) {
-			if x, ok := r.Ref(c.name); ok && x.Commit != old.Commit {
+	if old.Kind == KindBranch || old.Kind == KindTag {
+		// Look the ref up as what it was when locked: a branch stays a branch.
+		o.Gone = true
+		for _, c := range refCandidates(old.Ref, old.Kind) {
+			x, ok := r.Ref(c.name)
+			switch {
+			case !ok:
+				continue
+			case x.Commit != old.Commit && old.Kind == KindBranch:
 				o.Head = x.Commit
+			case x.Commit != old.Commit:
+				o.Moved = x.Commit
 			}
+			o.Gone = false
+			break
 		}
 	}
 	if base, ok := lockedVersion(old); ok {
@@ -119,21 +131,29 @@ func lockedVersion(pk *PluginLock) (version, bool) {
 }
 
 func newerTags(r *gitremote.Remote, base version) []string {
+	var tags []string
+	for _, ref := range r.Refs() {
+		if name, ok := strings.CutPrefix(ref.Name, "refs/tags/"); ok {
+			tags = append(tags, name)
+		}
+	}
+	return ascending(tags, func(name string) (version, bool) {
+		v, ok := parseVersion(name)
+		return v, ok && v.date == base.date && v.compare(base) > 0 && (v.pre == "" || base.pre != "")
+	})
+}
+
+// ascending keeps the tags keep accepts and sorts them by the version keep reads (ties by name).
+func ascending(tags []string, keep func(name string) (version, bool)) []string {
 	type tv struct {
 		name string
 		v    version
 	}
 	var found []tv
-	for _, ref := range r.Refs() {
-		name, ok := strings.CutPrefix(ref.Name, "refs/tags/")
-		if !ok {
-			continue
+	for _, name := range tags {
+		if v, ok := keep(name); ok {
+			found = append(found, tv{name, v})
 		}
-		v, ok := parseVersion(name)
-		if !ok || v.compare(base) <= 0 || (v.pre != "" && base.pre == "") {
-			continue
-		}
-		found = append(found, tv{name, v})
 	}
 	slices.SortFunc(found, func(a, b tv) int {
 		if c := a.v.compare(b.v); c != 0 {
@@ -150,10 +170,14 @@ func newerTags(r *gitremote.Remote, base version) []string {
 
 // version is a dotted numeric tag: 2 to maxParts numbers, an optional leading "v" or "V",
 // optionally a "-PRE" pre-release and a "+BUILD" suffix (ignored): v1.0, 1.5.5, v2.0.0.1,
-// 2024.01.15, v1.0.0-rc.1. Missing trailing numbers count as 0 (v1.1 == v1.1.0).
+// 2024.01.15, v1.0.0-rc.1. Missing trailing numbers count as 0 (v1.1 == v1.1.0). A release
+// date written as one number, YYYYMMDD (20180726, as AtlasSystems tags its Aeon plugin), is a
+// version too, compared only with other dates: a one-number tag is otherwise no version (v2 is
+// often a moving major tag).
 type version struct {
 	nums []uint64
 	pre  string
+	date bool // YYYYMMDD
 }
 
 // maxParts bounds how many numbers a version tag may have.
@@ -165,6 +189,9 @@ func parseVersion(s string) (version, bool) {
 		s = s[1:]
 	}
 	s, _, _ = strings.Cut(s, "+")
+	if n, ok := dateTag(s); ok {
+		return version{nums: []uint64{n}, date: true}, true
+	}
 	core, pre, hasPre := strings.Cut(s, "-")
 	if hasPre && pre == "" {
 		return version{}, false
@@ -185,6 +212,16 @@ func parseVersion(s string) (version, bool) {
 		v.nums[i] = n
 	}
 	return v, true
+}
+
+// dateTag reads YYYYMMDD with a plausible year, month and day.
+func dateTag(s string) (uint64, bool) {
+	if len(s) != 8 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, _ := strconv.ParseUint(s, 10, 64)
+	year, month, day := n/10000, n/100%100, n%100
+	return n, year >= 1970 && year < 3000 && month >= 1 && month <= 12 && day >= 1 && day <= 31
 }
 
 // compare orders versions: numbers (missing ones are 0), then a release above its

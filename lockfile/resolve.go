@@ -57,8 +57,9 @@ func WithTimeout(d time.Duration) ResolveOption {
 	}
 }
 
-// WithUpdate re-resolves only the named plugins; the others keep their locked commit (unless
-// their definition changed or they are new, which forces resolution). Unknown names are bad input.
+// WithUpdate re-resolves only the named plugins (and the base image when one name is
+// BaseName); the others keep their locked commit (unless their definition changed or they are
+// new, which forces resolution) and the base its locked digest. Unknown names are bad input.
 func WithUpdate(names ...string) ResolveOption {
 	return func(c *resolveConfig) { c.update, c.updates = append(c.update, names...), true }
 }
@@ -91,7 +92,7 @@ func (p *Project) Resolve(ctx context.Context, opts ...ResolveOption) (*Lock, er
 	if err := p.checkNames(cfg.update); err != nil {
 		return nil, err
 	}
-	lock := &Lock{Version: LockVersion, Definitions: p.DefinitionsDigest(), Plugins: make([]PluginLock, len(p.Plugins))}
+	lock := &Lock{Version: LockVersion, Definitions: p.DefinitionsDigest(), Plugins: make([]PluginLock, len(p.Plugins)), Contract: p.Contract()}
 	errs := make([]error, len(p.Plugins)+1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.jobs)
@@ -124,11 +125,11 @@ func (p *Project) Resolve(ctx context.Context, opts ...ResolveOption) (*Lock, er
 	return lock, nil
 }
 
-// checkNames rejects --update names that are not plugins.
+// checkNames rejects --update names that are not plugins (or the base).
 func (p *Project) checkNames(names []string) error {
 	var unknown []string
 	for _, n := range names {
-		if p.Plugin(n) == nil {
+		if p.Plugin(n) == nil && n != BaseName {
 			unknown = append(unknown, n)
 		}
 	}
@@ -139,8 +140,8 @@ func (p *Project) checkNames(names []string) error {
 	for i, pl := range p.Plugins {
 		known[i] = pl.Name
 	}
-	return usererr.New("unknown plugin %s: there is no %s; plugins are: %s",
-		strings.Join(unknown, ", "), filepath.Join(PluginsDir, unknown[0], PluginFile), strings.Join(known, ", "))
+	return usererr.New("unknown plugin %s: there is no %s; plugins are: %s (and %s, the base image)",
+		strings.Join(unknown, ", "), filepath.Join(PluginsDir, unknown[0], PluginFile), strings.Join(known, ", "), BaseName)
 }
 
 // keep returns the locked entry to reuse under --update, or nil when pl must be resolved.
@@ -159,7 +160,7 @@ func (p *Project) keep(cfg *resolveConfig, pl Plugin) *PluginLock {
 }
 
 func (p *Project) resolveBase(ctx context.Context, cfg *resolveConfig, out *BaseLock) error {
-	if cfg.updates && p.Lock != nil && p.Lock.Base.Ref == p.Site.Base && p.Lock.Base.Digest != "" {
+	if cfg.updates && !slices.Contains(cfg.update, BaseName) && p.Lock != nil && p.Lock.Base.Ref == p.Site.Base && p.Lock.Base.Digest != "" {
 		*out = p.Lock.Base
 		return nil
 	}

@@ -3,6 +3,7 @@
 package lockfile
 
 import (
+	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/launcher/config"
 )
 
@@ -108,6 +109,10 @@ type Lock struct {
 	Definitions string       `toml:"definitions"`
 	Base        BaseLock     `toml:"base"`
 	Plugins     []PluginLock `toml:"plugin"`
+	// Contract is the image's runtime contract as the definitions gave it at this lock
+	// (components and settings), kept so the next lock can say what changed for deployments;
+	// nil in a lock written before graft recorded it. Builds never read it.
+	Contract *imagecontract.Contract `toml:"contract,omitempty"`
 }
 
 // BaseLock is the base image reference resolved to a digest.

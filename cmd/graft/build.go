@@ -130,6 +130,9 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	took := time.Since(start).Round(time.Millisecond)
 	rep.Event(graftprogress.Event{Subject: "image", Phase: graftprogress.Done, Detail: res.Digest.String(),
 		Plain: fmt.Sprintf("built  %s (%d platform(s), %d plugin(s)) in %s", res.Digest, len(res.Platforms), len(res.Plugins), took)})
+	if err := reportContract(p, rep); err != nil {
+		return err
+	}
 	atts, err := o.attest.attachments(p, res, ls, licenseCache{dir: filepath.Join(env.CacheDir, "licenses"), shared: cache})
 	if err != nil {
 		return err

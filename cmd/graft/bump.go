@@ -13,10 +13,11 @@ import (
 // bumpLogLimit bounds the commit titles listed per bumped plugin.
 const bumpLogLimit = 50
 
-// runBump moves plugins to their newest version: it plans every bump (asking each
-// repository), edits the refs in memory, resolves the lock with them, lists the commits in
-// between, and only then writes the plugin.toml files and graft.lock. A failure before the
-// writes changes nothing; a failed lock write puts the plugin.toml files back.
+// runBump moves plugins (and the base) to their newest version: it plans every bump (asking
+// each repository and registry), edits the refs in memory, resolves the lock with them, lists
+// the commits in between, and only then writes the plugin.toml files, graft.toml and
+// graft.lock. A failure before the writes changes nothing; a failed lock write puts the
+// edited files back.
 func runBump(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
 	ctx := cmd.Context()
 	p, err := lockfile.Load(g.dir)
@@ -26,7 +27,21 @@ func runBump(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
 	opts := []lockfile.ResolveOption{lockfile.WithJobs(o.jobs), lockfile.WithTimeout(o.timeout)}
 	bumps := make([]*lockfile.Bump, 0, len(o.bump))
 	old := map[string][]byte{}
+	var base *lockfile.BaseBump
+	var oldSite []byte // graft.toml before a base bump edited it
 	for _, name := range o.bump {
+		if name == lockfile.BaseName {
+			if base, err = p.PlanBaseBump(ctx, opts...); err != nil {
+				return err
+			}
+			if base.NewRef != base.OldRef {
+				oldSite = p.SiteData()
+				if err := p.SetBase(base.NewRef); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		b, err := p.PlanBump(ctx, name, opts...)
 		if err != nil {
 			return err
@@ -43,6 +58,9 @@ func runBump(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
 	if err != nil {
 		return err
 	}
+	if base != nil {
+		base.NewDigest = lock.Base.Digest
+	}
 	for _, b := range bumps {
 		for _, pk := range lock.Plugins {
 			if pk.Name == b.Plugin {
@@ -57,29 +75,52 @@ func runBump(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
 			b.History = h
 		}
 	}
-	written, err := writeBump(p, lock, old)
+	written, err := writeBump(p, lock, old, oldSite)
 	if err != nil {
 		return err
 	}
 	if o.json {
 		rep := lockReport(p, lock, filepath.Join(p.Dir, lockfile.LockFile), written)
-		return writeJSON(g.stdout, map[string]any{"bumps": bumps, "lock": rep})
+		doc := map[string]any{"bumps": bumps, "lock": rep}
+		if base != nil {
+			doc["base"] = base
+		}
+		return writeJSON(g.stdout, doc)
+	}
+	moved := base != nil && base.Moved()
+	if base != nil {
+		printBaseBump(g.stdout, base)
 	}
 	for _, b := range bumps {
 		printBump(g.stdout, b)
+		moved = moved || b.Moved()
 	}
-	printLock(g.stdout, p, lock, written)
+	// Nothing moved: the "nothing to bump" lines say it all; the listing would only repeat the lock.
+	if moved || written {
+		printLock(g.stdout, p, lock, written)
+	}
 	return nil
 }
 
-// writeBump writes the edited plugin.toml files, then graft.lock; when the lock cannot be
-// written the plugin.toml files get their old content back.
-func writeBump(p *lockfile.Project, lock *lockfile.Lock, old map[string][]byte) (bool, error) {
+// writeBump writes the edited plugin.toml files and graft.toml (oldSite is nil when the base
+// did not move), then graft.lock; when the lock cannot be written the edited files get their
+// old content back.
+func writeBump(p *lockfile.Project, lock *lockfile.Lock, old map[string][]byte, oldSite []byte) (bool, error) {
 	var done []string
+	siteDone := false
 	restore := func() {
 		for _, name := range done {
 			_ = p.WritePluginFile(name, old[name])
 		}
+		if siteDone {
+			_ = p.WriteSiteFile(oldSite)
+		}
+	}
+	if oldSite != nil {
+		if err := p.WriteSiteFile(p.SiteData()); err != nil {
+			return false, err
+		}
+		siteDone = true
 	}
 	for name := range old {
 		if err := p.WritePluginFile(name, p.PluginData(name)); err != nil {
@@ -94,6 +135,20 @@ func writeBump(p *lockfile.Project, lock *lockfile.Lock, old map[string][]byte) 
 		return false, err
 	}
 	return written, nil
+}
+
+func printBaseBump(w io.Writer, b *lockfile.BaseBump) {
+	for _, s := range b.Skipped {
+		fmt.Fprintf(w, "base: not moving to %s%s\n", s.Tag, blockers(s.BlockedBy))
+	}
+	switch {
+	case !b.Moved():
+		fmt.Fprintf(w, "base: %s at %s is the newest tag; nothing to bump\n", b.OldRef, shortDigest(b.OldDigest))
+	case b.NewRef == b.OldRef:
+		fmt.Fprintf(w, "base: %s is the newest tag; it was rebuilt: %s -> %s\n", b.OldRef, shortDigest(b.OldDigest), shortDigest(b.NewDigest))
+	default:
+		fmt.Fprintf(w, "base: %s -> %s (%s -> %s), wrote %s\n", b.OldRef, b.NewRef, shortDigest(b.OldDigest), shortDigest(b.NewDigest), lockfile.SiteFile)
+	}
 }
 
 func printBump(w io.Writer, b *lockfile.Bump) {

@@ -31,6 +31,8 @@ var commandHelp = map[string]struct{ group, example string }{
 	"build": {"build", `  graft build                         # OCI layout in out/image; prints the digest
   graft build -t registry.example.org/lib/aspace:v1 --push`},
 	"inspect": {"check", `  graft inspect out/image             # base, plugins with commits, launcher version`},
+	"check-deploy": {"check", `  graft check-deploy deploy/stack.yml                       # against this site's definitions
+  graft check-deploy deploy/stack.yml registry.example.edu/library/archivesspace:2025-06-01`},
 	"sbom":    {"check", `  graft sbom registry.example.org/lib/aspace:v1 > sbom.spdx.json`},
 	"verify":  {"check", `  graft verify registry.example.org/lib/aspace:v1   # exit 0 only if graft.lock builds exactly this`},
 	"doctor":  {"setup", `  graft doctor                        # what this machine has for the site in the current folder`},

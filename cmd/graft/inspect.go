@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-build/graft/builder/contract"
+	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/usererr"
 )
@@ -52,6 +53,8 @@ type platformReport struct {
 	LauncherVersion string                `json:"launcher_version"`
 	GraftVersion    string                `json:"graft_version"`
 	Plugins         []contract.PluginInfo `json:"plugins"`
+	// Contract is the runtime contract the image's launcher.toml and config give it.
+	Contract *imagecontract.Contract `json:"contract"`
 }
 
 func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) error {
@@ -150,6 +153,9 @@ func imagePlatform(img v1.Image, digest v1.Hash) (platformReport, error) {
 	if err := json.Unmarshal([]byte(raw), &pr.Plugins); err != nil {
 		return pr, fmt.Errorf("image %s: label %s: %w", digest, contract.LabelPlugins, err)
 	}
+	if pr.Contract, err = imagecontract.FromImage(img); err != nil {
+		return pr, fmt.Errorf("image %s: runtime contract: %w", digest, err)
+	}
 	return pr, nil
 }
 
@@ -160,6 +166,10 @@ func printInspect(w io.Writer, r inspectReport) {
 		fmt.Fprintf(w, "base      %s @ %s\n", p.BaseName, p.BaseDigest)
 		fmt.Fprintf(w, "created   %s\nlauncher  %s\ngraft     %s\n", p.Created, p.LauncherVersion, p.GraftVersion)
 		fmt.Fprintf(w, "plugins   %d\n", len(p.Plugins))
+		width := 0 // one column for every name, however long the longest
+		for _, pl := range p.Plugins {
+			width = max(width, len(pl.Name))
+		}
 		for _, pl := range p.Plugins {
 			extra := []string{}
 			if pl.Ref != "" {
@@ -172,7 +182,9 @@ func printInspect(w io.Writer, r inspectReport) {
 			if pl.Local != "" {
 				at, extra = pl.Tree, append(extra, "local "+pl.Local)
 			}
-			fmt.Fprintf(w, "  %-24s %s  %s\n", pl.Name, at, strings.Join(extra, ", "))
+			line := fmt.Sprintf("  %-*s  %s  %s", width, pl.Name, at, strings.Join(extra, ", "))
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
 		}
+		printContract(w, p.Contract)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
 	"github.com/graft-build/graft/lockfile/gitremote"
@@ -39,10 +40,12 @@ commit, and graft.toml's base to a digest, and writes graft.lock. It never clone
 repository's refs and fetches the one commit, in parallel.
 
   --check          compare graft.lock with the definitions and the remotes; exit 1 on drift
-  --update NAME... re-resolve only these plugins; the others keep their locked commit
+  --update NAME... re-resolve only these plugins (base: only the base image's digest); the
+                   others keep their locked commit
   --changed        resolve only new plugins and changed plugin.toml files (after a hand or bot edit)
   --bump NAME...   move these plugins to their newest version tag (a branch: its head), editing
-                   ref in plugin.toml and graft.lock together; prints the commits in between`,
+                   ref in plugin.toml and graft.lock together; prints the commits in between.
+                   base: move graft.toml's base to its newest version tag`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case len(args) > 0 && cmd.Flags().Changed("bump") && !cmd.Flags().Changed("update"):
@@ -71,9 +74,9 @@ repository's refs and fetches the one commit, in parallel.
 		},
 	}
 	cmd.Flags().BoolVar(&o.check, "check", false, "exit 1 when graft.lock is stale or a locked branch or tag moved; writes nothing")
-	cmd.Flags().StringSliceVar(&o.update, "update", nil, "re-resolve only these plugins (repeat, comma-separate, or list after the flag)")
+	cmd.Flags().StringSliceVar(&o.update, "update", nil, "re-resolve only these plugins, or base for the base image (repeat, comma-separate, or list after the flag)")
 	cmd.Flags().BoolVar(&o.changed, "changed", false, "resolve only new plugins and those whose plugin.toml changed; the others keep their locked commit")
-	cmd.Flags().StringSliceVar(&o.bump, "bump", nil, "move these plugins to their newest version tag (branch: head), editing plugin.toml and graft.lock")
+	cmd.Flags().StringSliceVar(&o.bump, "bump", nil, "move these plugins (or base) to their newest version tag (branch: head), editing plugin.toml (graft.toml) and graft.lock")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON document on stdout")
 	cmd.Flags().IntVar(&o.jobs, "jobs", lockfile.DefaultJobs, "repositories contacted in parallel")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", lockfile.DefaultTimeout, "time allowed per repository")
@@ -132,7 +135,8 @@ func printLock(w io.Writer, p *lockfile.Project, lock *lockfile.Lock, written bo
 		fmt.Fprintf(w, "%s: %s %s -> %s %q%s%s\n", pk.Name, pk.Kind, pk.Ref, short(pk.Commit), pk.Title,
 			tagList(pk.Tags), change(p.PluginLock(pk.Name), pk))
 	}
-	fmt.Fprintf(w, "base: %s -> %s\n", lock.Base.Ref, lock.Base.Digest)
+	fmt.Fprintf(w, "base: %s -> %s%s\n", lock.Base.Ref, lock.Base.Digest, baseChange(p.Lock, lock.Base))
+	printContractChanges(w, p.Lock, lock)
 	if written {
 		fmt.Fprintf(w, "wrote %s\n", lockfile.LockFile)
 	} else {
@@ -156,6 +160,18 @@ func change(old *lockfile.PluginLock, now lockfile.PluginLock) string {
 		return fmt.Sprintf(" [was %s]", short(lockedAt(*old)))
 	}
 	return ""
+}
+
+// baseChange marks a base whose digest changed with what it was ([was sha256:…], and the old
+// reference when that changed too).
+func baseChange(old *lockfile.Lock, now lockfile.BaseLock) string {
+	switch {
+	case old == nil || old.Base.Digest == now.Digest:
+		return ""
+	case old.Base.Ref != now.Ref:
+		return fmt.Sprintf(" [was %s %s]", old.Base.Ref, shortDigest(old.Base.Digest))
+	}
+	return fmt.Sprintf(" [was %s]", shortDigest(old.Base.Digest))
 }
 
 // lockedAt is what pins pk: its commit, or a local folder's tree.
@@ -189,15 +205,29 @@ type jsonPlugin struct {
 }
 
 type jsonLock struct {
-	Lock        string            `json:"lock"`
-	Written     bool              `json:"written"`
-	Definitions string            `json:"definitions"`
-	Base        lockfile.BaseLock `json:"base"`
-	Plugins     []jsonPlugin      `json:"plugins"`
+	Lock        string       `json:"lock"`
+	Written     bool         `json:"written"`
+	Definitions string       `json:"definitions"`
+	Base        jsonBase     `json:"base"`
+	Plugins     []jsonPlugin `json:"plugins"`
+	// ContractChanges is what changed in the image's runtime contract since the lock before.
+	ContractChanges []imagecontract.Change `json:"contract_changes,omitempty"`
+}
+
+// jsonBase is the base in `graft lock --json`.
+type jsonBase struct {
+	Ref      string `json:"ref"`
+	Digest   string `json:"digest"`
+	Previous string `json:"previous,omitempty"` // digest in the lock before this run, when it changed
 }
 
 func lockReport(p *lockfile.Project, lock *lockfile.Lock, path string, written bool) jsonLock {
-	r := jsonLock{Lock: path, Written: written, Definitions: lock.Definitions, Base: lock.Base, Plugins: []jsonPlugin{}}
+	r := jsonLock{Lock: path, Written: written, Definitions: lock.Definitions, Plugins: []jsonPlugin{},
+		Base: jsonBase{Ref: lock.Base.Ref, Digest: lock.Base.Digest}}
+	if p.Lock != nil && p.Lock.Base.Digest != lock.Base.Digest {
+		r.Base.Previous = p.Lock.Base.Digest
+	}
+	r.ContractChanges = contractChanges(p.Lock, lock)
 	for _, pk := range lock.Plugins {
 		jp := jsonPlugin{Name: pk.Name, Git: gitremote.Redact(pk.Git), Ref: pk.Ref, Kind: pk.Kind, Commit: pk.Commit,
 			Title: pk.Title, Tags: pk.Tags, Path: pk.Path, Local: pk.Local, Tree: pk.Tree}

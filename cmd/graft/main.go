@@ -113,7 +113,7 @@ func newRootCmd(stdout, stderr io.Writer, embedded fs.FS) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", ".", "the site repository")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkLimits(cmd) }
 	root.AddCommand(newVersionCmd(g), newLockCmd(g), newOutdatedCmd(g), newBuildCmd(g), newInspectCmd(g),
-		newSBOMCmd(g), newVerifyCmd(g), newLoginCmd(g), newLogoutCmd(g), newDoctorCmd(g))
+		newSBOMCmd(g), newVerifyCmd(g), newLoginCmd(g), newLogoutCmd(g), newDoctorCmd(g), newCheckDeployCmd(g))
 	organizeHelp(root)
 	for _, c := range root.Commands() {
 		wrapArgs(c)

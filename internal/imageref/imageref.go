@@ -191,15 +191,21 @@ func (r Ref) resolveRemote(ctx context.Context, ropts []remote.Option) (*Resolve
 	return res, err
 }
 
-func (r Ref) resolveLayout() (*Resolved, error) {
+// openLayout opens the OCI layout r is in, and its top-level index.
+func (r Ref) openLayout() (layout.Path, v1.ImageIndex, error) {
 	if _, err := os.Stat(filepath.Join(r.Dir, "index.json")); err != nil {
-		return nil, fmt.Errorf("no OCI layout at %s (index.json missing)", r.Dir)
+		return "", nil, fmt.Errorf("no OCI layout at %s (index.json missing)", r.Dir)
 	}
 	p, err := layout.FromPath(r.Dir)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	top, err := p.ImageIndex()
+	return p, top, err
+}
+
+func (r Ref) resolveLayout() (*Resolved, error) {
+	p, top, err := r.openLayout()
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func FileName(t Target) string {
 }
 
 // Launcher implements contract.LauncherSource; the version is the release version the launcher
-// was built with, "" for a checkout's (the caller reads the binary's build info then).
+// was built with, or for a checkout's its commit (Source.Label).
 func (b *Builder) Launcher(p v1.Platform) ([]byte, string, error) {
 	t := Target{OS: p.OS, Arch: p.Architecture, Variant: p.Variant}
 	if _, err := exec.LookPath("go"); err != nil {
@@ -71,7 +71,7 @@ func (b *Builder) Launcher(p v1.Platform) ([]byte, string, error) {
 		b.built[t] = data
 	}
 	// The version it was built with: what a release records beside its launchers.
-	return data, b.src.Version, nil
+	return data, b.src.Label(), nil
 }
 
 func noGo(t Target) error {
@@ -109,7 +109,7 @@ func (b *Builder) build(t Target) ([]byte, error) {
 	}
 	tc, _ := Toolchain(filepath.Join(b.src.Dir, "go.mod")) // Command read it already
 	if b.Log != nil {
-		fmt.Fprintf(b.Log, "launcher %s: building graft-launcher %s with %s from %s\n", t, orDevel(b.src.Version), tc, b.src.Dir)
+		fmt.Fprintf(b.Log, "launcher %s: building graft-launcher %s with %s from %s\n", t, b.src.Label(), tc, b.src.Dir)
 	}
 	var errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &errb, &errb

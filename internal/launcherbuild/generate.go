@@ -18,7 +18,9 @@ const VersionSuffix = ".version"
 
 // Generate builds the launchers for targets into dir (graft's embedded set, or a folder for
 // GRAFT_LAUNCHER_DIR) with the recipe, each written to a dot-file first (go:embed skips those)
-// and renamed, with its version file when version is set (removed when not).
+// and renamed, with its version file: the release version, else the checkout's commit
+// (Source.Commit: the label a graft building from this checkout gives its launcher too, so an
+// image is the same with embedded and with built launchers); removed when there is neither.
 func Generate(ctx context.Context, root, dir, version string, targets ...Target) error {
 	dir, err := filepath.Abs(dir) // go build runs in root
 	if err != nil {
@@ -26,6 +28,10 @@ func Generate(ctx context.Context, root, dir, version string, targets ...Target)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	label := version
+	if label == "" {
+		label = checkoutCommit(ctx, root)
 	}
 	for _, t := range targets {
 		final := filepath.Join(dir, FileName(t))
@@ -42,13 +48,13 @@ func Generate(ctx context.Context, root, dir, version string, targets ...Target)
 			return err
 		}
 		vfile := final + VersionSuffix
-		if version == "" {
+		if label == "" {
 			if err := os.Remove(vfile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 			continue
 		}
-		if err := atomicfile.Write(vfile, []byte(version+"\n"), 0o644); err != nil {
+		if err := atomicfile.Write(vfile, []byte(label+"\n"), 0o644); err != nil {
 			return err
 		}
 	}

@@ -231,3 +231,83 @@ func TestNoGoToolchain(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// copyCheckout copies this checkout's files (as git lists them) into a new git repository with
+// one commit, and returns its root and commit.
+func copyCheckout(t *testing.T) (string, string) {
+	t.Helper()
+	root := checkout(t)
+	out, err := exec.Command("git", "-C", root, "ls-files", "-co", "--exclude-standard").Output()
+	if err != nil {
+		t.Skipf("git ls-files in %s: %v (the test copies the checkout's files)", root, err)
+	}
+	dst := t.TempDir()
+	for _, name := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		data, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			continue // deleted in the working tree
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git(t, dst, "init", "-q")
+	git(t, dst, "add", "-A")
+	git(t, dst, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "copy")
+	return dst, git(t, dst, "rev-parse", "HEAD")
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// A graft built from a checkout records the checkout's commit (and -dirty) as the launcher's
+// version instead of "devel", while the launcher's bytes, and so every layer of the image, stay
+// the same whatever the commit or the state of the working tree.
+func TestCheckoutLauncherRecordsItsCommit(t *testing.T) {
+	root, rev := copyCheckout(t)
+	s := buildtest.NewSite(t, "oci-layout://base", "")
+	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64")
+	s.Plugin("alpha", map[string]string{"a.txt": "alpha"}, "")
+	p := s.Lock()
+	build := func() (label string, layers []string) {
+		loc := launcherbuild.Locator{Here: filepath.Join(root, "internal/launcherbuild/source.go")}
+		l := builder.Launchers{Fallback: &launcherbuild.Builder{Ctx: context.Background(), CacheDir: t.TempDir(), Locate: loc.Locate}}
+		res, err := builder.Build(context.Background(), p, builder.WithLaunchers(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := res.Image.ConfigFile()
+		ls, _ := res.Image.Layers()
+		for _, l := range ls {
+			d, _ := l.Digest()
+			layers = append(layers, d.String())
+		}
+		return cf.Config.Labels[contract.LabelLauncherVersion], layers
+	}
+	clean, want := build()
+	if clean != "devel+"+rev[:12] {
+		t.Fatalf("clean checkout: launcher version %q, want devel+%s", clean, rev[:12])
+	}
+	if err := os.WriteFile(filepath.Join(root, "NOTES.local"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dirty, layers := build()
+	if dirty != clean+"-dirty" || strings.Join(layers, " ") != strings.Join(want, " ") {
+		t.Fatalf("dirty checkout: version %q, layers changed: %v", dirty, strings.Join(layers, " ") != strings.Join(want, " "))
+	}
+	git(t, root, "add", "-A")
+	git(t, root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "notes")
+	next, layers := build()
+	if next != "devel+"+git(t, root, "rev-parse", "--short=12", "HEAD") || strings.Join(layers, " ") != strings.Join(want, " ") {
+		t.Fatalf("next commit: version %q, layers changed: %v", next, strings.Join(layers, " ") != strings.Join(want, " "))
+	}
+}

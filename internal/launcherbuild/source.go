@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/internal/version"
 )
 
 // Source is where a launcher is built from.
@@ -23,6 +24,23 @@ type Source struct {
 	// Immutable: Dir is a module version in the module cache, so its launcher may be kept
 	// under Version. A checkout changes under graft's feet: Go's own build cache serves it.
 	Immutable bool
+	// Commit is a checkout's state when graft built from it ("devel+abc123def456[-dirty]",
+	// version.FromVCS), for the image's launcher version label only: the recipe builds with
+	// -buildvcs=false, so the binary, hence every layer, is the same whatever the checkout's
+	// commit or state.
+	Commit string
+}
+
+// Label is the version an image records for a launcher built from s: the release version,
+// else the checkout's commit, else "devel".
+func (s Source) Label() string {
+	switch {
+	case s.Version != "":
+		return s.Version
+	case s.Commit != "":
+		return s.Commit
+	}
+	return version.Devel
 }
 
 // Locator finds the source of graft's own version.
@@ -59,7 +77,7 @@ func (l Locator) Locate(ctx context.Context) (Source, error) {
 	if filepath.IsAbs(l.Here) {
 		if root, ok := ModuleRoot(filepath.Dir(l.Here)); ok && (gomodcache == "" || !within(root, gomodcache)) {
 			if _, err := os.Stat(filepath.Join(root, Package)); err == nil {
-				return Source{Dir: root}, nil
+				return Source{Dir: root, Commit: checkoutCommit(ctx, root)}, nil
 			}
 		}
 	}
@@ -77,6 +95,27 @@ func (l Locator) Locate(ctx context.Context) (Source, error) {
 	return Source{}, usererr.New("this graft (version %s) was built from a checkout and %s, so it cannot build "+
 		"graft-launcher of its own version: install graft with `go install %s/cmd/graft@VERSION` or from a release archive, "+
 		"rebuild it from the checkout without -trimpath, or set GRAFT_LAUNCHER_DIR", orDevel(v), where, Module)
+}
+
+// checkoutCommit is the commit of the git checkout at root and whether it has changes, as Go
+// stamps them (version.FromVCS); "" when root is no git checkout or git is missing.
+func checkoutCommit(ctx context.Context, root string) string {
+	git := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		cmd := exec.CommandContext(ctx, "git", append([]string{"-C", root}, args...)...)
+		cmd.Stdout = &out
+		err := cmd.Run()
+		return strings.TrimSpace(out.String()), err
+	}
+	rev, err := git("rev-parse", "--verify", "--quiet", "HEAD")
+	if err != nil || rev == "" {
+		return ""
+	}
+	status, err := git("status", "--porcelain")
+	if err != nil {
+		return ""
+	}
+	return version.FromVCS(rev, status != "")
 }
 
 func orDevel(v string) string {

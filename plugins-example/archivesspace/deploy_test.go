@@ -16,8 +16,11 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/graft-build/graft/launcher/config"
+	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/deploycheck"
+	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/lockfile"
 )
 
@@ -71,27 +74,24 @@ func loadCompose(t *testing.T, file, secrets string) *types.Project {
 	return p
 }
 
-// siteSettings are graft.toml's settings and every plugin's.
-func siteSettings(t *testing.T) []config.Setting {
+// siteContract is the runtime contract this site's definitions give its image.
+func siteContract(t *testing.T) *imagecontract.Contract {
 	t.Helper()
 	p, err := lockfile.Load(siteDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := slices.Clone(p.Site.Launcher.Settings)
-	for _, pl := range p.Plugins {
-		out = append(out, pl.Launcher.Settings...)
-	}
-	return out
+	return p.Contract().WithImageConfig(v1.Config{Healthcheck: builder.Healthcheck(p.Site)})
 }
 
 // TestComposeAndStack loads compose.yaml and stack.yml with compose-go and checks what a
 // deployment of this site needs: MySQL, Solr, the migration job through graft-launcher exec,
 // 3 replicas of backend, frontend and public, the launcher's healthcheck with the JVM's start
-// period, every required setting given, every secret as a file made by make-secrets.sh.
+// period, every secret as a file made by make-secrets.sh, and graft check-deploy's verdict
+// (deploycheck): every required setting given, secrets only as files, components that exist.
 func TestComposeAndStack(t *testing.T) {
 	secrets := makeSecrets(t)
-	settings := siteSettings(t)
+	contract := siteContract(t)
 	for _, file := range []string{"compose.yaml", "stack.yml"} {
 		t.Run(file, func(t *testing.T) {
 			p := loadCompose(t, file, secrets)
@@ -105,9 +105,17 @@ func TestComposeAndStack(t *testing.T) {
 					t.Errorf("secret %s: file %s not made by make-secrets.sh (%v)", name, s.File, err)
 				}
 			}
+			var run []types.ServiceConfig
+			for _, name := range []string{"backend", "frontend", "indexer", "migrate", "public"} {
+				run = append(run, p.Services[name])
+			}
+			rep := deploycheck.Check(run, contract)
+			if !rep.OK() || len(rep.Notes) > 0 || len(rep.Services) != 5 {
+				t.Errorf("check-deploy: problems %v, notes %v", rep.Problems, rep.Notes)
+			}
 			for name, replicas := range aspaceServices {
 				s := p.Services[name]
-				checkAspaceService(t, s, settings)
+				checkAspaceService(t, s)
 				if got := s.GetScale(); got != replicas {
 					t.Errorf("%s: %d replicas, want %d", name, got, replicas)
 				}
@@ -117,7 +125,7 @@ func TestComposeAndStack(t *testing.T) {
 				checkHealth(t, s)
 			}
 			m := p.Services["migrate"]
-			checkAspaceService(t, m, settings)
+			checkAspaceService(t, m)
 			if got := strings.Join(m.Command, " "); got != migrateCommand {
 				t.Errorf("migrate: command %q, want %q", got, migrateCommand)
 			}
@@ -130,35 +138,11 @@ func TestComposeAndStack(t *testing.T) {
 	}
 }
 
-// checkAspaceService: the image, every required setting given, every secret setting only as a
-// *_FILE naming a secret the service mounts.
-func checkAspaceService(t *testing.T, s types.ServiceConfig, settings []config.Setting) {
+// checkAspaceService: the image follows IMAGE (the settings are deploycheck's).
+func checkAspaceService(t *testing.T, s types.ServiceConfig) {
 	t.Helper()
 	if s.Image != "registry.test/lib/archivesspace:v1" {
 		t.Errorf("%s: image %q does not follow IMAGE", s.Name, s.Image)
-	}
-	mounted := map[string]bool{}
-	for _, sec := range s.Secrets {
-		target := sec.Target
-		if target == "" {
-			target = sec.Source
-		}
-		if !filepath.IsAbs(target) {
-			target = "/run/secrets/" + target
-		}
-		mounted[target] = true
-	}
-	for _, st := range settings {
-		val, file := env(s, st.Env), env(s, st.Env+"_FILE")
-		if st.Secret && val != "" {
-			t.Errorf("%s: secret %s given in the environment (%s); use %s_FILE", s.Name, st.Name, st.Env, st.Env)
-		}
-		if file != "" && !mounted[file] {
-			t.Errorf("%s: %s_FILE=%s is not a secret the service mounts", s.Name, st.Env, file)
-		}
-		if st.Required && st.Default == "" && val == "" && file == "" {
-			t.Errorf("%s: required setting %s (%s or %s_FILE) not given", s.Name, st.Name, st.Env, st.Env)
-		}
 	}
 }
 

@@ -120,10 +120,22 @@ func writeASpaceBase(t *testing.T, dir string) v1.Image {
 	return img
 }
 
+// Release tags the stand-in repositories carry: the ones the plugin.toml files pin.
+var releases = map[string]string{
+	"lyrasis/aspace-oauth.git": "v4.0.0", "hudmol/digitization_work_order.git": "v1.7",
+	"AtlasSystems/ArchivesSpace-Aeon-Fulfillment-Plugin.git": "20180726",
+}
+
 // testSite copies this site repository (graft.toml, plugins/) into a temp folder with the base
 // replaced by the local layout and [[mirror]] entries sending github.com and git.example.edu to
 // local repositories made here: the plugins' plugin.toml files are the real ones, unchanged.
 func testSite(t *testing.T) (dir string, base v1.Image) {
+	dir, base, _ = testSiteRepos(t)
+	return dir, base
+}
+
+// testSiteRepos is testSite, also returning the stand-in repositories by their path.
+func testSiteRepos(t *testing.T) (dir string, base v1.Image, repos map[string]*gittest.Repo) {
 	t.Helper()
 	root := t.TempDir()
 	dir = filepath.Join(root, "site")
@@ -154,6 +166,7 @@ url = "file://%s/"
 	if err := os.WriteFile(filepath.Join(dir, lockfile.SiteFile), []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	repos = map[string]*gittest.Repo{}
 	repo := func(root, name, branch string, files map[string]string) {
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			t.Fatal(err)
@@ -164,6 +177,10 @@ url = "file://%s/"
 		}
 		r.Write(files)
 		r.Commit("release of " + name)
+		if tag := releases[name]; tag != "" {
+			r.AnnotatedTag(tag, "release "+tag)
+		}
+		repos[name] = r
 	}
 	repo(gh, "lyrasis/aspace-oauth.git", "master", map[string]string{
 		"Gemfile": "gem 'omniauth-saml'\n", "frontend/plugin_init.rb": "# oauth\n", "backend/plugin_init.rb": "# oauth\n"})
@@ -174,7 +191,65 @@ url = "file://%s/"
 	hook, _ := os.ReadFile(filepath.Join(siteDir(t), "site_config/hooks/wait-for-solr.sh"))
 	repo(ex, "library/aspace-site-config.git", "main", map[string]string{
 		"templates/config.rb.tmpl": string(tmpl), "templates/launcher_rc.rb.tmpl": string(rc), "hooks/wait-for-solr.sh@x": string(hook)})
-	return dir, writeASpaceBase(t, filepath.Join(dir, "base"))
+	return dir, writeASpaceBase(t, filepath.Join(dir, "base")), repos
+}
+
+// The README's advice holds for these plugin.toml files: each plugin is pinned to a release tag
+// that is locked as a tag; a newer release is listed by outdated and taken by --bump, while
+// --update on a tag pin changes nothing.
+func TestReadmeUpdateAdvice(t *testing.T) {
+	dir, _, repos := testSiteRepos(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := lockfile.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := p.Resolve(ctx)
+	if err != nil {
+		t.Fatalf("lock: %v", err)
+	}
+	for _, pk := range lock.Plugins {
+		if want := releases[strings.TrimPrefix(pk.Git, "https://github.com/")]; want != "" && (pk.Ref != want || pk.Kind != lockfile.KindTag) {
+			t.Errorf("%s: locked %s %s, want tag %s", pk.Name, pk.Kind, pk.Ref, want)
+		}
+	}
+	if err := lockfile.WriteLock(filepath.Join(dir, lockfile.LockFile), lock); err != nil {
+		t.Fatal(err)
+	}
+	newer := map[string]string{"lyrasis/aspace-oauth.git": "v4.2.0", "hudmol/digitization_work_order.git": "v1.8",
+		"AtlasSystems/ArchivesSpace-Aeon-Fulfillment-Plugin.git": "20190101"}
+	for name, tag := range newer {
+		repos[name].Write(map[string]string{"CHANGELOG": tag})
+		repos[name].Commit("release " + tag)
+		repos[name].Tag(tag)
+	}
+	if p, err = lockfile.Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Outdated(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range out {
+		pl := p.Plugin(o.Plugin)
+		if want := newer[strings.TrimPrefix(pl.Source.Git, "https://github.com/")]; want != "" && strings.Join(o.NewerTags, ",") != want {
+			t.Errorf("outdated %s: newer tags %v, want %s", o.Plugin, o.NewerTags, want)
+		}
+	}
+	updated, err := p.Resolve(ctx, lockfile.WithUpdate("aspace-oauth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range updated.Plugins {
+		if updated.Plugins[i].Commit != lock.Plugins[i].Commit {
+			t.Errorf("--update %s moved a tag pin: %s -> %s", updated.Plugins[i].Name, lock.Plugins[i].Commit, updated.Plugins[i].Commit)
+		}
+	}
+	b, err := p.PlanBump(ctx, "aspace-oauth")
+	if err != nil || b.NewRef != "v4.2.0" || b.NewCommit != repos["lyrasis/aspace-oauth.git"].Head() {
+		t.Fatalf("--bump aspace-oauth: %+v %v", b, err)
+	}
 }
 
 // TestSiteLocksAndBuilds: this site's definitions, unchanged, lock against local copies of the
@@ -200,7 +275,7 @@ func TestSiteLocksAndBuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	text, _ := os.ReadFile(filepath.Join(dir, lockfile.LockFile))
-	for _, want := range []string{"git = 'https://github.com/lyrasis/aspace-oauth.git'", "git = 'https://git.example.edu/library/aspace-site-config.git'", "ref = 'master'"} {
+	for _, want := range []string{"git = 'https://github.com/lyrasis/aspace-oauth.git'", "git = 'https://git.example.edu/library/aspace-site-config.git'", "ref = 'v4.0.0'"} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("graft.lock lacks %s (a lock made behind a mirror keeps the real URLs):\n%s", want, text)
 		}

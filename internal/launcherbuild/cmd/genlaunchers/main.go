@@ -4,7 +4,8 @@
 //	go run ./internal/launcherbuild/cmd/genlaunchers -o DIR linux/amd64 linux/arm64
 //
 // $GRAFT_VERSION (a release's tag, e.g. v1.2.3) goes into the launcher with -ldflags -X, as it
-// does into graft; unset, the launcher says "devel".
+// does into graft; unset, the launcher's version file names the checkout's commit
+// (devel+abc123def456[-dirty]), which images record as its version; the binary is the same.
 package main
 
 import (

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/deploycheck"
+	"github.com/graft-build/graft/imagecontract"
+	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile"
+)
+
+func newCheckDeployCmd(g *globalOpts) *cobra.Command {
+	var services []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check-deploy FILE.yml... [IMAGE]",
+		Short: "Check compose and stack files against the image's runtime contract before deploying",
+		Long: `check-deploy reads Docker Compose or Swarm stack files (several are merged in order, as
+docker compose -f A -f B does; variables come from the environment and .env) and checks every
+service running the image against its runtime contract: each setting it must have is given (X,
+or X_FILE naming a secret, config or volume the service mounts), the components it selects
+(GRAFT_COMPONENTS, or run COMPONENT...) exist, its healthcheck is not disabled, and its
+stop_grace_period is not shorter than GRAFT_STOP_TIMEOUT. One-off jobs (exec) need the settings
+only.
+
+The contract comes from IMAGE (a registry reference, oci-layout://DIR[:tag|@digest], a layout
+folder or a tar) when given, else from the site repository (-C). The services checked are those
+whose image is in the repository of IMAGE, or of graft.toml's name, or the --service ones.
+Exit 1 when a service would fail to start or to be rolled out; 2 when a file or IMAGE cannot be read.`,
+		Args: cobra.ArbitraryArgs, // splitDeployArgs says what is missing
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCheckDeploy(cmd.Context(), g, args, services, asJSON)
+		},
+	}
+	cmd.Flags().StringSliceVar(&services, "service", nil, "check these services (default: every service whose image is the image's repository)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document on stdout")
+	return cmd
+}
+
+// splitDeployArgs tells the deploy files (.yml, .yaml) from the one IMAGE argument.
+func splitDeployArgs(args []string) (files []string, image string, err error) {
+	for _, a := range args {
+		switch {
+		case strings.HasSuffix(a, ".yml") || strings.HasSuffix(a, ".yaml"):
+			files = append(files, a)
+		case image != "":
+			return nil, "", usererr.New("two images given (%s, %s): check one image at a time; deploy files end in .yml or .yaml", image, a)
+		default:
+			image = a
+		}
+	}
+	if len(files) == 0 {
+		return nil, "", usererr.New("no deploy file given: name the compose or stack files (FILE.yml or FILE.yaml)")
+	}
+	for _, f := range files {
+		if st, err := os.Stat(f); err != nil || !st.Mode().IsRegular() {
+			return nil, "", usererr.New("%s: cannot read it (%v); give a compose or stack file", f, errOr(err, "not a regular file"))
+		}
+	}
+	return files, image, nil
+}
+
+func errOr(err error, s string) string {
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return pe.Err.Error()
+		}
+		return err.Error()
+	}
+	return s
+}
+
+func runCheckDeploy(ctx context.Context, g *globalOpts, args, services []string, asJSON bool) error {
+	files, image, err := splitDeployArgs(args)
+	if err != nil {
+		return err
+	}
+	var c *imagecontract.Contract
+	var repo, against string
+	if image != "" {
+		c, repo, err = imageContract(ctx, image)
+		against = image
+	} else {
+		c, repo, err = siteContract(g.dir)
+		against = lockfile.SiteFile
+	}
+	if err != nil {
+		return err
+	}
+	if repo == "" && len(services) == 0 {
+		if p, err := lockfile.Load(g.dir); err == nil {
+			repo = p.Site.Name // an image named by a path: the site says what it is called
+		}
+	}
+	project, err := deploycheck.Load(ctx, files, os.Environ())
+	if err != nil {
+		return err
+	}
+	svcs, err := deploycheck.Services(project, deploycheck.Select{Services: services, Repository: repo})
+	if err != nil {
+		return err
+	}
+	rep := deploycheck.Check(svcs, c)
+	if asJSON {
+		if err := writeJSON(g.stdout, map[string]any{"files": files, "image": against, "ok": rep.OK(), "report": rep}); err != nil {
+			return err
+		}
+	} else {
+		printDeployReport(g, files, against, rep)
+	}
+	if !rep.OK() {
+		return errCheckFailed
+	}
+	return nil
+}
+
+func printDeployReport(g *globalOpts, files []string, against string, rep *deploycheck.Report) {
+	where := strings.Join(files, "+")
+	for _, f := range rep.Problems {
+		fmt.Fprintf(g.stdout, "%s: %s\n", where, f)
+	}
+	// A note repeated by every service (one setting given the same way) is said once.
+	var order []string
+	by := map[string][]string{}
+	for _, f := range rep.Notes {
+		if _, seen := by[f.Message]; !seen {
+			order = append(order, f.Message)
+		}
+		by[f.Message] = append(by[f.Message], f.Service)
+	}
+	for _, msg := range order {
+		word := "service"
+		if len(by[msg]) > 1 {
+			word = "services"
+		}
+		fmt.Fprintf(g.stdout, "%s: note: %s %s: %s\n", where, word, strings.Join(by[msg], ", "), msg)
+	}
+	names := make([]string, len(rep.Services))
+	for i, s := range rep.Services {
+		names[i] = s.Name
+	}
+	verdict := "each gives what the image needs"
+	if n := len(rep.Problems); n > 0 {
+		verdict = plural(n, "problem", "problems") + ": fix them before deploying"
+	}
+	fmt.Fprintf(g.stdout, "%s: %s checked against %s (%s): %s\n", where, plural(len(names), "service", "services"), against, strings.Join(names, ", "), verdict)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// imageContract reads the contract of IMAGE, and the repository deploy files name it by (""
+// when IMAGE is a path).
+func imageContract(ctx context.Context, arg string) (*imagecontract.Contract, string, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, "", err
+	}
+	local, cleanup, err := localImage(arg, maxTarMeta)
+	if err != nil {
+		return nil, "", usererr.Wrap(err)
+	}
+	defer cleanup()
+	ref, err := imageref.Parse(local, cwd)
+	if err != nil {
+		return nil, "", usererr.Wrap(err)
+	}
+	res, err := ref.Resolve(ctx)
+	if err != nil {
+		if imageref.IsNotFound(err) {
+			return nil, "", usererr.New("%v; check IMAGE (a registry reference, oci-layout://DIR[:tag|@digest], a layout folder or a tar)", err)
+		}
+		return nil, "", err
+	}
+	img := res.Image
+	if res.Index != nil {
+		// Every platform carries the same launcher.toml: the first one speaks for all.
+		err = eachIndexImage(res.Index, func(_ v1.Descriptor, i v1.Image) error {
+			if img == nil {
+				img = i
+			}
+			return nil
+		})
+		if err != nil || img == nil {
+			return nil, "", fmt.Errorf("image %s: no image in its index (%v)", arg, err)
+		}
+	}
+	c, err := imagecontract.FromImage(img)
+	if errors.Is(err, imagecontract.ErrNoLauncherConfig) {
+		return nil, "", usererr.New("image %s: %v", arg, err)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("image %s: %w", arg, err)
+	}
+	repo := ""
+	if ref.Kind == imageref.Registry {
+		repo = ref.Name.Context().Name()
+	}
+	return c, repo, nil
+}
+
+// siteContract is the contract the site's definitions give the image (no lock needed), and
+// graft.toml's name.
+func siteContract(dir string) (*imagecontract.Contract, string, error) {
+	p, err := lockfile.Load(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	c := p.Contract().WithImageConfig(v1.Config{Healthcheck: builder.Healthcheck(p.Site)})
+	return c, p.Site.Name, nil
+}
