@@ -3,22 +3,16 @@ package builder
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/graft-build/graft/builder/layercache"
-	"github.com/graft-build/graft/internal/atomicfile"
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
 )
@@ -34,17 +28,8 @@ import (
 // launcher configuration layer, the last one, carries an explicit entry for each such folder
 // with the metadata the base gives it, which is what every runtime then shows.
 
-// baseDirsVersion changes when the cached form of baseDir lists changes.
-const baseDirsVersion = 1
-
 // baseDir is one folder of the base image's file system, as its layers leave it.
-type baseDir struct {
-	Path string `json:"path"`
-	UID  int    `json:"uid"`
-	GID  int    `json:"gid"`
-	Mode int64  `json:"mode"`
-	Link string `json:"link,omitempty"` // the base has a symlink here
-}
+type baseDir = buildcache.Folder
 
 // systemDirs are left out: every base has them root:root 0755, which is what a runtime creates
 // for a missing parent anyway, so reading the (large, early) layers that hold them would be
@@ -79,68 +64,13 @@ func ancestorDirs(p *lockfile.Project, lc []string) []string {
 // baseDirs finds paths in the base's layers, from the top layer down, stopping once each is
 // known: the topmost layer that holds a path (or deletes it with a whiteout) decides it. Paths
 // the base does not have are left out. The answer depends only on the base manifest and the
-// paths: it is kept in the local cache and in a shared cache (--cache-from/--cache-to), so a
-// fresh CI runner does not download the base's layers to learn it.
+// paths: it is kept in the build cache (locally and in --cache-to), so a fresh CI runner does
+// not download the base's layers to learn it.
 func baseDirs(ctx context.Context, img v1.Image, digest v1.Hash, paths []string, o *options) ([]baseDir, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%d\x00%s\x00%s", baseDirsVersion, digest, strings.Join(paths, "\x00"))))
-	id := hex.EncodeToString(sum[:])
-	cached := ""
-	if o.layerDir != "" {
-		cached = filepath.Join(o.layerDir, "basedirs", id+".json")
-	}
-	out, ok := readBaseDirs(cached)
-	if !ok && o.shared != nil {
-		var fs []layercache.Folder
-		if fs, ok = o.shared.Folders(id); ok {
-			out = fromFolders(fs)
-		}
-	}
-	if !ok {
-		var err error
-		if out, err = scanBaseDirs(ctx, img, paths); err != nil {
-			return nil, err
-		}
-	}
-	if cached != "" {
-		if data, err := json.Marshal(out); err == nil && os.MkdirAll(filepath.Dir(cached), 0o755) == nil {
-			_ = atomicfile.Write(cached, data, 0o644) // failing to cache is not an error
-		}
-	}
-	if o.shared != nil {
-		o.shared.RememberFolders(id, toFolders(out))
-	}
-	return out, nil
-}
-
-func readBaseDirs(file string) ([]baseDir, bool) {
-	if file == "" {
-		return nil, false
-	}
-	var out []baseDir
-	data, err := os.ReadFile(file)
-	if err != nil || json.Unmarshal(data, &out) != nil {
-		return nil, false
-	}
-	return out, true
-}
-
-func toFolders(ds []baseDir) []layercache.Folder {
-	out := make([]layercache.Folder, len(ds))
-	for i, d := range ds {
-		out[i] = layercache.Folder{Path: d.Path, UID: d.UID, GID: d.GID, Mode: d.Mode, Link: d.Link}
-	}
-	return out
-}
-
-func fromFolders(fs []layercache.Folder) []baseDir {
-	out := make([]baseDir, len(fs))
-	for i, f := range fs {
-		out[i] = baseDir{Path: f.Path, UID: f.UID, GID: f.GID, Mode: f.Mode, Link: f.Link}
-	}
-	return out
+	return o.buildCache.Folders(digest, paths, func() ([]baseDir, error) { return scanBaseDirs(ctx, img, paths) })
 }
 
 func scanBaseDirs(ctx context.Context, img v1.Image, paths []string) ([]baseDir, error) {

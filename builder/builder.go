@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layer"
@@ -27,17 +28,16 @@ import (
 )
 
 type options struct {
-	cache     *fetch.Cache
-	steps     contract.StepRunner
-	launchers contract.LauncherSource
-	platforms []string
-	epoch     *time.Time
-	progress  io.Writer
-	reporter  progress.Reporter
-	jobs      int
-	resolve   []imageref.Option
-	layerDir  string
-	shared    SharedCache
+	cache      *fetch.Cache
+	steps      contract.StepRunner
+	launchers  contract.LauncherSource
+	platforms  []string
+	epoch      *time.Time
+	progress   io.Writer
+	reporter   progress.Reporter
+	jobs       int
+	resolve    []imageref.Option
+	buildCache *buildcache.Cache
 }
 
 // LauncherSubject names the launcher's line in progress events.
@@ -65,8 +65,17 @@ func WithSourceDateEpoch(t time.Time) Option {
 	return func(o *options) { t = t.UTC().Truncate(time.Second); o.epoch = &t }
 }
 
-// WithLayerCache keeps compressed layers in dir (see layer.WithCacheDir); default: none.
-func WithLayerCache(dir string) Option { return func(o *options) { o.layerDir = dir } }
+// WithBuildCache takes layers, listings, base folders and launchers from c and records them
+// there (package builder/buildcache: the local cache, then --cache-from, then computing, each
+// entry checked as c's Check says); default: none kept.
+func WithBuildCache(c *buildcache.Cache) Option { return func(o *options) { o.buildCache = c } }
+
+// WithLayerCache keeps layers and what the build learnt in dir, with nothing imported or
+// exported and no record taken as this machine's (each is checked when read): WithBuildCache
+// with buildcache.Options{LayerDir: dir}.
+func WithLayerCache(dir string) Option {
+	return WithBuildCache(buildcache.New(buildcache.Options{LayerDir: dir}))
+}
 
 // DefaultCacheDir is graft's cache root: $GRAFT_CACHE_DIR (read through getenv), else the user
 // cache dir's graft. Fetched commits go to its git/ folder, compressed layers to layers/.
@@ -83,8 +92,8 @@ func DefaultCacheDir(getenv func(string) string) (string, error) {
 
 // layerOpts are the options every layer of this build shares.
 func (o *options) layerOpts(opts ...layer.Option) []layer.Option {
-	if o.layerDir != "" {
-		opts = append(opts, layer.WithCacheDir(o.layerDir))
+	if dir := o.buildCache.LayerDir(); dir != "" {
+		opts = append(opts, layer.WithCacheDir(dir))
 	}
 	return opts
 }
@@ -152,6 +161,9 @@ func (pl *Plan) Build(ctx context.Context, opts ...Option) (*contract.Result, er
 func (pl *Plan) build(ctx context.Context, o *options) (*contract.Result, error) {
 	if o.launchers == nil {
 		return nil, fmt.Errorf("builder: no launcher source")
+	}
+	if o.buildCache == nil {
+		o.buildCache = buildcache.New(buildcache.Options{})
 	}
 	if o.cache == nil {
 		dir, err := fetch.DefaultDir()

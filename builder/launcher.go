@@ -9,9 +9,11 @@ import (
 	"sort"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/launcher/config"
@@ -161,26 +163,23 @@ func appDirs(lc *config.Config) []string {
 	return dirs
 }
 
-// binaryLayer is the launcher binary's layer, found in the layer cache (local, then shared)
-// by the binary's hash when it was made before (hashing the binary costs less than hashing
-// and checking its tar; a fresh CI runner would compress megabytes again).
+// binaryLayer is the launcher binary's layer, taken from the build cache by the binary's hash
+// when it was made before (hashing the binary costs less than hashing and checking its tar; a
+// fresh CI runner would compress megabytes again), checked against the binary.
 func binaryLayer(ctx context.Context, bin []byte, mt types.MediaType, epoch time.Time, o *options) (v1.Layer, error) {
-	opts := o.layerOpts(layer.WithRoot(LauncherPath), layer.WithEpoch(epoch), layer.WithMediaType(mt))
-	sum := sha256.Sum256(bin)
-	key := fmt.Sprintf("launcher\x00%s\x00%x", LauncherPath, sum)
-	id := layer.KeyID(key, opts...)
-	if l := layer.Lookup(key, opts...); l != nil {
-		return o.remember(id, l)
-	}
-	if l, ok := o.sharedLayer(ctx, id, mt); ok {
-		return o.remember(id, l)
-	}
-	l, err := layer.New([]layer.Entry{{Name: LauncherPath, Type: tar.TypeReg, Mode: 0o755, Data: bin}},
-		append(opts, layer.WithKey(key))...)
-	if err != nil {
-		return nil, fmt.Errorf("launcher layer: %w", err)
-	}
-	return o.remember(id, l)
+	opts := []layer.Option{layer.WithRoot(LauncherPath), layer.WithEpoch(epoch), layer.WithMediaType(mt)}
+	entries := []layer.Entry{{Name: LauncherPath, Type: tar.TypeReg, Mode: 0o755}}
+	blob := plumbing.ComputeHash(plumbing.BlobObject, bin)
+	key := fmt.Sprintf("launcher\x00%s\x00%x", LauncherPath, sha256.Sum256(bin))
+	spec := buildcache.LayerSpec{ID: layer.KeyID(key, opts...), What: "the launcher's layer", MediaType: mt, Options: opts,
+		Expect: layer.Expect{Entries: entries, Content: buildcache.GitContent(map[string]plumbing.Hash{LauncherPath: blob})}}
+	return o.buildCache.Layer(ctx, spec, func(opts ...layer.Option) (*layer.Layer, error) {
+		l, err := layer.New([]layer.Entry{{Name: LauncherPath, Type: tar.TypeReg, Mode: 0o755, Data: bin}}, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("launcher layer: %w", err)
+		}
+		return l, nil
+	})
 }
 
 // launcherFix is how to make a launcher that passes elfcheck.Static.

@@ -2,80 +2,65 @@ package builder
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/fetch"
-	"github.com/graft-build/graft/builder/layercache"
-	"github.com/graft-build/graft/internal/atomicfile"
 )
 
-// A listing is what a rebuild needs of a plugin it has built before, kept in the layer cache
-// beside the layers: the commit time (the layer's mtime) and the files' names, modes and
-// symlink targets (for the checks of symlinks, hooks and templates), without their contents.
-// With it and a keyed layer (layer.Lookup), a no-op rebuild reads no git objects and hashes no
-// tar; a miss on either falls back to reading the commit from the git cache.
-type (
-	listing    = layercache.Listing // the same document a shared cache carries
-	listedFile = layercache.File
-)
+// A listing is what a rebuild needs of a plugin it has built before, kept in the build cache
+// beside the layers: the commit time (the layer's mtime) and the files' names, modes, git
+// object IDs and symlink targets (for the checks of symlinks, hooks and templates, and of a
+// cached layer), without their contents. With it and a cached layer, a no-op rebuild reads no
+// git objects; a miss on either reads the commit from the git cache.
 
-// listingKey names everything the listing depends on: the commit and the path in it (the tree
-// is its hash; kept too so a hand-edited lock never matches).
-func listingKey(src fetch.Source) string {
-	return fmt.Sprintf("%s\x00%s\x00%s", src.Commit, src.Tree, src.Path)
-}
-
-func (o *options) listingPath(src fetch.Source) string {
-	return filepath.Join(o.layerDir, "listings", listingID(src))
-}
-
-// listingID names src's listing in the local cache and in a shared one.
-func listingID(src fetch.Source) string {
-	sum := sha256.Sum256([]byte("graft listing 1\x00" + listingKey(src)))
-	return hex.EncodeToString(sum[:])
-}
-
-// loadListing returns the plugin's files (without contents) and commit time, or false.
-func (o *options) loadListing(src *fetch.Source) ([]fetch.File, time.Time, bool) {
-	if o.layerDir == "" || src == nil || src.Tree == "" {
-		return nil, time.Time{}, false
-	}
-	data, err := os.ReadFile(o.listingPath(*src))
-	if err != nil {
-		return nil, time.Time{}, false
-	}
-	var l listing
-	if json.Unmarshal(data, &l) != nil || l.CommitTime.IsZero() {
-		return nil, time.Time{}, false
-	}
-	return filesOf(l), l.CommitTime, true
-}
-
-// filesOf is a listing's files, without contents.
-func filesOf(l listing) []fetch.File {
-	files := make([]fetch.File, len(l.Files))
-	for i, f := range l.Files {
-		files[i] = fetch.File{Path: f.Path, Mode: filemode.FileMode(f.Mode)}
-		if files[i].Mode == filemode.Symlink {
-			files[i].Data = []byte(f.Link)
+// list gives the plugin its files: from its listing in the build cache (git plugins), else
+// read from its source. It says how: cached, cache-from, fetched or local.
+func (pl *plugin) list(ctx context.Context, o *options) (string, error) {
+	g, ok := pl.src.(fetch.Git)
+	if !ok || g.Source.Tree == "" { // a local folder is read (and checked) on every build
+		res, err := pl.src.Read(ctx)
+		if err != nil {
+			return "", err
 		}
+		pl.files, pl.commitTime = res.Files, res.CommitTime
+		return "local", nil
 	}
-	return files
+	var res *fetch.Result
+	spec := buildcache.ListingSpec{Commit: g.Source.Commit, Tree: g.Source.Tree, Path: g.Source.Path,
+		What: "plugin " + pl.lock.Name + "'s listing"}
+	l, from, err := o.buildCache.Listing(spec, func() (buildcache.Listing, error) {
+		var err error
+		if res, err = pl.src.Read(ctx); err != nil {
+			return buildcache.Listing{}, err
+		}
+		return listingOf(res), nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if res == nil {
+		pl.files, pl.commitTime, pl.listed = filesOf(l), l.CommitTime, true
+		return from, nil
+	}
+	pl.files, pl.commitTime = res.Files, res.CommitTime
+	if res.Fetched {
+		return "fetched", nil
+	}
+	return "cached", nil
 }
 
-// listingOf lists files (names, modes, link targets) without their contents.
-func listingOf(t time.Time, files []fetch.File) listing {
-	l := listing{CommitTime: t, Files: make([]listedFile, len(files))}
-	for i, f := range files {
-		l.Files[i] = listedFile{Path: f.Path, Mode: uint32(f.Mode)}
+// listingOf lists a commit's files (names, tree modes, object IDs, link targets) without their
+// contents, with the objects that prove them against the lock.
+func listingOf(res *fetch.Result) buildcache.Listing {
+	l := buildcache.Listing{CommitTime: res.CommitTime, Commit: res.Commit, Trees: res.Trees,
+		Files: make([]buildcache.File, len(res.Files))}
+	for i, f := range res.Files {
+		l.Files[i] = buildcache.File{Path: f.Path, Mode: uint32(f.TreeMode), ID: f.ID.String()}
 		if f.Mode == filemode.Symlink {
 			l.Files[i].Link = string(f.Data)
 		}
@@ -83,21 +68,22 @@ func listingOf(t time.Time, files []fetch.File) listing {
 	return l
 }
 
-// saveListing records res for src; failing to is not an error (the next build reads git).
-func (o *options) saveListing(src *fetch.Source, res *fetch.Result) {
-	if o.layerDir == "" || src == nil || src.Tree == "" {
-		return
+// filesOf is a listing's files, without contents, as the git reader gives them.
+func filesOf(l buildcache.Listing) []fetch.File {
+	files := make([]fetch.File, len(l.Files))
+	for i, f := range l.Files {
+		tm := filemode.FileMode(f.Mode)
+		files[i] = fetch.File{Path: f.Path, Mode: tm, ID: plumbing.NewHash(f.ID), TreeMode: tm}
+		switch tm {
+		case filemode.Symlink:
+			files[i].Data = []byte(f.Link)
+		case filemode.Deprecated:
+			files[i].Mode = filemode.Regular
+		case filemode.Submodule:
+			files[i].Mode = filemode.Dir
+		}
 	}
-	l := listingOf(res.CommitTime, res.Files)
-	data, err := json.Marshal(l)
-	if err != nil {
-		return
-	}
-	p := o.listingPath(*src)
-	if os.MkdirAll(filepath.Dir(p), 0o755) != nil {
-		return
-	}
-	_ = atomicfile.Write(p, data, 0o644) // failing to cache is not an error
+	return files
 }
 
 // contents returns the plugin's files with their contents, reading them from the plugin's
@@ -112,10 +98,9 @@ func (pl *plugin) contents(ctx context.Context, o *options) ([]fetch.File, error
 	if err != nil {
 		return nil, err
 	}
-	// The listing set the layer's mtime; one from a changed cache must not outlive git's word.
+	// The listing was checked against the commit object; git must agree.
 	if !res.CommitTime.Equal(pl.commitTime) {
-		return nil, fmt.Errorf("plugin %s: the cached listing says commit %s was made at %s, git says %s: "+
-			"the cache was changed; delete it (or the --cache-from entry) and build again",
+		return nil, fmt.Errorf("plugin %s: the listing says commit %s was made at %s, git says %s",
 			pl.lock.Name, pl.short(), pl.commitTime.UTC().Format(time.RFC3339), res.CommitTime.UTC().Format(time.RFC3339))
 	}
 	pl.files, pl.listed = res.Files, false

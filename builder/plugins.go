@@ -10,10 +10,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/builder/progress"
@@ -73,29 +75,15 @@ func fetchOne(ctx context.Context, p *lockfile.Project, o *options, src *source)
 	pk := src.lock
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetching, Detail: shortVersion(pk)})
 	pl := &plugin{lock: pk, def: src.def, dir: src.dir}
-	how := "cached"
-	git := src.git // nil for a local folder: read (and checked) on every build
 	if src.local != nil {
-		pl.src, how = *src.local, "local"
+		pl.src = *src.local
 	} else {
-		pl.src = fetch.Git{Cache: o.cache, Source: *git}
+		pl.src = fetch.Git{Cache: o.cache, Source: *src.git}
 	}
-	if files, t, ok := o.loadListing(git); ok {
-		pl.files, pl.commitTime, pl.listed = files, t, true
-	} else if files, t, ok := o.sharedListing(git); ok {
-		pl.files, pl.commitTime, pl.listed, how = files, t, true, "cache-from"
-	} else {
-		res, err := pl.src.Read(ctx)
-		if err != nil {
-			return nil, err
-		}
-		pl.files, pl.commitTime = res.Files, res.CommitTime
-		o.saveListing(git, res)
-		if res.Fetched {
-			how = "fetched"
-		}
+	how, err := pl.list(ctx, o)
+	if err != nil {
+		return nil, err
 	}
-	o.rememberListing(pl)
 	detail := fmt.Sprintf("%s (%s, %d files)", pl.short(), how, len(pl.files))
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetched, Detail: detail, Plain: "fetch  " + pk.Name + " " + detail})
 	if err := pl.check(p); err != nil {
@@ -294,30 +282,42 @@ func (pl *plugin) entries(files []fetch.File) []layer.Entry {
 
 // fileLayer is the plugin's own files as a layer. A layer made before from the same commit,
 // tree and path into the same folder (with the same owner, mtime and compression, which
-// layer.Lookup adds to the key) is taken from the local cache, else from the shared one,
-// without reading the files.
+// layer.KeyID adds to the key) is taken from the build cache, checked against the plugin's
+// files (see expect), without reading their contents.
 func (pl *plugin) fileLayer(ctx context.Context, bp *basePlatform, epoch time.Time, o *options) (v1.Layer, error) {
-	opts := o.layerOpts(layer.WithRoot(pl.dir), layer.WithOwner(bp.uid, bp.gid),
-		layer.WithEpoch(epoch), layer.WithMediaType(bp.layerMT))
-	key, id := "", ""
-	if pl.lock.Tree != "" {
-		key = fmt.Sprintf("plugin\x00%s\x00%s\x00%s\x00%s", pl.lock.Commit, pl.lock.Tree, pl.lock.Path, pl.dir)
-		id = layer.KeyID(key, opts...)
-		if l := layer.Lookup(key, opts...); l != nil {
-			return o.remember(id, l)
+	opts := []layer.Option{layer.WithRoot(pl.dir), layer.WithOwner(bp.uid, bp.gid),
+		layer.WithEpoch(epoch), layer.WithMediaType(bp.layerMT)}
+	make := func(opts ...layer.Option) (*layer.Layer, error) {
+		files, err := pl.contents(ctx, o)
+		if err != nil {
+			return nil, err
 		}
-		if l, ok := o.sharedLayer(ctx, id, bp.layerMT); ok {
-			return o.remember(id, l)
+		l, err := layer.New(pl.entries(files), opts...)
+		pl.release()
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: layer: %w", pl.lock.Name, err)
 		}
+		return l, nil
 	}
-	files, err := pl.contents(ctx, o)
-	if err != nil {
-		return nil, err
+	if pl.lock.Tree == "" {
+		return make(o.layerOpts(opts...)...)
 	}
-	l, err := layer.New(pl.entries(files), append(opts, layer.WithKey(key))...)
-	pl.release()
-	if err != nil {
-		return nil, fmt.Errorf("plugin %s: layer: %w", pl.lock.Name, err)
+	key := fmt.Sprintf("plugin\x00%s\x00%s\x00%s\x00%s", pl.lock.Commit, pl.lock.Tree, pl.lock.Path, pl.dir)
+	return o.buildCache.Layer(ctx, buildcache.LayerSpec{ID: layer.KeyID(key, opts...), What: "plugin " + pl.lock.Name + "'s layer",
+		Expect: pl.expect(), Options: opts, MediaType: bp.layerMT}, make)
+}
+
+// expect is what the plugin's layer holds, for checking one a cache supplies: its entries
+// (from its listing, checked against the lock) and each file's git blob.
+func (pl *plugin) expect() layer.Expect {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	ids := make(map[string]plumbing.Hash, len(pl.files))
+	files := make([]fetch.File, len(pl.files))
+	for i, f := range pl.files {
+		ids[path.Join(pl.dir, f.Path)] = f.ID
+		f.Open = nil
+		files[i] = f
 	}
-	return o.remember(id, l)
+	return layer.Expect{Entries: pl.entries(files), Content: buildcache.GitContent(ids)}
 }

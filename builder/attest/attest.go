@@ -52,10 +52,11 @@ type Input struct {
 
 // LicenseCache keeps licence verdicts by ID (see licenseID): reading a plugin's licence files
 // means decompressing its whole layer, which a no-op rebuild of 200 plugins, or a fresh runner
-// whose layers are in a registry, should not pay again. "" is a verdict too (none found).
+// whose layers are in a registry, should not pay again. License returns the kept verdict, else
+// what detect says (and keeps it). "" is a verdict too (none found). builder/buildcache.Cache
+// is one.
 type LicenseCache interface {
-	License(id string) (string, bool)
-	RememberLicense(id, license string)
+	License(id string, detect func() (string, error)) (string, error)
 }
 
 // Option configures NewInput.
@@ -139,21 +140,17 @@ func (in *Input) layerLicense(l v1.Layer, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	id := licenseID(d)
-	if in.cache != nil {
-		if lic, ok := in.cache.License(id); ok {
-			return lic, nil
+	detect := func() (string, error) {
+		texts, err := licenseFiles(l, dir)
+		if err != nil {
+			return "", err
 		}
+		return DetectLicense(texts), nil
 	}
-	texts, err := licenseFiles(l, dir)
-	if err != nil {
-		return "", err
+	if in.cache == nil {
+		return detect()
 	}
-	lic := DetectLicense(texts)
-	if in.cache != nil {
-		in.cache.RememberLicense(id, lic)
-	}
-	return lic, nil
+	return in.cache.License(licenseID(d), detect)
 }
 
 // maxLicenseFile bounds how much of one licence file is read: licence texts are kilobytes.

@@ -256,8 +256,14 @@ func (copyRunner) RunSteps(_ context.Context, r contract.StepRequest) (v1.Layer,
 // mapCache is a LicenseCache in memory.
 type mapCache map[string]string
 
-func (m mapCache) License(id string) (string, bool) { l, ok := m[id]; return l, ok }
-func (m mapCache) RememberLicense(id, l string)     { m[id] = l }
+func (m mapCache) License(id string, detect func() (string, error)) (string, error) {
+	if l, ok := m[id]; ok {
+		return l, nil
+	}
+	l, err := detect()
+	m[id] = l
+	return l, err
+}
 
 // Licence verdicts are kept by layer: a second input finds them in the cache instead of reading
 // the layers again (what a no-op rebuild of 200 plugins, or a fresh runner, must not pay).

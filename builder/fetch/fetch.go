@@ -49,8 +49,13 @@ type Source struct {
 type Result struct {
 	Files      []File    // sorted by path
 	CommitTime time.Time // committer time of the commit
-	Fetched    bool      // false when the cache already held the commit
-	CacheDir   string    // the cache entry
+	// Commit and Trees are the commit object and the tree objects from its root down to the
+	// one holding Path, as stored: with Files' IDs they prove a listing against the lock
+	// (commit, tree and path) without git. Nil for a local folder.
+	Commit   []byte
+	Trees    [][]byte
+	Fetched  bool   // false when the cache already held the commit
+	CacheDir string // the cache entry
 }
 
 // Cache holds fetched commits, one bare repository per commit.

@@ -30,6 +30,12 @@ type File struct {
 	// Open streams a regular file's content from the cache, checked against its git hash: a
 	// mismatch fails the read at its end (nil when the File came from a listing).
 	Open func() (io.ReadCloser, error)
+	// ID is the git object the tree names: a file's or symlink's blob, a folder's tree, a
+	// submodule's commit. A layer read back from a cache is checked against it.
+	ID plumbing.Hash
+	// TreeMode is the mode the git tree records (Mode turns Deprecated into Regular and
+	// Submodule into Dir); with ID it rebuilds the tree, to check a listing against the lock.
+	TreeMode filemode.FileMode
 }
 
 // damagedError is a cache entry whose objects do not match their hashes or are missing.
@@ -82,11 +88,11 @@ func read(src Source, dir string) (*Result, error) {
 	}
 	r := &reader{src: src, dir: dir}
 	r.s = r.open()
-	commit, err := r.commit(plumbing.NewHash(src.Commit))
+	commit, raw, err := r.commit(plumbing.NewHash(src.Commit))
 	if err != nil {
 		return nil, err
 	}
-	tree, err := r.subtree(commit.TreeHash, src.Path)
+	tree, trees, err := r.subtree(commit.TreeHash, src.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +108,7 @@ func read(src Source, dir string) (*Result, error) {
 	// The files' Opens open the storage again when a layer reads them: between the fetch of
 	// every plugin and its layer, a plugin holds no decoded objects or pack index.
 	r.s = nil
-	return &Result{Files: files, CommitTime: commit.Committer.When.UTC()}, nil
+	return &Result{Files: files, CommitTime: commit.Committer.When.UTC(), Commit: raw, Trees: trees}, nil
 }
 
 // object returns the content of object h of type t after checking its hash.
@@ -146,7 +152,8 @@ func (r *reader) file(p string, e object.TreeEntry) (File, error) {
 		return File{}, &damagedError{r.src.Name, r.dir, fmt.Sprintf("blob %s: %v", e.Hash, err)}
 	}
 	h := e.Hash
-	return File{Path: p, Mode: mode, Size: size, Open: func() (io.ReadCloser, error) { return r.stream(h, size) }}, nil
+	return File{Path: p, Mode: mode, Size: size, ID: h, TreeMode: e.Mode,
+		Open: func() (io.ReadCloser, error) { return r.stream(h, size) }}, nil
 }
 
 // stream reads blob h, checking its length and hash as it goes: the last Read fails when the
@@ -202,41 +209,51 @@ func (r *reader) memory(t plumbing.ObjectType, data []byte) plumbing.EncodedObje
 	return m
 }
 
-func (r *reader) commit(h plumbing.Hash) (*object.Commit, error) {
+// commit decodes commit h, and returns its object as stored too.
+func (r *reader) commit(h plumbing.Hash) (*object.Commit, []byte, error) {
 	data, err := r.object(plumbing.CommitObject, h)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c := &object.Commit{}
 	if err := c.Decode(r.memory(plumbing.CommitObject, data)); err != nil {
-		return nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("commit %s: %v", h, err)}
+		return nil, nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("commit %s: %v", h, err)}
 	}
-	return c, nil
+	return c, data, nil
 }
 
 func (r *reader) tree(h plumbing.Hash) (*object.Tree, error) {
+	t, _, err := r.rawTree(h)
+	return t, err
+}
+
+// rawTree decodes tree h, and returns its object as stored too.
+func (r *reader) rawTree(h plumbing.Hash) (*object.Tree, []byte, error) {
 	data, err := r.object(plumbing.TreeObject, h)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t := &object.Tree{}
 	if err := t.Decode(r.memory(plumbing.TreeObject, data)); err != nil {
-		return nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("tree %s: %v", h, err)}
+		return nil, nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("tree %s: %v", h, err)}
 	}
-	return t, nil
+	return t, data, nil
 }
 
-// subtree follows p from the root tree.
-func (r *reader) subtree(root plumbing.Hash, p string) (plumbing.Hash, error) {
+// subtree follows p from the root tree; trees are the objects it went through (the root's
+// first), which prove that the tree is at p in the commit.
+func (r *reader) subtree(root plumbing.Hash, p string) (plumbing.Hash, [][]byte, error) {
 	h := root
+	var trees [][]byte
 	for _, part := range strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/") {
 		if part == "" {
 			continue
 		}
-		t, err := r.tree(h)
+		t, raw, err := r.rawTree(h)
 		if err != nil {
-			return h, err
+			return h, nil, err
 		}
+		trees = append(trees, raw)
 		found := false
 		for _, e := range t.Entries {
 			if e.Name == part && e.Mode == filemode.Dir {
@@ -245,11 +262,11 @@ func (r *reader) subtree(root plumbing.Hash, p string) (plumbing.Hash, error) {
 			}
 		}
 		if !found {
-			return h, fmt.Errorf("plugin %s: path %q is not a folder in commit %s; fix path in plugins/%s/plugin.toml and run `graft lock`",
+			return h, nil, fmt.Errorf("plugin %s: path %q is not a folder in commit %s; fix path in plugins/%s/plugin.toml and run `graft lock`",
 				r.src.Name, p, r.src.Commit, r.src.Name)
 		}
 	}
-	return h, nil
+	return h, trees, nil
 }
 
 // walk appends the entries of tree h (at prefix) and everything below it.
@@ -265,18 +282,18 @@ func (r *reader) walk(h plumbing.Hash, prefix string, files *[]File) error {
 		p := path.Join(prefix, e.Name)
 		switch e.Mode {
 		case filemode.Dir:
-			*files = append(*files, File{Path: p, Mode: filemode.Dir})
+			*files = append(*files, File{Path: p, Mode: filemode.Dir, ID: e.Hash, TreeMode: e.Mode})
 			if err := r.walk(e.Hash, p, files); err != nil {
 				return err
 			}
 		case filemode.Submodule:
-			*files = append(*files, File{Path: p, Mode: filemode.Dir})
+			*files = append(*files, File{Path: p, Mode: filemode.Dir, ID: e.Hash, TreeMode: e.Mode})
 		case filemode.Symlink:
 			data, err := r.smallObject(plumbing.BlobObject, e.Hash, maxLinkTarget)
 			if err != nil {
 				return err
 			}
-			*files = append(*files, File{Path: p, Mode: e.Mode, Data: data})
+			*files = append(*files, File{Path: p, Mode: e.Mode, Data: data, ID: e.Hash, TreeMode: e.Mode})
 		case filemode.Regular, filemode.Deprecated, filemode.Executable:
 			f, err := r.file(p, e)
 			if err != nil {

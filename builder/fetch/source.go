@@ -54,7 +54,7 @@ func (l Local) Read(context.Context) (*Result, error) {
 	}
 	files := make([]File, len(t.Files))
 	for i, f := range t.Files {
-		files[i] = File{Path: f.Path, Mode: f.Mode, Data: f.Data}
+		files[i] = File{Path: f.Path, Mode: f.Mode, Data: f.Data, ID: f.ID, TreeMode: f.Mode}
 		if f.Mode != filemode.Symlink && f.Mode != filemode.Dir {
 			// Regular files go into layers the way a git plugin's do: through Open and Size.
 			data := f.Data

@@ -10,9 +10,10 @@ import (
 )
 
 // WithCacheDir keeps compressed layers in dir, named by diff ID, gzip level and compressor
-// version; with WithKey, Lookup finds them again without the entries, so a rebuild of
-// unchanged plugins (and of the launcher) reads and compresses nothing. Entries are checked
-// against their digest before use. Anything in dir may be deleted at any time.
+// version; Stored finds one again by its descriptor, so a rebuild of unchanged plugins (and of
+// the launcher) reads and compresses nothing (package builder/buildcache records which layer
+// a key gave). Entries are checked against their digest before use. Anything in dir may be
+// deleted at any time.
 func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
 
 // cachePath names the entry by everything the compressed bytes depend on: the tar, the level

@@ -36,7 +36,7 @@ const blockSize = 1 << 20
 // Layer is a finished layer: compressed once, hashed in the same pass, served as often as a
 // publisher asks. Its blob never sits in memory whole unless it is small: it is written as it
 // is compressed to the layer cache (or, without one, to an unlinked temporary file) and read
-// back from there. A layer found by Lookup is a cache file, checked on first use.
+// back from there. A Stored layer is a cache file, checked on first use.
 type Layer struct {
 	compressed []byte   // a small blob, in memory
 	f          *os.File // a spooled blob without a cache: an unlinked temporary file
@@ -47,7 +47,7 @@ type Layer struct {
 	mediaType  types.MediaType
 
 	trusted  bool       // file holds exactly the blob (this process wrote it, or it is unchanged since)
-	check    *sync.Once // checks file against digest once, for a Lookup layer
+	check    *sync.Once // checks file against digest once, for a Stored layer
 	checkErr error
 }
 
@@ -59,7 +59,7 @@ var _ v1.Layer = (*Layer)(nil)
 const memLimit = 64 << 10
 
 // New makes a layer of entries: tar, gzip and both digests in one streaming pass. With
-// WithCacheDir the blob is kept there under its diff ID (and WithKey records it for Lookup).
+// WithCacheDir the blob is kept there under its diff ID (see Stored).
 func New(entries []Entry, opts ...Option) (*Layer, error) {
 	o := newOptions(opts)
 	sorted, err := normalize(entries, o)
@@ -80,7 +80,6 @@ func New(entries []Entry, opts ...Option) (*Layer, error) {
 	if err := sp.finish(l, o); err != nil {
 		return nil, err
 	}
-	o.remember(l)
 	return l, nil
 }
 

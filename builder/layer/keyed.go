@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,100 +11,57 @@ import (
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-
-	"github.com/graft-build/graft/internal/atomicfile"
 )
 
 // formatVersion names how this package lays out a tar (sorting, parents, headers). Bump it
 // whenever a change to layer.go would change the bytes made from the same entries, so that
-// keyed cache entries of an older graft are not taken for this one's.
+// cache entries of an older graft (see KeyID) are not taken for this one's.
 const formatVersion = "2" // 2: blobs compressed in 1 MiB blocks (pgzip)
 
-// WithKey names the layer's inputs when the caller knows them without the entries (e.g. a
-// plugin's commit, tree, path and folder): New records the made layer under the key, and
-// Lookup finds it again without the entries. The key must determine the entries fully; the
-// options (owner, epoch, root, level, compressor and format version) are added to it here.
-func WithKey(key string) Option { return func(o *options) { o.key = key } }
-
-// record is what a keyed cache entry holds: enough to describe the layer without reading it.
-type record struct {
-	DiffID string `json:"diff_id"`
-	Digest string `json:"digest"`
-	Size   int64  `json:"size"`
-	// MTime is the blob file's modification time (Unix nanoseconds) when it was recorded:
-	// while it is unchanged the file may be linked into an output without reading it.
-	MTime int64 `json:"mtime,omitempty"`
-}
-
-// keyPath is the record of key under these options.
-func (o *options) keyPath(key string) string {
-	return filepath.Join(o.cacheDir, "keys", o.keyID(key))
-}
-
-// keyID names key under these options: everything the layer's bytes depend on.
-func (o *options) keyID(key string) string {
+// KeyID names a layer by its inputs under these options: key names what determines the
+// entries (e.g. a plugin's commit, tree, path and folder) and must determine them fully; the
+// owner, epoch, root, gzip level, compressor and layer-format versions are added here. Caches
+// (package builder/buildcache) record layers under it, so an entry another graft release
+// wrote (other format or compressor) never matches.
+func KeyID(key string, opts ...Option) string {
+	o := newOptions(opts)
 	h := sha256.New()
 	fmt.Fprintf(h, "graft layer %s\x00%s\x00gzip%d\x00%s\x00%d:%d\x00%d\x00%s",
 		formatVersion, key, o.level, compressorVersion(), o.uid, o.gid, o.epoch.Unix(), o.root)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// KeyID is the name the local cache records key under with these options (see WithKey): the
-// commit, tree, path and folder the key names plus owner, epoch, root, gzip level, compressor
-// and layer-format versions. A shared cache (package builder/layercache) uses the same name,
-// so an entry another graft release wrote (other format or compressor) never matches.
-func KeyID(key string, opts ...Option) string { return newOptions(opts).keyID(key) }
+// Descriptor names a layer's blob: enough to put it in an image without reading it.
+type Descriptor struct {
+	Digest, DiffID v1.Hash
+	Size           int64
+}
 
-// Lookup returns the layer New made before under key (see WithKey) with the same options,
-// without reading the entries or hashing the blob: the blob is checked against the recorded
-// size now and against its digest when it is first read (see Compressed), so a damaged or
-// tampered entry fails before anything that references it is written. Nil when there is none.
-func Lookup(key string, opts ...Option) *Layer {
+// Stored is the layer whose blob New or Import kept in the cache folder (WithCacheDir) for
+// d's diff ID, or nil when the folder holds no regular file of d's size there. Unless trusted
+// (the caller vouches that the file holds exactly the blob: it checked it, or its record says
+// the file is unchanged since it was written), the file is checked against d.Digest when it
+// is first read (see Compressed and BlobFile), so a damaged entry fails before anything that
+// references it is written.
+func Stored(d Descriptor, trusted bool, opts ...Option) *Layer {
 	o := newOptions(opts)
-	if o.cacheDir == "" || key == "" {
+	if o.cacheDir == "" {
 		return nil
 	}
-	data, err := os.ReadFile(o.keyPath(key))
-	if err != nil {
-		return nil
-	}
-	var r record
-	if json.Unmarshal(data, &r) != nil {
-		return nil
-	}
-	diffID, err1 := v1.NewHash(r.DiffID)
-	digest, err2 := v1.NewHash(r.Digest)
-	if err1 != nil || err2 != nil {
-		return nil
-	}
-	file := o.cachePath(diffID)
+	file := o.cachePath(d.DiffID)
 	st, err := os.Lstat(file)
-	if err != nil || !st.Mode().IsRegular() || st.Size() != r.Size {
+	if err != nil || !st.Mode().IsRegular() || st.Size() != d.Size {
 		return nil
 	}
-	return &Layer{file: file, size: r.Size, digest: digest, diffID: diffID, mediaType: o.mediaType,
-		check: &sync.Once{}, trusted: r.MTime != 0 && st.ModTime().UnixNano() == r.MTime}
+	return &Layer{file: file, size: d.Size, digest: d.Digest, diffID: d.DiffID, mediaType: o.mediaType,
+		check: &sync.Once{}, trusted: trusted}
 }
 
-// remember records l under o.key; failing to cache is not an error.
-func (o *options) remember(l *Layer) {
-	if o.cacheDir == "" || o.key == "" || l.file == "" {
-		return
-	}
-	st, err := os.Lstat(l.file)
-	if err != nil {
-		return
-	}
-	data, _ := json.Marshal(record{DiffID: l.diffID.String(), Digest: l.digest.String(), Size: l.size,
-		MTime: st.ModTime().UnixNano()})
-	p := o.keyPath(o.key)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
-	}
-	_ = atomicfile.Write(p, data, 0o644) // failing to cache is not an error
-}
+// CacheFile is the file in the cache folder holding the blob, "" when there is none (no cache,
+// or a layer made in memory that could not be cached).
+func (l *Layer) CacheFile() string { return l.file }
 
-// open reads the blob; a Lookup layer's file is checked against its digest first (once).
+// open reads the blob; a Stored layer's file is checked against its digest first (once).
 func (l *Layer) open() (io.ReadCloser, error) {
 	switch {
 	case l.compressed != nil:
@@ -145,7 +101,7 @@ func (z *lazyReader) Close() error {
 	return z.f.Close()
 }
 
-// verify checks a Lookup layer's file against its digest, streaming (once per layer).
+// verify checks a Stored layer's file against its digest, streaming (once per layer).
 func (l *Layer) verify() error {
 	if l.check == nil {
 		return nil

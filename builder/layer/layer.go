@@ -46,7 +46,6 @@ type options struct {
 	mediaType types.MediaType
 	level     int
 	cacheDir  string
-	key       string // see WithKey
 }
 
 // Option configures how a layer is made.

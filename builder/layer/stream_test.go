@@ -42,7 +42,7 @@ func TestStreamedAndSpooledLayersAreIdentical(t *testing.T) {
 	}
 	want, _ := inMemory.Digest()
 	wantDiff, _ := inMemory.DiffID()
-	for name, opts := range map[string][]Option{"temp file": nil, "cache": {WithCacheDir(t.TempDir()), WithKey("k")}} {
+	for name, opts := range map[string][]Option{"temp file": nil, "cache": {WithCacheDir(t.TempDir())}} {
 		l, err := New([]Entry{streamed("/p/big.bin", data), streamed("/p/a", []byte("a"))}, opts...)
 		if err != nil {
 			t.Fatal(err)

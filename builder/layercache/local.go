@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/graft-build/graft/internal/atomicfile"
@@ -30,30 +29,36 @@ func (s *localStore) blobPath(h v1.Hash) string {
 	return filepath.Join(s.dir, "blobs", h.Algorithm, h.Hex)
 }
 
-func (s *localStore) read(context.Context) ([]byte, error) {
+func (s *localStore) Connect(context.Context, bool) error { return nil }
+
+// ReadIndex reads the index file; a folder is asked for each blob when it is wanted (Blob),
+// which costs a stat.
+func (s *localStore) ReadIndex(context.Context) (Read, error) {
 	f, err := os.Open(filepath.Join(s.dir, IndexFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return Read{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return Read{}, err
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", IndexFile)
+		return Read{}, fmt.Errorf("%s is not a regular file", IndexFile)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxIndex+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxIndex+1))
 	if err != nil {
-		return nil, err
+		return Read{}, err
 	}
-	if len(data) > maxIndex {
-		return nil, fmt.Errorf("%s is over %d bytes", IndexFile, maxIndex)
+	if len(data) > MaxIndex {
+		return Read{}, fmt.Errorf("%s is over %d bytes", IndexFile, MaxIndex)
 	}
-	return data, nil
+	return Read{Index: data}, nil
 }
 
-func (s *localStore) open(_ context.Context, d layerDesc) (v1.Layer, error) {
-	p := s.blobPath(d.digest)
+// Blob finds the blob's file; one of another size (or not a regular file) is not the blob the
+// index names, and is reported as gone.
+func (s *localStore) Blob(_ context.Context, d v1.Hash, size int64, _ bool) (*Blob, error) {
+	p := s.blobPath(d)
 	st, err := os.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -61,22 +66,26 @@ func (s *localStore) open(_ context.Context, d layerDesc) (v1.Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() || st.Size() != d.size {
-		return nil, nil // not the blob the index names: make the layer again
+	if !st.Mode().IsRegular() {
+		return nil, nil
 	}
-	return &blobLayer{d: d, open: func() (io.ReadCloser, error) { return os.Open(p) }}, nil
+	if st.Size() != size {
+		return nil, fmt.Errorf("the folder holds %d bytes, the index says %d", st.Size(), size)
+	}
+	return &Blob{Open: func(context.Context) (io.ReadCloser, error) { return os.Open(p) }}, nil
 }
 
-func (s *localStore) write(_ context.Context, index []byte, layers []v1.Layer, _ []name.Repository) error {
+// Write copies in the blobs the folder lacks, then replaces the index.
+func (s *localStore) Write(_ context.Context, up Upload) error {
 	if err := mkdirNoLinks(filepath.Join(s.dir, "blobs", "sha256")); err != nil {
 		return err
 	}
-	for _, l := range layers {
+	for _, l := range up.Blobs {
 		if err := s.writeBlob(l); err != nil {
 			return err
 		}
 	}
-	return atomicfile.Write(filepath.Join(s.dir, IndexFile), index, 0o644)
+	return atomicfile.Write(filepath.Join(s.dir, IndexFile), up.Index, 0o644)
 }
 
 // writeBlob copies l's blob in through a temporary file, unless a blob of its size is there.

@@ -349,6 +349,9 @@ func newRegistry(kv map[string]string, o Options, spec string) (Publisher, error
 
 func (r *registryOut) String() string { return r.tag.String() }
 
+// Repository is where the image is pushed (a registry cache mounts its blobs from there).
+func (r *registryOut) Repository() name.Repository { return r.tag.Context() }
+
 // Publish uploads in parallel; remote.Write asks the registry for each blob first and sends
 // only those it lacks.
 func (r *registryOut) Publish(ctx context.Context, a Artifact, progress io.Writer) (string, error) {

@@ -1,6 +1,6 @@
 // Package verify proves an image is exactly what a site's graft.lock builds: it rebuilds the
-// image from a builder.Plan without any layer cache, and compares it with the image examined
-// down to the bytes. Every blob verify relies on is hashed (the index and manifests against the
+// image from a builder.Plan, taking from a cache only what it checks in full, and compares it
+// with the image examined down to the bytes. Every blob verify relies on is hashed (the index and manifests against the
 // digests that name them, the config against its descriptor, each layer's compressed bytes
 // against its digest and its uncompressed bytes against the config's diff ID), and the
 // manifest digest itself is compared, so nothing a descriptor claims is taken on trust. The
@@ -42,9 +42,10 @@ type options struct {
 	steps contract.StepRunner
 }
 
-// WithBuildOptions are how the image is rebuilt: launchers, the git cache, progress. Never give
-// a layer cache (builder.WithLayerCache, builder.WithSharedCache): verify would compare the image
-// with what the cache claims instead of what the lock builds.
+// WithBuildOptions are how the image is rebuilt: launchers, the git cache, progress. A build
+// cache (builder.WithBuildCache) must check every entry in full (buildcache.CheckAll) and import
+// nothing: verify would otherwise compare the image with what a cache claims instead of what
+// the lock builds.
 func WithBuildOptions(opts ...builder.Option) Option {
 	return func(o *options) { o.build = append(o.build, opts...) }
 }

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
-
 	"github.com/spf13/pflag"
 
 	"github.com/graft-build/graft/builder/attest"
 	"github.com/graft-build/graft/builder/contract"
-	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/builder/publish"
-	"github.com/graft-build/graft/internal/atomicfile"
 	"github.com/graft-build/graft/lockfile"
 )
 
@@ -61,31 +56,4 @@ func (a *attestOpts) attachments(p *lockfile.Project, res *contract.Result, ls c
 		out = append(out, publish.Attachment{ArtifactType: attest.ProvenanceMediaType, Title: ProvenanceTitle, Data: doc, TagSuffix: "att"})
 	}
 	return out, nil
-}
-
-// licenseCache keeps licence verdicts in graft's cache folder, one small file per ID, and in
-// the shared layer cache when there is one (a fresh runner finds them there instead of
-// downloading every plugin layer to read its licence files).
-type licenseCache struct {
-	dir    string
-	shared *layercache.Cache // may be nil
-}
-
-func (c licenseCache) License(id string) (string, bool) {
-	if data, err := os.ReadFile(filepath.Join(c.dir, id)); err == nil {
-		return string(data), true
-	}
-	if c.shared != nil {
-		return c.shared.License(id)
-	}
-	return "", false
-}
-
-func (c licenseCache) RememberLicense(id, license string) {
-	if os.MkdirAll(c.dir, 0o755) == nil {
-		_ = atomicfile.Write(filepath.Join(c.dir, id), []byte(license), 0o644) // failing to cache is not an error
-	}
-	if c.shared != nil {
-		c.shared.RememberLicense(id, license)
-	}
 }

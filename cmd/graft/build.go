@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,6 +46,7 @@ last line of stdout is the image digest.
            default when plugins have steps, no address is given and Docker answers
   --cache-from/--cache-to type=registry,ref=REF | type=local,src=DIR / dest=DIR
            share plugin layers between CI runners (and BuildKit's step cache)
+  --cache-check all                  download and check every cache hit, even one only mounted
   SOURCE_DATE_EPOCH                  fixes every timestamp; else they come from the commits`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBuild(cmd.Context(), g, o) },
@@ -103,8 +103,16 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	steps := plan.HasSteps() && bkAddr != ""
 	progress, rep, closeReporter := reporter(g, o.Progress, steps)
 	defer closeReporter() // before main prints an error, so the error follows the display
-	ls := launchers(ctx, g, env, progress)
-	opts := o.BuilderOptions(env, ls, progress)
+	// The build cache is made before the launchers, which it keeps; it reads its indexes once
+	// the build starts.
+	notes := graftprogress.Lines(rep, "cache", graftprogress.Fetched)
+	defer notes.Close()
+	cache, err := buildCache(o, env, bkAddr != "", pubs, notes)
+	if err != nil {
+		return err
+	}
+	ls := launchers(ctx, g, env, cache, progress)
+	opts := append(o.BuilderOptions(env, ls, progress), builder.WithBuildCache(cache))
 	if steps {
 		engine, closeEngine, err := o.BuildKit.Engine(ctx, bkAddr, o.EngineOptions(progress)...)
 		if err != nil {
@@ -114,15 +122,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 		opts = append(opts, builder.WithStepRunner(engine))
 	}
 	start := time.Now()
-	notes := graftprogress.Lines(rep, "cache", graftprogress.Fetched)
-	defer notes.Close()
-	cache, err := layerCache(ctx, o, bkAddr != "", notes)
-	if err != nil {
-		return err
-	}
-	if cache != nil {
-		opts = append(opts, builder.WithSharedCache(cache))
-	}
+	cache.Load(ctx)
 	res, err := plan.Build(ctx, append(opts, builder.WithReporter(rep))...)
 	if err != nil {
 		return err
@@ -133,13 +133,13 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err := reportContract(p, rep); err != nil {
 		return err
 	}
-	atts, err := o.attest.attachments(p, res, ls, licenseCache{dir: filepath.Join(env.CacheDir, "licenses"), shared: cache})
+	atts, err := o.attest.attachments(p, res, ls, cache)
 	if err != nil {
 		return err
 	}
 	where, err := publishAll(ctx, pubs, res, atts, rep)
-	if err == nil && cache != nil {
-		err = cache.Export(ctx, pushedRepos(p, o.Outputs))
+	if err == nil {
+		err = cache.Export(ctx, pushedRepos(pubs))
 	}
 	notes.Close()
 	closeReporter()

@@ -23,6 +23,7 @@ import (
 // launchers, no BuildKit, no SOURCE_DATE_EPOCH.
 func buildEnv(t *testing.T) {
 	t.Setenv("GRAFT_CACHE_DIR", t.TempDir())
+	t.Setenv("XDG_STATE_HOME", t.TempDir()) // the local cache's key
 	t.Setenv(buildopts.EnvLauncherDir, buildtest.LauncherDir(t, "amd64"))
 	t.Setenv(buildopts.EnvBuildkitHost, "")
 	t.Setenv("SOURCE_DATE_EPOCH", "")

@@ -1,22 +1,31 @@
 package main
 
 import (
-	"context"
 	"io"
-	"strings"
+	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/layercache"
+	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/usererr"
-	"github.com/graft-build/graft/lockfile"
 )
 
-// layerCache reads --cache-from and --cache-to: registry and local specs are graft's shared
-// layer cache (and BuildKit's step cache when BuildKit runs); other types are BuildKit's only,
-// so they need a BuildKit address (buildkit). Nil when no spec names a layer cache.
-func layerCache(ctx context.Context, o *buildOpts, buildkit bool, notes io.Writer) (*layercache.Cache, error) {
+// localCache is graft's cache folder as a build cache (package builder/buildcache): layers,
+// listings and base folders under layers/, licence verdicts under licenses/, launchers under
+// launchers/, and the key that marks this machine's records outside it (Env.CacheKeyFile).
+func localCache(env buildopts.Env, check buildcache.Check, notes io.Writer) buildcache.Options {
+	return buildcache.Options{LayerDir: filepath.Join(env.CacheDir, "layers"), LicenseDir: filepath.Join(env.CacheDir, "licenses"),
+		LauncherDir: filepath.Join(env.CacheDir, "launchers"), KeyFile: env.CacheKeyFile, Check: check, Notes: notes}
+}
+
+// buildCache is the build's cache: graft's cache folder, and --cache-from/--cache-to where
+// they name graft's layer cache (registry and local specs, which are BuildKit's step cache too
+// when BuildKit runs; other types are BuildKit's only, so they need --buildkit). Load reads
+// the imported indexes.
+func buildCache(o *buildOpts, env buildopts.Env, buildkit bool, pubs []publish.Publisher, notes io.Writer) (*buildcache.Cache, error) {
 	from, err := stores(o.CacheFrom, "--cache-from", "src", buildkit)
 	if err != nil {
 		return nil, err
@@ -25,12 +34,17 @@ func layerCache(ctx context.Context, o *buildOpts, buildkit bool, notes io.Write
 	if err != nil {
 		return nil, err
 	}
-	if len(from) == 0 && len(to) == 0 {
-		return nil, nil
+	check := buildcache.CheckRead
+	switch o.CacheCheck {
+	case "all":
+		check = buildcache.CheckAll
+	case "", "read":
+	default:
+		return nil, usererr.New("--cache-check %q: use read (check what the build reads) or all (download and check every cache hit)", o.CacheCheck)
 	}
-	c := layercache.New(from, to, notes)
-	c.Load(ctx)
-	return c, nil
+	opts := localCache(env, check, notes)
+	opts.From, opts.To, opts.MountOnly = from, to, mountOnly(pubs, from)
+	return buildcache.New(opts), nil
 }
 
 func stores(specs []string, flag, dirKey string, buildkit bool) ([]layercache.Store, error) {
@@ -52,26 +66,39 @@ func stores(specs []string, flag, dirKey string, buildkit bool) ([]layercache.St
 	return out, nil
 }
 
+// repository is what a registry output says of where it pushes.
+type repository interface{ Repository() name.Repository }
+
 // pushedRepos are the repositories of the registry outputs, where a registry cache can mount
 // the blobs the build just pushed from.
-func pushedRepos(p *lockfile.Project, outputs []string) []name.Repository {
+func pushedRepos(pubs []publish.Publisher) []name.Repository {
 	var repos []name.Repository
-	for _, spec := range outputs {
-		kv := map[string]string{}
-		for _, f := range strings.Split(spec, ",") {
-			k, v, _ := strings.Cut(f, "=")
-			kv[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-		if kv["type"] != "registry" {
-			continue
-		}
-		ref := kv["name"]
-		if ref == "" {
-			ref = p.Site.Name
-		}
-		if r, err := name.ParseReference(ref); err == nil {
-			repos = append(repos, r.Context())
+	for _, p := range pubs {
+		if r, ok := p.(repository); ok {
+			repos = append(repos, r.Repository())
 		}
 	}
 	return repos
+}
+
+// mountOnly says every output is a repository of the registry of every registry cache
+// imported: a layer from one is then reused or mounted by digest, never downloaded (see
+// buildcache.Options.MountOnly).
+func mountOnly(pubs []publish.Publisher, from []layercache.Store) bool {
+	repos := pushedRepos(pubs)
+	if len(repos) == 0 || len(repos) != len(pubs) {
+		return false
+	}
+	for _, s := range from {
+		reg, ok := layercache.RegistryOf(s)
+		if !ok {
+			continue // a folder's blobs are read and checked whatever the outputs
+		}
+		for _, r := range repos {
+			if r.RegistryStr() != reg.RegistryStr() {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"time"
+
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/internal/regtest"
 )
@@ -56,4 +59,87 @@ func TestBuildLayerCacheFlags(t *testing.T) {
 	if code, _, _ := graft(t, "build", "-C", s.Dir, "--progress", "quiet"); code == 0 {
 		t.Fatal("built without the cache and without the plugin repositories")
 	}
+}
+
+// A fresh CI runner (empty GRAFT_CACHE_DIR) with the registry cache, one plugin of six changed,
+// pushing to the cache's registry: the round trips it waits for one after another, with a
+// registry that answers each request after a delay as one across a network does.
+func TestFreshRunnerRoundTrips(t *testing.T) {
+	buildEnv(t)
+	s := buildtest.NewSite(t, "oci-layout://base", "")
+	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64")
+	names := []string{"p1", "p2", "p3", "p4", "p5", "p6"}
+	for _, n := range names {
+		s.Plugin(n, map[string]string{n + ".txt": n, "lib/" + n + ".rb": "puts 1"}, "")
+	}
+	s.Lock()
+	reg := regtest.New(t, regtest.WithDelay(20*time.Millisecond))
+	cache := "type=registry,ref=" + reg.Host + "/ci/cache:main"
+	if code, _, errOut := graft(t, "build", "-C", s.Dir, "--progress", "quiet", "--output", "type=registry,name="+reg.Host+"/lib/app:1",
+		"--cache-to", cache); code != 0 {
+		t.Fatalf("warm runner: exit %d: %s", code, errOut)
+	}
+	s.Plugin("p3", map[string]string{"p3.txt": "p3 v2"}, "")
+	s.Lock()
+	t.Setenv("GRAFT_CACHE_DIR", t.TempDir())
+	mark := len(reg.Requests())
+	code, _, errOut := graft(t, "build", "-C", s.Dir, "--progress", "plain", "--output", "type=registry,name="+reg.Host+"/lib/app:2",
+		"--cache-from", cache, "--cache-to", cache)
+	if code != 0 {
+		t.Fatalf("fresh runner: exit %d: %s", code, errOut)
+	}
+	reqs := reg.Requests()[mark:]
+	for _, q := range reqs {
+		t.Logf("%6s %-70s %4d ms", q.Method, q.Path, q.End.Sub(q.Start).Milliseconds())
+	}
+	imp, exp := cacheRequests(reqs)
+	t.Logf("fresh runner: %d requests, %d sequential; cache import %d requests, %d sequential; cache export %d requests, %d sequential",
+		len(reqs), regtest.Sequential(reqs), len(imp), regtest.Sequential(imp), len(exp), regtest.Sequential(exp))
+	if !strings.Contains(errOut, "(cache-from, ") {
+		t.Errorf("nothing came from the cache:\n%s", errOut)
+	}
+	// Pushed to the cache's registry, the cached layers are mounted and never downloaded;
+	// --cache-check all downloads and checks them.
+	if n := cacheLayerGets(imp); n != 0 {
+		t.Errorf("mount only downloaded %d cached layers", n)
+	}
+	t.Setenv("GRAFT_CACHE_DIR", t.TempDir())
+	mark = len(reg.Requests())
+	if code, _, errOut := graft(t, "build", "-C", s.Dir, "--progress", "quiet", "--output", "type=registry,name="+reg.Host+"/lib/app:3",
+		"--cache-from", cache, "--cache-check", "all"); code != 0 {
+		t.Fatalf("--cache-check all: exit %d: %s", code, errOut)
+	}
+	if n := cacheLayerGets(reg.Requests()[mark:]); n != 7 {
+		t.Errorf("--cache-check all downloaded %d cached layers, want the six plugins' and the launcher's", n)
+	}
+	if code, _, errOut := graft(t, "build", "-C", s.Dir, "--cache-check", "some"); code != 2 || !strings.Contains(errOut, `--cache-check "some"`) {
+		t.Errorf("--cache-check some: exit %d: %s", code, errOut)
+	}
+}
+
+// cacheLayerGets counts the blobs downloaded from the cache repository but its index.
+func cacheLayerGets(reqs []regtest.Request) int {
+	n := 0
+	for _, q := range reqs {
+		if q.Method == "GET" && strings.HasPrefix(q.Path, "/v2/ci/cache/blobs/") {
+			n++
+		}
+	}
+	return max(n-1, 0)
+}
+
+// cacheRequests are the requests of a build before its first and after its last request to
+// another repository than the cache's (ci/cache): the cache's import and export.
+func cacheRequests(reqs []regtest.Request) (imp, exp []regtest.Request) {
+	other := func(q regtest.Request) bool { return q.Path != "/v2/" && !strings.HasPrefix(q.Path, "/v2/ci/cache/") }
+	first, last := len(reqs), -1
+	for i, q := range reqs {
+		if other(q) {
+			first, last = min(first, i), i
+		}
+	}
+	for first > 0 && reqs[first-1].Path == "/v2/" { // the output's own ping
+		first--
+	}
+	return reqs[:first], reqs[last+1:]
 }

@@ -64,7 +64,7 @@ func runDoctor(ctx context.Context, g *globalOpts) *doctor.Report {
 	if err != nil {
 		env.CacheDir = err.Error()
 	}
-	l := launchers(ctx, g, env, nil)
+	l := launchers(ctx, g, env, nil, nil)
 	l.Fallback = nil // look, never build
 	find := func(pl v1.Platform) (string, error) {
 		_, v, err := l.Launcher(pl)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/launcherbuild"
 	"github.com/graft-build/graft/internal/version"
@@ -32,9 +33,9 @@ func embeddedSet() fs.FS {
 
 // launchers is where graft finds launcher binaries: $GRAFT_LAUNCHER_DIR (an explicit choice
 // wins), the embedded set, beside the graft executable, else one built with the local Go
-// toolchain from graft's own version (kept in the cache's launchers/<version>/). A build makes
-// one and gives it to the builder and the attestations alike.
-func launchers(ctx context.Context, g *globalOpts, env buildopts.Env, log io.Writer) builder.Launchers {
+// toolchain from graft's own version (kept in the build cache, when there is one). A build
+// makes one and gives it to the builder and the attestations alike.
+func launchers(ctx context.Context, g *globalOpts, env buildopts.Env, cache *buildcache.Cache, log io.Writer) builder.Launchers {
 	l := builder.Launchers{FS: g.embedded}
 	if env.LauncherDir != "" {
 		l.Override = []string{env.LauncherDir}
@@ -43,6 +44,10 @@ func launchers(ctx context.Context, g *globalOpts, env buildopts.Env, log io.Wri
 		l.Dirs = append(l.Dirs, filepath.Dir(exe))
 	}
 	loc := launcherbuild.NewLocator(version.Version)
-	l.Fallback = &launcherbuild.Builder{Ctx: ctx, CacheDir: filepath.Join(env.CacheDir, "launchers"), Log: log, Locate: loc.Locate}
+	b := &launcherbuild.Builder{Ctx: ctx, Log: log, Locate: loc.Locate}
+	if cache != nil {
+		b.Cache = cache
+	}
+	l.Fallback = b
 	return l
 }

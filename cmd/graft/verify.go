@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/buildkit"
 	"github.com/graft-build/graft/builder/verify"
 	"github.com/graft-build/graft/internal/buildopts"
@@ -22,8 +23,8 @@ func newVerifyCmd(g *globalOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify IMAGE [-C SITE] [--buildkit ADDR]",
 		Short: "Check that IMAGE is exactly what the site's graft.lock builds",
-		Long: `verify rebuilds the image from the site's graft.lock without any layer cache and without
-publishing anything, and compares it with IMAGE down to the bytes: every blob IMAGE's image
+		Long: `verify rebuilds the image from the site's graft.lock, reading graft's cache only with every
+entry checked in full (as --cache-check all) and publishing nothing, and compares it with IMAGE down to the bytes: every blob IMAGE's image
 relies on is hashed (manifests, config, each layer's compressed and uncompressed bytes), each
 layer is compared with what the lock builds there (base, plugin, launcher, launcher.toml), then
 graft's labels, the config and the manifest digest itself. IMAGE is a registry reference,
@@ -62,9 +63,12 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildopts.Verify, arg stri
 		return err
 	}
 	defer cleanup()
-	// No layer cache, local or shared: verify compares the image with what the lock builds,
-	// not with what a cache claims it builds.
-	vopts := []verify.Option{verify.WithBuildOptions(buildopts.SourceOptions(env, launchers(ctx, g, env, io.Discard), io.Discard)...)}
+	// The local cache is read with every entry checked in full, each layer's blob compressed
+	// again from git's files (buildcache.CheckAll), and nothing is imported: verify compares the
+	// image with what the lock builds, never with what a cache claims it builds.
+	cache := buildcache.New(localCache(env, buildcache.CheckAll, io.Discard))
+	build := append(buildopts.SourceOptions(env, launchers(ctx, g, env, cache, io.Discard), io.Discard), builder.WithBuildCache(cache))
+	vopts := []verify.Option{verify.WithBuildOptions(build...)}
 	if addr := o.BuildKit.Address(env); addr != "" && plan.HasSteps() {
 		engine, closeEngine, err := o.BuildKit.Engine(ctx, addr, buildkit.WithProgress("quiet", io.Discard))
 		if err != nil {

@@ -47,6 +47,10 @@ type Env struct {
 	SourceDateEpoch   string
 	// CacheDir is graft's cache root: $GRAFT_CACHE_DIR, else the user cache dir's graft.
 	CacheDir string
+	// CacheKeyFile keeps the key that marks the local cache's records as this machine's: in
+	// graft's state folder ($XDG_STATE_HOME/graft, else ~/.local/state/graft), never in the cache
+	// folder, which CI restores from archives. "" when neither is known.
+	CacheKeyFile string
 }
 
 // ReadEnv reads the environment through getenv (os.Getenv).
@@ -59,7 +63,20 @@ func ReadEnv(getenv func(string) string) (Env, error) {
 		return Env{}, err
 	}
 	e.CacheDir = dir
+	e.CacheKeyFile = cacheKeyFile(getenv)
 	return e, nil
+}
+
+func cacheKeyFile(getenv func(string) string) string {
+	dir := getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home := getenv("HOME")
+		if home == "" {
+			return ""
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "graft", "cache.key")
 }
 
 // BuildKit are the options of the BuildKit daemon that runs plugins' [build] steps.
@@ -134,11 +151,13 @@ type Build struct {
 	Progress  string
 	CacheTo   []string
 	CacheFrom []string
-	JSON      bool
-	Jobs      int
-	Tags      []string // -t/--tag, as buildx
-	Push      bool     // --push, as buildx
-	BuildKit  BuildKit
+	// CacheCheck is --cache-check: read (default) or all (buildcache.CheckAll).
+	CacheCheck string
+	JSON       bool
+	Jobs       int
+	Tags       []string // -t/--tag, as buildx
+	Push       bool     // --push, as buildx
+	BuildKit   BuildKit
 }
 
 // AddFlags declares build's flags.
@@ -150,6 +169,7 @@ func (o *Build) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.Progress, "progress", "auto", "progress output: auto, plain, tty or quiet")
 	f.StringArrayVar(&o.CacheTo, "cache-to", nil, "export graft's plugin layers and BuildKit's step cache: type=local,dest=DIR | type=registry,ref=REF[,mode=max]")
 	f.StringArrayVar(&o.CacheFrom, "cache-from", nil, "import graft's plugin layers and BuildKit's step cache: type=local,src=DIR | type=registry,ref=REF")
+	f.StringVar(&o.CacheCheck, "cache-check", "read", "what is checked of the caches: read (every entry the build reads; a registry layer only mounted is taken on its index entry) or all (download and check every hit)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON document on stdout")
 	f.IntVar(&o.Jobs, "jobs", 0, "plugins fetched and compressed, and blobs uploaded, in parallel (default: CPUs)")
 	f.StringArrayVarP(&o.Tags, "tag", "t", nil, "image name, as buildx (repeatable; the first is the outputs' default name)")
@@ -187,13 +207,14 @@ func (o *Build) PlanOptions(env Env) ([]builder.Option, error) {
 	return opts, nil
 }
 
-// BuilderOptions are how build makes the image: SourceOptions and the local layer cache.
+// BuilderOptions are how build makes the image, besides its build cache: SourceOptions and
+// --jobs.
 func (o *Build) BuilderOptions(env Env, launchers contract.LauncherSource, progress io.Writer) []builder.Option {
 	opts := SourceOptions(env, launchers, progress)
 	if o.Jobs > 0 {
 		opts = append(opts, builder.WithJobs(o.Jobs))
 	}
-	return append(opts, builder.WithLayerCache(filepath.Join(env.CacheDir, "layers")))
+	return opts
 }
 
 // EngineOptions are the BuildKit engine's options for a build: its step cache and progress.
@@ -218,8 +239,7 @@ func PlanOptions(env Env) ([]builder.Option, error) {
 }
 
 // SourceOptions are what every rebuild from a lock takes, build and verify alike: the git
-// cache, the launchers, where progress goes. No layer cache: what a cache holds is not a
-// source.
+// cache, the launchers, where progress goes. The build cache is each command's own choice.
 func SourceOptions(env Env, launchers contract.LauncherSource, progress io.Writer) []builder.Option {
 	return []builder.Option{builder.WithLaunchers(launchers), builder.WithProgress(progress),
 		builder.WithCache(fetch.NewCache(filepath.Join(env.CacheDir, "git")))}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,13 +18,13 @@ import (
 
 // Builder is a launcher source (contract.LauncherSource) that builds graft-launcher of graft's
 // own version with the local Go toolchain, for a graft that has none embedded for a platform.
-// A launcher of a released module version is kept in CacheDir/<version>/ and built once; any
-// launcher is built at most once per Builder (a build asks for it again for its SBOM).
+// A launcher of a released module version is kept in Cache and built once; any launcher is
+// built at most once per Builder (a build asks for it again for its SBOM).
 type Builder struct {
-	Ctx      context.Context
-	CacheDir string    // e.g. ~/.cache/graft/launchers
-	Log      io.Writer // one line per build; nil: none
-	Locate   func(context.Context) (Source, error)
+	Ctx    context.Context
+	Cache  Cache     // nil: nothing kept
+	Log    io.Writer // one line per build; nil: none
+	Locate func(context.Context) (Source, error)
 
 	once  sync.Once
 	src   Source
@@ -35,6 +34,13 @@ type Builder struct {
 }
 
 // FileName is the launcher's name for t in a launcher folder: graft-launcher-linux-arm64-v8.
+// Cache keeps launchers of released versions between runs; package builder/buildcache's Cache
+// is one (it keeps only what this machine built).
+type Cache interface {
+	// Launcher is the kept launcher file of version, else what build makes (then kept).
+	Launcher(version, file string, build func() ([]byte, error)) ([]byte, error)
+}
+
 func FileName(t Target) string {
 	name := "graft-launcher-" + t.OS + "-" + t.Arch
 	if t.Variant != "" {
@@ -81,25 +87,19 @@ func noGo(t Target) error {
 		t, FileName(t))
 }
 
-// build returns the cached launcher of an immutable source, else builds it into a temporary
-// file in the destination folder and renames it into place, so a reader never sees half of it.
+// build returns the kept launcher of an immutable source, else builds it.
 func (b *Builder) build(t Target) ([]byte, error) {
-	dir, final := "", ""
-	if b.src.Immutable {
-		dir = filepath.Join(b.CacheDir, b.src.Version)
-		final = filepath.Join(dir, FileName(t))
-		if data, err := os.ReadFile(final); err == nil {
-			return data, nil
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("launcher cache: %w", err)
-		}
+	if b.src.Immutable && b.Cache != nil {
+		return b.Cache.Launcher(b.src.Version, FileName(t), func() ([]byte, error) { return b.compile(t) })
 	}
-	tmpDir, err := os.MkdirTemp(dir, ".graft-launcher-build-*")
+	return b.compile(t)
+}
+
+// compile builds the launcher into a temporary folder and reads it.
+func (b *Builder) compile(t Target) ([]byte, error) {
+	tmpDir, err := os.MkdirTemp("", "graft-launcher-build-*")
 	if err != nil {
-		return nil, fmt.Errorf("launcher cache: %w", err)
+		return nil, fmt.Errorf("launcher build: %w", err)
 	}
 	defer os.RemoveAll(tmpDir)
 	out := filepath.Join(tmpDir, FileName(t))
@@ -116,14 +116,5 @@ func (b *Builder) build(t Target) ([]byte, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("go build (%s, in %s): %v: %s", tc, b.src.Dir, err, oneLine(errb.String()))
 	}
-	data, err := os.ReadFile(out)
-	if err != nil {
-		return nil, err
-	}
-	if final != "" {
-		if err := os.Rename(out, final); err != nil {
-			return nil, fmt.Errorf("launcher cache: %w", err)
-		}
-	}
-	return data, nil
+	return os.ReadFile(out)
 }

@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/internal/launcherbuild"
@@ -123,7 +124,8 @@ func TestGoInstalledGraftBuildsTheReleaseLauncher(t *testing.T) {
 	loc := launcherbuild.Locator{BuildInfo: &debug.BuildInfo{Main: debug.Module{Path: launcherbuild.Module, Version: fakeVersion}}}
 	var log bytes.Buffer
 	cache := t.TempDir()
-	b := &launcherbuild.Builder{Ctx: context.Background(), CacheDir: cache, Log: &log, Locate: loc.Locate}
+	kept := buildcache.New(buildcache.Options{LauncherDir: cache, KeyFile: filepath.Join(t.TempDir(), "key")})
+	b := &launcherbuild.Builder{Ctx: context.Background(), Cache: kept, Log: &log, Locate: loc.Locate}
 	got, _, err := b.Launcher(v1.Platform{OS: "linux", Architecture: "amd64"})
 	if err != nil {
 		t.Fatal(err)
@@ -140,13 +142,25 @@ func TestGoInstalledGraftBuildsTheReleaseLauncher(t *testing.T) {
 	}
 	// A second graft run takes it from the cache: no build, no log line.
 	log.Reset()
-	b2 := &launcherbuild.Builder{Ctx: context.Background(), CacheDir: cache, Log: &log, Locate: loc.Locate}
+	b2 := &launcherbuild.Builder{Ctx: context.Background(), Cache: kept, Log: &log, Locate: loc.Locate}
 	if again, _, err := b2.Launcher(v1.Platform{OS: "linux", Architecture: "amd64"}); err != nil || !bytes.Equal(again, want) || log.Len() != 0 {
 		t.Fatalf("from cache: %v, log %q", err, log.String())
 	}
 	entries, _ := os.ReadDir(filepath.Join(cache, fakeVersion))
-	if len(entries) != 1 {
-		t.Errorf("cache folder holds %d entries (a temporary file left?)", len(entries))
+	if len(entries) != 2 {
+		t.Errorf("cache folder holds %d entries, want the launcher and its MAC (a temporary file left?)", len(entries))
+	}
+	// A launcher this machine did not build (a CI cache restored from elsewhere, an edited
+	// file) is built again, never put into an image.
+	bad := append([]byte(nil), want...)
+	bad[len(bad)/2] ^= 0xff
+	if err := os.WriteFile(cached, bad, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	b3 := &launcherbuild.Builder{Ctx: context.Background(), Cache: kept, Log: &log, Locate: loc.Locate}
+	if again, _, err := b3.Launcher(v1.Platform{OS: "linux", Architecture: "amd64"}); err != nil || !bytes.Equal(again, want) || log.Len() == 0 {
+		t.Fatalf("a changed cached launcher: %v, log %q", err, log.String())
 	}
 
 	// The image: the same digest with the release's launcher and with the built one.
@@ -174,7 +188,7 @@ func TestGoInstalledGraftBuildsTheReleaseLauncher(t *testing.T) {
 		return res.Digest.String()
 	}
 	embedded := digest(builder.Launchers{FS: os.DirFS(release)})
-	built := digest(builder.Launchers{Fallback: &launcherbuild.Builder{Ctx: context.Background(), CacheDir: t.TempDir(), Locate: loc.Locate}})
+	built := digest(builder.Launchers{Fallback: &launcherbuild.Builder{Ctx: context.Background(), Locate: loc.Locate}})
 	if embedded != built {
 		t.Fatalf("image with the release's launcher %s, with the built one %s", embedded, built)
 	}
@@ -223,7 +237,7 @@ func TestLocate(t *testing.T) {
 // Without a go command the error says what to install, as bad input (exit 2).
 func TestNoGoToolchain(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	b := &launcherbuild.Builder{Ctx: context.Background(), CacheDir: t.TempDir(),
+	b := &launcherbuild.Builder{Ctx: context.Background(),
 		Locate: launcherbuild.Locator{Here: filepath.Join(checkout(t), "x/y/z.go")}.Locate}
 	_, _, err := b.Launcher(v1.Platform{OS: "linux", Architecture: "arm64"})
 	if err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), "install Go (https://go.dev/dl/") ||
@@ -280,7 +294,7 @@ func TestCheckoutLauncherRecordsItsCommit(t *testing.T) {
 	p := s.Lock()
 	build := func() (label string, layers []string) {
 		loc := launcherbuild.Locator{Here: filepath.Join(root, "internal/launcherbuild/source.go")}
-		l := builder.Launchers{Fallback: &launcherbuild.Builder{Ctx: context.Background(), CacheDir: t.TempDir(), Locate: loc.Locate}}
+		l := builder.Launchers{Fallback: &launcherbuild.Builder{Ctx: context.Background(), Locate: loc.Locate}}
 		res, err := builder.Build(context.Background(), p, builder.WithLaunchers(l))
 		if err != nil {
 			t.Fatal(err)

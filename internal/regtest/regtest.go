@@ -8,10 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
@@ -24,14 +26,30 @@ type Registry struct {
 	Host string // 127.0.0.1:PORT
 
 	uploaded atomic.Int64
+	delay    time.Duration
 	mu       sync.Mutex
-	mounts   []string // "from -> to" repositories of mount requests
+	mounts   []string  // "from -> to" repositories of mount requests
+	requests []Request // every request, in the order they ended
 }
+
+// Request is one request the registry answered: what it asked and when.
+type Request struct {
+	Method, Path string
+	Start, End   time.Time
+}
+
+// Option configures New.
+type Option func(*Registry)
+
+// WithDelay makes the registry wait d before answering each request: a stand-in for the round
+// trip to a registry across a network, so that requests made one after the other show in the
+// time a client takes, and requests made concurrently do not add up.
+func WithDelay(d time.Duration) Option { return func(r *Registry) { r.delay = d } }
 
 var quiet sync.Once
 
 // New starts a registry (blob deletes enabled) for the test's lifetime.
-func New(t testing.TB) *Registry {
+func New(t testing.TB, opts ...Option) *Registry {
 	t.Helper()
 	quiet.Do(func() { logrus.SetOutput(io.Discard) })
 	cfg := &configuration.Configuration{Storage: configuration.Storage{
@@ -42,7 +60,15 @@ func New(t testing.TB) *Registry {
 	cfg.HTTP.Headers = http.Header{"X-Content-Type-Options": []string{"nosniff"}}
 	app := handlers.NewApp(context.Background(), cfg)
 	r := &Registry{}
+	for _, o := range opts {
+		o(r)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		start := time.Now()
+		defer r.record(req, start)
+		if r.delay > 0 {
+			time.Sleep(r.delay)
+		}
 		switch req.Method {
 		case http.MethodPut, http.MethodPatch, http.MethodPost:
 			req.Body = &counter{r: req.Body, n: &r.uploaded}
@@ -58,6 +84,40 @@ func New(t testing.TB) *Registry {
 	t.Cleanup(srv.Close)
 	r.Host = strings.TrimPrefix(srv.URL, "http://")
 	return r
+}
+
+func (r *Registry) record(req *http.Request, start time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.requests = append(r.requests, Request{Method: req.Method, Path: req.URL.Path, Start: start, End: time.Now()})
+}
+
+// Requests lists the requests answered so far.
+func (r *Registry) Requests() []Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Request(nil), r.requests...)
+}
+
+// Sequential is the length of the longest chain of requests in which each one started after
+// the one before it had been answered: the round trips a client waited for one after another,
+// whatever it did concurrently beside them. With a delay per request, a client that took C
+// such round trips spent at least C times the delay.
+func Sequential(reqs []Request) int {
+	sorted := append([]Request(nil), reqs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
+	chain := make([]int, len(sorted))
+	longest := 0
+	for i, q := range sorted {
+		chain[i] = 1
+		for j := 0; j < i; j++ {
+			if !sorted[j].End.After(q.Start) && chain[j]+1 > chain[i] {
+				chain[i] = chain[j] + 1
+			}
+		}
+		longest = max(longest, chain[i])
+	}
+	return longest
 }
 
 // Uploaded is the request-body bytes clients have sent so far.

@@ -38,6 +38,7 @@ type File struct {
 	Path string            // slash-separated, relative to the folder
 	Mode filemode.FileMode // Regular, Executable, Symlink or Dir
 	Data []byte            // content; a symlink's target; nil for a folder
+	ID   plumbing.Hash     // the git object git would store: blob, or a folder's tree
 }
 
 // Tree is a folder read from the working tree.
@@ -83,10 +84,12 @@ type reader struct {
 	patterns []gitignore.Pattern // git's exclude patterns so far (later ones win)
 }
 
-type entry struct {
-	name string
-	mode filemode.FileMode
-	hash plumbing.Hash
+// TreeEntry is one entry of a git tree: a name, the mode the tree records and the object it
+// names.
+type TreeEntry struct {
+	Name string
+	Mode filemode.FileMode
+	Hash plumbing.Hash
 }
 
 // tree hashes folder abs (rel inside the local folder); empty reports a folder git would not
@@ -98,7 +101,7 @@ func (r *reader) tree(abs, rel string) (plumbing.Hash, bool, error) {
 	}
 	r.patterns = append(r.patterns, readIgnoreFile(abs, r.components(rel))...)
 	ignored := gitignore.NewMatcher(r.patterns)
-	var entries []entry
+	var entries []TreeEntry
 	for _, de := range des {
 		name := de.Name()
 		p, child := filepath.Join(abs, name), path.Join(rel, name)
@@ -124,20 +127,20 @@ func (r *reader) tree(abs, rel string) (plumbing.Hash, bool, error) {
 	if len(entries) == 0 {
 		return plumbing.ZeroHash, true, nil
 	}
-	return treeHash(entries), false, nil
+	return TreeHash(entries), false, nil
 }
 
 // entry reads one name of a folder: a file's blob, a symlink's target, a folder's tree.
-func (r *reader) entry(p, rel string, info fs.FileInfo) (entry, bool, error) {
-	e := entry{name: path.Base(rel)}
+func (r *reader) entry(p, rel string, info fs.FileInfo) (TreeEntry, bool, error) {
+	e := TreeEntry{Name: path.Base(rel)}
 	switch t := info.Mode().Type(); {
 	case t == fs.ModeDir:
 		h, empty, err := r.tree(p, rel)
 		if err != nil || empty {
 			return e, true, err
 		}
-		e.mode, e.hash = filemode.Dir, h
-		r.files = append(r.files, File{Path: rel, Mode: filemode.Dir})
+		e.Mode, e.Hash = filemode.Dir, h
+		r.files = append(r.files, File{Path: rel, Mode: filemode.Dir, ID: h})
 	case t == fs.ModeSymlink:
 		target, err := os.Readlink(p)
 		if err != nil {
@@ -146,20 +149,20 @@ func (r *reader) entry(p, rel string, info fs.FileInfo) (entry, bool, error) {
 		if err := r.checkLink(rel, target); err != nil {
 			return e, false, err
 		}
-		e.mode, e.hash = filemode.Symlink, plumbing.ComputeHash(plumbing.BlobObject, []byte(target))
-		r.files = append(r.files, File{Path: rel, Mode: filemode.Symlink, Data: []byte(target)})
+		e.Mode, e.Hash = filemode.Symlink, plumbing.ComputeHash(plumbing.BlobObject, []byte(target))
+		r.files = append(r.files, File{Path: rel, Mode: filemode.Symlink, Data: []byte(target), ID: e.Hash})
 	case t == 0:
 		data, err := r.readFile(p, rel)
 		if err != nil {
 			return e, false, err
 		}
 		// Like git: any owner execute bit makes the file 100755, everything else is 100644.
-		e.mode = filemode.Regular
+		e.Mode = filemode.Regular
 		if info.Mode().Perm()&0o100 != 0 {
-			e.mode = filemode.Executable
+			e.Mode = filemode.Executable
 		}
-		e.hash = plumbing.ComputeHash(plumbing.BlobObject, data)
-		r.files = append(r.files, File{Path: rel, Mode: e.mode, Data: data})
+		e.Hash = plumbing.ComputeHash(plumbing.BlobObject, data)
+		r.files = append(r.files, File{Path: rel, Mode: e.Mode, Data: data, ID: e.Hash})
 	default:
 		return e, false, usererr.New("%s is a %s, not a file, folder or symlink; graft installs only those: remove it", r.name(rel), typeName(t))
 	}
@@ -230,34 +233,23 @@ func typeName(t fs.FileMode) string {
 	return "special file"
 }
 
-// treeHash encodes entries as a git tree object and hashes it. Git sorts entries by name,
-// comparing a folder's name as if it ended in "/".
-func treeHash(entries []entry) plumbing.Hash {
-	key := func(e entry) string {
-		if e.mode == filemode.Dir {
-			return e.name + "/"
+// TreeHash encodes entries as a git tree object and hashes it. Git sorts entries by name,
+// comparing a folder's name as if it ended in "/", and writes each mode in octal.
+func TreeHash(entries []TreeEntry) plumbing.Hash {
+	key := func(e TreeEntry) string {
+		if e.Mode == filemode.Dir {
+			return e.Name + "/"
 		}
-		return e.name
+		return e.Name
 	}
-	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
+	sorted := append([]TreeEntry(nil), entries...)
+	sort.Slice(sorted, func(i, j int) bool { return key(sorted[i]) < key(sorted[j]) })
 	var buf bytes.Buffer
-	for _, e := range entries {
-		fmt.Fprintf(&buf, "%s %s\x00", gitMode(e.mode), e.name)
-		buf.Write(e.hash[:])
+	for _, e := range sorted {
+		fmt.Fprintf(&buf, "%o %s\x00", uint32(e.Mode), e.Name)
+		buf.Write(e.Hash[:])
 	}
 	return plumbing.ComputeHash(plumbing.TreeObject, buf.Bytes())
-}
-
-func gitMode(m filemode.FileMode) string {
-	switch m {
-	case filemode.Dir:
-		return "40000"
-	case filemode.Executable:
-		return "100755"
-	case filemode.Symlink:
-		return "120000"
-	}
-	return "100644"
 }
 
 // components is rel (inside the folder) as path components from the git work tree's top.
