@@ -90,7 +90,7 @@ func underLauncher(err error, data []byte) tomldecode.Errors {
 func validateSite(p *problems, s *Site) {
 	if s.Base == "" {
 		p.add("base", "", `missing; set base = "registry/repo:tag" or "oci-layout://DIR[:tag|@digest]"`)
-	} else if _, err := imageref.Parse(s.Base, "."); err != nil {
+	} else if err := imageref.CheckSyntax(s.Base); err != nil {
 		p.add("base", "", "%v", err)
 	}
 	switch {

@@ -123,7 +123,7 @@ port = 70000
 	}
 	assertFormatError(t, err)
 	for _, w := range []string{
-		"graft.toml:1: base: image reference \"oci-layout://\": no folder",
+		"graft.toml:1: base: image oci-layout://: no folder",
 		"graft.toml:2: plugins_dir: \"/app/plugins/\" is not a clean path; write \"/app/plugins\"",
 		"graft.toml:3: owner: \"1000\" is not numeric uid:gid",
 		"graft.toml:4: platforms: \"linux\" is not os/arch",

@@ -259,13 +259,18 @@ func (p *Project) rewrite(u string) string {
 	return gitremote.Absolute(gitremote.Rewrite(u, mirrors), p.Dir)
 }
 
-// BaseRef is graft.toml's base, with a relative oci-layout folder taken from the site repository.
+// BaseRef is graft.toml's base, with a relative path taken from the site repository. A short
+// name ("ubuntu:22.04") is Docker Hub's, as in a Dockerfile's FROM.
 func (p *Project) BaseRef() (imageref.Ref, error) {
-	r, err := imageref.Parse(p.Site.Base, p.Dir)
+	r, err := p.baseRef()
 	if err != nil {
 		return imageref.Ref{}, usererr.Wrap(fmt.Errorf("%s: base: %w", p.shownPath(SiteFile), err))
 	}
 	return r, nil
+}
+
+func (p *Project) baseRef() (imageref.Ref, error) {
+	return imageref.Parse(p.Site.Base, p.Dir, imageref.ShortNamesAreRemote())
 }
 
 // shownPath is name inside the site repository, as messages show it.

@@ -173,15 +173,18 @@ func (p *Project) resolveBase(ctx context.Context, cfg *resolveConfig, out *Base
 }
 
 func (p *Project) baseDigest(ctx context.Context, cfg *resolveConfig) (string, error) {
-	ref, err := p.BaseRef()
-	if err != nil {
-		return "", err
+	ref, err := p.baseRef()
+	if err != nil && !errors.Is(err, imageref.ErrNotFound) {
+		return "", fmt.Errorf("%s: base: %w", p.shownPath(SiteFile), err)
 	}
-	res, err := ref.Resolve(ctx, cfg.image...)
+	var res *imageref.Resolved
+	if err == nil {
+		res, err = ref.Resolve(ctx, cfg.image...)
+	}
 	if err == nil {
 		return res.Digest.String(), nil
 	}
-	if imageref.IsNotFound(err) {
+	if errors.Is(err, imageref.ErrNotFound) {
 		// The reference names nothing: bad input at graft.toml's base (exit 2), not an outage.
 		return "", &tomldecode.Error{File: p.shownPath(SiteFile), Line: tomldecode.LineOf(p.siteData, "base"), Key: "base",
 			Msg: fmt.Sprintf("%v; fix base or put the image there", err)}

@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/graft-build/graft/internal/imageref"
@@ -29,18 +26,19 @@ const MaxDocument = 64 << 20
 // maxManifest bounds a referrer's manifest.
 const maxManifest = 4 << 20
 
-// Find reads the documents of artifactType attached to the image ref names (resolved to
-// digest): its OCI 1.1 referrers in a registry (the referrers API, else the fallback tag) or in
-// an OCI layout's index.json, or a tar holding one (FindInTar; digest is not used there: a
-// tar's image is read from its index.json).
-func Find(ctx context.Context, ref imageref.Ref, digest v1.Hash, artifactType string, ropts ...remote.Option) ([][]byte, error) {
-	switch ref.Kind {
-	case imageref.Registry:
-		return findRemote(ctx, ref.Name.Context(), digest, artifactType, ropts)
-	case imageref.Layout:
-		return findLayout(ref.Dir, digest, artifactType)
+// Find reads the documents of artifactType attached to the image res is (ref resolved): its
+// OCI 1.1 referrers in a registry (the referrers API, else the fallback tag) or in the OCI
+// layout it was found in (a folder or an OCI tar, anywhere under index.json). A docker tar and
+// the Docker Engine hold none.
+func Find(ctx context.Context, ref imageref.Ref, res *imageref.Resolved, artifactType string, ropts ...remote.Option) ([][]byte, error) {
+	switch {
+	case ref.Kind == imageref.Registry:
+		return findRemote(ctx, ref.Name.Context(), res.Digest, artifactType, ropts)
+	case res.Layout != nil:
+		return findLayout(res.Layout, ref.String(), res.Digest, artifactType)
 	}
-	return FindInTar(ref.Path, ref.Tag, artifactType)
+	return nil, fmt.Errorf("%s is a %s, which holds no attached documents: %w "+
+		"(graft attaches them to type=registry and type=oci outputs)", ref, ref.Kind, ErrNotAttached)
 }
 
 func findRemote(ctx context.Context, repo name.Repository, digest v1.Hash, artifactType string, ropts []remote.Option) ([][]byte, error) {
@@ -84,45 +82,61 @@ func findRemote(ctx context.Context, repo name.Repository, digest v1.Hash, artif
 	return out, nil
 }
 
-func findLayout(dir string, digest v1.Hash, artifactType string) ([][]byte, error) {
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	blob := func(h v1.Hash) (io.ReadCloser, error) {
-		// layout.Path.Blob joins the digest into the path; a hostile index.json could name
-		// "../x" only through a malformed hash, which v1.Hash parsing has refused already.
-		return os.Open(filepath.Join(dir, "blobs", h.Algorithm, h.Hex))
-	}
+// findLayout reads the referrers of digest anywhere in a layout: listed in index.json (OCI
+// 1.1, as oras attaches them) or in the index graft wraps an image and its attachments in.
+func findLayout(top v1.ImageIndex, where string, digest v1.Hash, artifactType string) ([][]byte, error) {
 	var out [][]byte
-	for _, d := range m.Manifests {
+	var failed error
+	err := imageref.Walk(top, func(parent v1.ImageIndex, d v1.Descriptor) bool {
 		if d.ArtifactType != artifactType {
-			continue
+			return true
 		}
-		raw, err := readBounded(blob, d.Digest, maxManifest)
+		doc, err := layoutReferrer(parent, d, digest, artifactType)
 		if err != nil {
-			return nil, fmt.Errorf("referrer %s: %w", d.Digest, err)
-		}
-		doc, err := readReferrer(raw, digest, artifactType, blob)
-		if err != nil {
-			return nil, fmt.Errorf("referrer %s: %w", d.Digest, err)
+			failed = fmt.Errorf("referrer %s: %w", d.Digest, err)
+			return false
 		}
 		if doc != nil {
 			out = append(out, doc)
 		}
+		return true
+	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no %s is attached to %s in %s: %w", artifactType, digest, dir, ErrNotAttached)
+		return nil, fmt.Errorf("no %s is attached to %s in %s: %w", artifactType, digest, where, ErrNotAttached)
 	}
 	return out, nil
+}
+
+// layoutReferrer reads one referrer of a layout, checking the manifest and the document
+// against their digests.
+func layoutReferrer(parent v1.ImageIndex, d v1.Descriptor, subject v1.Hash, artifactType string) ([]byte, error) {
+	if d.Size > maxManifest {
+		return nil, fmt.Errorf("manifest of %d bytes is larger than graft reads (%d)", d.Size, maxManifest)
+	}
+	m, err := parent.Image(d.Digest)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := m.RawManifest()
+	if err != nil {
+		return nil, err
+	}
+	if got, _, err := v1.SHA256(bytes.NewReader(raw)); err != nil || got != d.Digest {
+		return nil, fmt.Errorf("manifest has digest %s: damaged or tampered", got)
+	}
+	return readReferrer(raw, subject, artifactType, func(h v1.Hash) (io.ReadCloser, error) {
+		l, err := m.LayerByDigest(h)
+		if err != nil {
+			return nil, err
+		}
+		return l.Compressed()
+	})
 }
 
 // readReferrer is the document a referrer manifest carries when it refers to subject with

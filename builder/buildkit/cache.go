@@ -5,60 +5,21 @@ import (
 	"encoding/hex"
 	"maps"
 	"regexp"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/client"
 
-	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/internal/flagspec"
 )
 
-// parseCache reads one buildx-style cache spec. dirKey is "src" for imports, "dest" for exports.
+// parseCache reads one buildx-style cache spec (flagspec, the parser graft's layer cache
+// shares). dirKey is "src" for imports, "dest" for exports.
 func parseCache(spec, flag, dirKey string) (client.CacheOptionsEntry, error) {
-	spec = strings.TrimSpace(spec)
-	if spec == "" {
-		return client.CacheOptionsEntry{}, usererr.New("%s: empty cache spec: use type=local,%s=DIR or type=registry,ref=REF", flag, dirKey)
+	c, err := flagspec.ParseCache(flag, spec, dirKey)
+	if err != nil {
+		return client.CacheOptionsEntry{}, err
 	}
-	if !strings.Contains(spec, "=") { // buildx: a bare reference is a registry cache
-		spec = "type=registry,ref=" + spec
-	}
-	e := client.CacheOptionsEntry{Attrs: map[string]string{}}
-	for field := range strings.SplitSeq(spec, ",") {
-		k, v, ok := strings.Cut(field, "=")
-		if !ok || k == "" {
-			return e, usererr.New("%s %q: field %q is not key=value", flag, spec, field)
-		}
-		if k == "type" {
-			e.Type = v
-			continue
-		}
-		e.Attrs[k] = v
-	}
-	return e, checkCache(e, spec, flag, dirKey)
-}
-
-func checkCache(e client.CacheOptionsEntry, spec, flag, dirKey string) error {
-	switch e.Type {
-	case "local":
-		if e.Attrs[dirKey] == "" {
-			return usererr.New("%s %q: type=local needs %s=DIR", flag, spec, dirKey)
-		}
-	case "registry":
-		if _, err := name.ParseReference(e.Attrs["ref"]); err != nil {
-			return usererr.New("%s %q: type=registry needs ref=REF (a valid image reference)", flag, spec)
-		}
-	case "gha", "s3", "azblob":
-		// Handed to BuildKit as given: it knows their attributes.
-	case "inline":
-		// Inline cache rides in an image BuildKit pushes; graft assembles and pushes its images
-		// itself, so there is none to read or write.
-		return usererr.New("%s %q: type=inline needs an image BuildKit pushes, and graft pushes its own: use type=registry,ref=REF", flag, spec)
-	case "":
-		return usererr.New("%s %q: missing type=: use type=local,%s=DIR or type=registry,ref=REF", flag, spec, dirKey)
-	default:
-		return usererr.New("%s %q: unknown cache type %q: use local, registry, gha, s3 or azblob", flag, spec, e.Type)
-	}
-	return nil
+	return client.CacheOptionsEntry{Type: c.Type, Attrs: maps.Clone(c.Attrs)}, nil
 }
 
 // perPlugin gives every plugin and platform its own entry in a shared cache location: each

@@ -123,6 +123,8 @@ func baseState(ref imageref.Ref, work string) (llb.State, map[string]content.Sto
 		}
 		st := llb.OCILayout("graft/base@"+ref.Digest, llb.OCIStore("", baseStore))
 		return st, map[string]content.Store{baseStore: store}, nil
+	default:
+		return llb.State{}, nil, fmt.Errorf("base %s: BuildKit steps need a registry or OCI layout base, not a %s", ref, ref.Kind)
 	}
 	return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", ref)
 }

@@ -85,7 +85,9 @@ func BaseImage(t testing.TB, platform, user string, mt types.MediaType) v1.Image
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := mutate.MediaType(empty.Image, mt)
+	// ggcr's empty image has a Docker config media type: an OCI manifest needs the OCI one,
+	// or skopeo takes the image for an artifact.
+	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, mt), types.OCIConfigJSON)
 	if mt == types.DockerManifestSchema2 {
 		img = mutate.ConfigMediaType(img, types.DockerConfigJSON)
 	}

@@ -25,10 +25,10 @@ func TestParse(t *testing.T) {
 		{"type=local,src=/ci/cache", "src", "/ci/cache", ""},
 		{"type=local,dest=/ci/cache", "dest", "/ci/cache", ""},
 		{"type=gha,scope=x", "src", "", ""},
-		{"type=inline", "dest", "", ""},
+		{"type=inline", "dest", "", "type=inline needs an image BuildKit pushes"}, // as BuildKit's parser says
 		{"type=local,dest=/x", "src", "", "type=local needs src=DIR"},
 		{"type=registry", "src", "", "needs ref=REF"},
-		{"type=registry,ref=UPPER/x", "src", "", "ref:"},
+		{"type=registry,ref=UPPER/x", "src", "", "needs ref=REF (a valid image reference)"},
 		{"type=registry,ref=r.example/c@sha256:" + strings.Repeat("a", 64), "dest", "", "not a digest"},
 		{"type=local,src", "src", "", "is not key=value"},
 		{" ", "src", "", "empty cache spec"},

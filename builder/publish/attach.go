@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -104,31 +103,6 @@ func referrers(a Artifact) ([]*referrer, error) {
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// attachLayout writes the attachments into the layout as referrer manifests listed in
-// index.json (untagged: tools find them by their subject, as the image layout spec says).
-func attachLayout(p layout.Path, a Artifact) error {
-	refs, err := referrers(a)
-	if err != nil {
-		return err
-	}
-	for _, r := range refs {
-		for _, b := range r.blobs {
-			d, _ := b.Digest()
-			rc, _ := b.Compressed()
-			if err := p.WriteBlob(d, rc); err != nil {
-				return err
-			}
-		}
-		if err := p.WriteBlob(r.desc.Digest, io.NopCloser(bytes.NewReader(r.raw))); err != nil {
-			return err
-		}
-		if err := p.AppendDescriptor(r.desc); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // attachRegistry pushes the attachments as referrers of the image. ggcr's remote.Put asks the

@@ -10,19 +10,16 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-
-	"github.com/graft-build/graft/internal/imageref"
 )
 
 // ---- type=oci,dest=FILE.tar: an OCI layout as one tar, as buildx writes it
 
-// ociTarOut writes the layout layoutOut would write, as a tar: entries sorted, root-owned, with
-// a fixed mtime, so the same image gives the same tar.
+// ociTarOut writes the layout layoutOut would write (writeLayout, byte for byte, attachments
+// included), as a tar: entries sorted, root-owned, with a fixed mtime, so the same layout gives
+// the same tar.
 type ociTarOut struct {
-	dest, tag string
+	dest  string
+	names layoutNames
 }
 
 // wantsTar is buildx's choice: tar=true, or a dest ending in .tar unless tar=false. A folder
@@ -37,7 +34,9 @@ func wantsTar(kv map[string]string) bool {
 	return strings.HasSuffix(kv["dest"], ".tar")
 }
 
-func (t *ociTarOut) String() string { return t.dest + " (OCI tar, " + t.tag + ")" }
+func (t *ociTarOut) Target() Target { return Target{Path: t.dest} }
+
+func (t *ociTarOut) String() string { return t.dest + " (OCI tar, " + t.names.tag + ")" }
 
 // Publish writes the layout into a temporary folder, tars it into a temporary file beside
 // dest and renames that over dest: dest is never half-written.
@@ -54,17 +53,7 @@ func (t *ociTarOut) Publish(_ context.Context, a Artifact, _ io.Writer) (string,
 		return "", fmt.Errorf("output %s: %w", t.dest, err)
 	}
 	defer os.RemoveAll(dir)
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return "", fmt.Errorf("output %s: %w", t.dest, err)
-	}
-	ann := layout.WithAnnotations(map[string]string{imageref.RefNameAnnotation: t.tag})
-	if a.Index != nil {
-		err = p.AppendIndex(a.Index, ann)
-	} else {
-		err = p.AppendImage(a.Image, ann)
-	}
-	if err != nil {
+	if err := writeLayout(dir, a, t.names); err != nil {
 		return "", fmt.Errorf("output %s: %w", t.dest, err)
 	}
 	f, err := os.CreateTemp(parent, ".graft-oci-*.tar")

@@ -20,12 +20,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/daemon"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/flagspec"
 	"github.com/graft-build/graft/internal/usererr"
 )
 
@@ -35,34 +33,37 @@ type RemoteOption = remote.Option
 // ---- type=oci
 
 type layoutOut struct {
-	dest, tag string
+	dest  string
+	names layoutNames
 }
 
-func newLayout(kv map[string]string, o Options, spec string) (Publisher, error) {
-	if err := only(kv, spec, "dest", "name", "tar"); err != nil {
+func newLayout(s flagspec.Spec, o Options) (Publisher, error) {
+	if err := s.Only("dest", "name", "tar"); err != nil {
 		return nil, err
 	}
-	if kv["tar"] != "" && kv["tar"] != "false" && kv["tar"] != "true" {
-		return nil, usererr.New("--output %q: tar=%s: write tar=true (one tar file) or tar=false (a layout folder)", spec, kv["tar"])
+	if s.Attrs["tar"] != "" && s.Attrs["tar"] != "false" && s.Attrs["tar"] != "true" {
+		return nil, usererr.New("--output %q: tar=%s: write tar=true (one tar file) or tar=false (a layout folder)", s.Raw, s.Attrs["tar"])
 	}
-	if kv["dest"] == "" {
-		return nil, usererr.New("--output %q: type=oci needs dest=DIR or dest=FILE.tar", spec)
+	if s.Attrs["dest"] == "" {
+		return nil, usererr.New("--output %q: type=oci needs dest=DIR or dest=FILE.tar", s.Raw)
 	}
-	tag := "latest"
-	if n := firstNonEmpty(kv["name"], o.DefaultName); n != "" {
-		t, err := tagOf(n, spec)
+	names := layoutNames{tag: "latest"}
+	if n := firstNonEmpty(s.Attrs["name"], o.DefaultName); n != "" {
+		t, err := tagOf(n, s.Raw)
 		if err != nil {
 			return nil, err
 		}
-		tag = t.TagStr()
+		names = layoutNames{tag: t.TagStr(), full: fullName(t)}
 	}
-	if wantsTar(kv) {
-		return &ociTarOut{dest: absDest(kv["dest"], o.BaseDir), tag: tag}, nil
+	if wantsTar(s.Attrs) {
+		return &ociTarOut{dest: absDest(s.Attrs["dest"], o.BaseDir), names: names}, nil
 	}
-	return &layoutOut{dest: absDest(kv["dest"], o.BaseDir), tag: tag}, nil
+	return &layoutOut{dest: absDest(s.Attrs["dest"], o.BaseDir), names: names}, nil
 }
 
-func (l *layoutOut) String() string { return "oci-layout://" + l.dest + ":" + l.tag }
+func (l *layoutOut) Target() Target { return Target{Path: l.dest} }
+
+func (l *layoutOut) String() string { return "oci-layout://" + l.dest + ":" + l.names.tag }
 
 // Publish writes a fresh layout beside dest and swaps it in, so dest is never half-written.
 // Builds writing one dest at once take turns at the swap (a lock file beside dest), and
@@ -84,7 +85,7 @@ func (l *layoutOut) Publish(ctx context.Context, a Artifact, _ io.Writer) (strin
 		return "", fmt.Errorf("output %s: %w", l.dest, err)
 	}
 	defer os.RemoveAll(tmp) // after a swap, the previous layout
-	if err := writeLayout(tmp, a, l.tag); err != nil {
+	if err := writeLayout(tmp, a, l.names); err != nil {
 		return "", fmt.Errorf("output %s: %w", l.dest, err)
 	}
 	unlock, err := lockBeside(ctx, l.dest)
@@ -102,42 +103,6 @@ func (l *layoutOut) Publish(ctx context.Context, a Artifact, _ io.Writer) (strin
 		return "", fmt.Errorf("output %s: %w", l.dest, err)
 	}
 	return l.String(), nil
-}
-
-// writeLayout writes a as an OCI layout into the empty folder dir, readable by all: ggcr
-// writes blobs 0600 (through CreateTemp) and index.json with the process's umask, but a
-// layout is an artifact other users and tools (CI jobs, crane, skopeo) read.
-func writeLayout(dir string, a Artifact, tag string) error {
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return err
-	}
-	if err := linkBlobs(dir, a); err != nil {
-		return err
-	}
-	ann := layout.WithAnnotations(map[string]string{imageref.RefNameAnnotation: tag})
-	if a.Index != nil {
-		err = p.AppendIndex(a.Index, ann)
-	} else {
-		err = p.AppendImage(a.Image, ann)
-	}
-	if err == nil {
-		err = attachLayout(p, a)
-	}
-	if err != nil {
-		return err
-	}
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			return err
-		case d.IsDir():
-			return os.Chmod(path, 0o755)
-		case d.Type().IsRegular():
-			return os.Chmod(path, 0o644)
-		}
-		return nil // graft writes no links; never chmod through one
-	})
 }
 
 // blobFiler is a layer whose blob is a file graft may link (builder/layer's cached layers).
@@ -260,23 +225,25 @@ type tarballOut struct {
 	tag  name.Tag
 }
 
-func newTarball(kv map[string]string, o Options, spec string) (Publisher, error) {
-	if err := only(kv, spec, "dest", "name"); err != nil {
+func newTarball(s flagspec.Spec, o Options) (Publisher, error) {
+	if err := s.Only("dest", "name"); err != nil {
 		return nil, err
 	}
-	if kv["dest"] == "" {
-		return nil, usererr.New("--output %q: type=docker needs dest=FILE", spec)
+	if s.Attrs["dest"] == "" {
+		return nil, usererr.New("--output %q: type=docker needs dest=FILE", s.Raw)
 	}
-	n := firstNonEmpty(kv["name"], o.DefaultName)
+	n := firstNonEmpty(s.Attrs["name"], o.DefaultName)
 	if n == "" {
-		return nil, usererr.New("--output %q: type=docker needs name=REF (or name in graft.toml)", spec)
+		return nil, usererr.New("--output %q: type=docker needs name=REF (or name in graft.toml)", s.Raw)
 	}
-	t, err := tagOf(n, spec)
+	t, err := tagOf(n, s.Raw)
 	if err != nil {
 		return nil, err
 	}
-	return &tarballOut{dest: absDest(kv["dest"], o.BaseDir), tag: t}, nil
+	return &tarballOut{dest: absDest(s.Attrs["dest"], o.BaseDir), tag: t}, nil
 }
+
+func (t *tarballOut) Target() Target { return Target{Path: t.dest} }
 
 func (t *tarballOut) String() string { return t.dest + " (" + t.tag.String() + ")" }
 
@@ -327,15 +294,15 @@ type registryOut struct {
 	opts []remote.Option
 }
 
-func newRegistry(kv map[string]string, o Options, spec string) (Publisher, error) {
-	if err := only(kv, spec, "name", "push"); err != nil {
+func newRegistry(s flagspec.Spec, o Options) (Publisher, error) {
+	if err := s.Only("name", "push"); err != nil {
 		return nil, err
 	}
-	n := firstNonEmpty(kv["name"], o.DefaultName)
+	n := firstNonEmpty(s.Attrs["name"], o.DefaultName)
 	if n == "" {
-		return nil, usererr.New("--output %q: type=registry needs name=REF (or name in graft.toml)", spec)
+		return nil, usererr.New("--output %q: type=registry needs name=REF (or name in graft.toml)", s.Raw)
 	}
-	t, err := tagOf(n, spec)
+	t, err := tagOf(n, s.Raw)
 	if err != nil {
 		return nil, err
 	}
@@ -347,10 +314,12 @@ func newRegistry(kv map[string]string, o Options, spec string) (Publisher, error
 	return &registryOut{tag: t, opts: append(opts, o.Remote...)}, nil
 }
 
-func (r *registryOut) String() string { return r.tag.String() }
+func (r *registryOut) Target() Target {
+	repo := r.tag.Context()
+	return Target{Repository: &repo}
+}
 
-// Repository is where the image is pushed (a registry cache mounts its blobs from there).
-func (r *registryOut) Repository() name.Repository { return r.tag.Context() }
+func (r *registryOut) String() string { return r.tag.String() }
 
 // Publish uploads in parallel; remote.Write asks the registry for each blob first and sends
 // only those it lacks.
@@ -438,20 +407,22 @@ type daemonOut struct {
 	opts []daemon.Option
 }
 
-func newDaemon(kv map[string]string, o Options, spec string) (Publisher, error) {
-	if err := only(kv, spec, "name"); err != nil {
+func newDaemon(s flagspec.Spec, o Options) (Publisher, error) {
+	if err := s.Only("name"); err != nil {
 		return nil, err
 	}
-	n := firstNonEmpty(kv["name"], o.DefaultName)
+	n := firstNonEmpty(s.Attrs["name"], o.DefaultName)
 	if n == "" {
-		return nil, usererr.New("--output %q: type=daemon needs name=REF (or name in graft.toml)", spec)
+		return nil, usererr.New("--output %q: type=daemon needs name=REF (or name in graft.toml)", s.Raw)
 	}
-	t, err := tagOf(n, spec)
+	t, err := tagOf(n, s.Raw)
 	if err != nil {
 		return nil, err
 	}
 	return &daemonOut{tag: t}, nil
 }
+
+func (d *daemonOut) Target() Target { return Target{} }
 
 func (d *daemonOut) String() string { return "docker-daemon:" + d.tag.String() }
 

@@ -9,13 +9,12 @@ import (
 	"io"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/graft-build/graft/builder/contract"
+	"github.com/graft-build/graft/internal/flagspec"
 	"github.com/graft-build/graft/internal/usererr"
 )
 
@@ -43,6 +42,17 @@ func (a Artifact) Digest() (v1.Hash, error) {
 type Publisher interface {
 	Publish(ctx context.Context, a Artifact, progress io.Writer) (string, error)
 	String() string
+	// Target is where the publisher writes, known from its spec (nothing re-parses flags).
+	Target() Target
+}
+
+// Target is where a publisher writes.
+type Target struct {
+	// Repository is where a registry output pushes: a registry cache can mount the blobs the
+	// build pushed from it. Nil for other outputs.
+	Repository *name.Repository
+	// Path is the folder or file a layout, OCI tar or docker tar output writes; "" for others.
+	Path string
 }
 
 // DefaultSpec is the output when none is given.
@@ -56,62 +66,25 @@ type Options struct {
 	Remote      []RemoteOption
 }
 
-// Parse reads one --output spec.
+// Parse reads one --output spec (flagspec's syntax, shared with --cache-*).
 func Parse(spec string, o Options) (Publisher, error) {
-	kv, err := fields(spec)
+	s, err := flagspec.Parse("--output", spec)
 	if err != nil {
 		return nil, err
 	}
-	typ := kv["type"]
-	delete(kv, "type")
-	switch typ {
+	switch s.Type {
 	case "oci":
-		return newLayout(kv, o, spec)
+		return newLayout(s, o)
 	case "docker":
-		return newTarball(kv, o, spec)
+		return newTarball(s, o)
 	case "registry", "image":
-		return newRegistry(kv, o, spec)
+		return newRegistry(s, o)
 	case "daemon":
-		return newDaemon(kv, o, spec)
+		return newDaemon(s, o)
 	case "":
 		return nil, usererr.New("--output %q: no type; write type=oci,dest=DIR | type=docker,dest=FILE | type=registry,name=REF | type=daemon[,name=REF]", spec)
 	}
-	return nil, usererr.New("--output %q: unknown type %q; use oci, docker, registry or daemon", spec, typ)
-}
-
-// fields splits "k=v,k=v".
-func fields(spec string) (map[string]string, error) {
-	kv := map[string]string{}
-	for _, part := range strings.Split(spec, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || k == "" {
-			return nil, usererr.New("--output %q: %q is not key=value", spec, part)
-		}
-		if _, dup := kv[k]; dup {
-			return nil, usererr.New("--output %q: %s given twice", spec, k)
-		}
-		kv[k] = v
-	}
-	return kv, nil
-}
-
-// only refuses keys a type does not take, so a typo is not silently ignored.
-func only(kv map[string]string, spec string, allowed ...string) error {
-	var extra []string
-	for k := range kv {
-		found := false
-		for _, a := range allowed {
-			found = found || k == a
-		}
-		if !found {
-			extra = append(extra, k)
-		}
-	}
-	if len(extra) > 0 {
-		sort.Strings(extra)
-		return usererr.New("--output %q: unknown key %s (this type takes: %s)", spec, strings.Join(extra, ", "), strings.Join(allowed, ", "))
-	}
-	return nil
+	return nil, usererr.New("--output %q: unknown type %q; use oci, docker, registry or daemon", spec, s.Type)
 }
 
 // tagOf parses an image name, adding :latest when it has no tag or digest.

@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"maps"
 	"reflect"
 	"slices"
@@ -21,6 +22,9 @@ type comparison struct {
 	plan    *builder.Plan
 	built   *contract.Result
 	skipped map[string]bool // plugins whose steps were not run
+	// manifestless is a subject that keeps no manifest (a docker tar, the Docker Engine): its
+	// layers are known by their diff IDs, its blobs may be stored uncompressed.
+	manifestless bool
 	diffs   []Difference
 	notes   []Difference
 	base    *BaseChange
@@ -40,6 +44,7 @@ func (c *comparison) run(ex *examined) error {
 			c.diff(pi.name, "%v", err)
 			continue
 		}
+		c.manifestless = ex.subj.Manifestless
 		if err := c.compareImage(pi, want, ex.subj.Manifestless); err != nil {
 			return err
 		}
@@ -143,6 +148,16 @@ func (c *comparison) compareImage(pi platformImage, want v1.Image, manifestless 
 	}
 	c.layers(pi, have, hcf, wm)
 	c.labels(pi.name, hcf, wcf)
+	// A docker tar or the Docker Engine keeps no manifest and may store its layers
+	// uncompressed: the config (its digest is Docker's image ID, its diff IDs pin every layer's
+	// content, each hashed above) is what must be the lock's.
+	if manifestless {
+		if len(c.diffs) == before && len(c.notes) == notesBefore && have.Config.Digest != wm.Config.Digest {
+			c.diff(pi.name, "image config differs (entrypoint, environment, history or healthcheck): image has %s, should be %s",
+				have.Config.Digest, wm.Config.Digest)
+		}
+		return nil
+	}
 	if len(c.diffs) > before || len(c.notes) > notesBefore {
 		return nil // a layer not recomputed changes the config and the manifest too
 	}
@@ -153,9 +168,7 @@ func (c *comparison) compareImage(pi platformImage, want v1.Image, manifestless 
 	}
 	// Nothing above explains a difference the manifest's bytes still show (a field graft does
 	// not know, another JSON encoding): the digest decides.
-	if manifestless && !reflect.DeepEqual(have, wm) {
-		c.diff(pi.name, "manifest differs from the one %s builds", lockName)
-	} else if !manifestless && got != wantDigest {
+	if got != wantDigest {
 		c.diff(pi.name, "manifest differs: image has %s, %s builds %s", got, lockName, wantDigest)
 	}
 	return nil
@@ -224,14 +237,18 @@ func (c *comparison) layers(pi platformImage, have *v1.Manifest, hcf *v1.ConfigF
 			}
 			continue
 		}
+		haveID, wantID, idName := c.layerID(have, hcf, i), info.Digest, ""
+		if c.manifestless {
+			wantID, idName = info.DiffID, "diff ID "
+		}
 		switch {
 		case i >= len(have.Layers):
-			c.diff(pi.name, "layer %d missing: should be %s, %s", i, info.Digest, what)
-		case have.Layers[i].Digest != info.Digest:
-			c.diff(pi.name, "layer %d differs: image has %s, should be %s, %s", i, have.Layers[i].Digest, info.Digest, what)
+			c.diff(pi.name, "layer %d missing: should be %s%s, %s", i, idName, wantID, what)
+		case haveID != wantID:
+			c.diff(pi.name, "layer %d differs: image has %s%s, should be %s, %s", i, idName, haveID, wantID, what)
 		default:
 			before := len(c.diffs)
-			c.descriptor(pi.name, fmt.Sprintf("layer %d (%s)", i, what), have.Layers[i], want.Layers[i], true)
+			c.descriptor(pi.name, fmt.Sprintf("layer %d (%s)", i, what), have.Layers[i], want.Layers[i], !c.manifestless)
 			if len(c.diffs) == before {
 				c.blob(pi, i, have.Layers[i], hcf)
 			}
@@ -239,9 +256,25 @@ func (c *comparison) layers(pi platformImage, have *v1.Manifest, hcf *v1.ConfigF
 	}
 }
 
+// layerID is what names layer i: its digest, or where the subject keeps no manifest, the
+// config's diff ID (zero when the config lists fewer).
+func (c *comparison) layerID(m *v1.Manifest, cf *v1.ConfigFile, i int) v1.Hash {
+	switch {
+	case !c.manifestless && i < len(m.Layers):
+		return m.Layers[i].Digest
+	case c.manifestless && i < len(cf.RootFS.DiffIDs):
+		return cf.RootFS.DiffIDs[i]
+	}
+	return v1.Hash{}
+}
+
 // blob hashes layer i's bytes: compressed against its digest and size, uncompressed against
-// the config's diff ID.
+// the config's diff ID. A subject without a manifest has only the latter.
 func (c *comparison) blob(pi platformImage, i int, d v1.Descriptor, cf *v1.ConfigFile) {
+	if c.manifestless {
+		c.content(pi, i, cf)
+		return
+	}
 	l, err := pi.img.LayerByDigest(d.Digest)
 	if err != nil {
 		c.diff(pi.name, "layer %d: blob %s cannot be read: %v", i, d.Digest, err)
@@ -258,6 +291,31 @@ func (c *comparison) blob(pi platformImage, i int, d v1.Descriptor, cf *v1.Confi
 	}
 	if i >= len(cf.RootFS.DiffIDs) || sum.diffID != cf.RootFS.DiffIDs[i] {
 		c.diff(pi.name, "layer %d: its content's diff ID is %s, the config does not say so", i, sum.diffID)
+	}
+}
+
+// content hashes layer i's tar against the config's diff ID, reading it as the subject stores
+// it (a docker tar may hold it uncompressed).
+func (c *comparison) content(pi platformImage, i int, cf *v1.ConfigFile) {
+	if i >= len(cf.RootFS.DiffIDs) {
+		c.diff(pi.name, "layer %d: the config lists no diff ID for it", i)
+		return
+	}
+	id := cf.RootFS.DiffIDs[i]
+	l, err := pi.img.LayerByDiffID(id)
+	if err == nil {
+		var rc io.ReadCloser
+		if rc, err = l.Uncompressed(); err == nil {
+			got, _, herr := v1.SHA256(rc)
+			rc.Close()
+			if err = herr; err == nil && got != id {
+				c.diff(pi.name, "layer %d: its content has diff ID %s, the config says %s", i, got, id)
+				return
+			}
+		}
+	}
+	if err != nil {
+		c.diff(pi.name, "layer %d (diff ID %s) cannot be read: %v", i, id, err)
 	}
 }
 

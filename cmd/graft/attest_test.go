@@ -1,7 +1,11 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/graft-build/graft/builder/attest"
+	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/registrytest"
 )
 
@@ -117,22 +122,7 @@ func TestBuildAttachesToLayout(t *testing.T) {
 	}
 	digest := lastLine(out)
 	dir := filepath.Join(s.Dir, "out/image")
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, _ := p.ImageIndex()
-	m, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	types := map[string]bool{}
-	for _, d := range m.Manifests {
-		types[d.ArtifactType] = true
-	}
-	if len(m.Manifests) != 3 || m.Manifests[0].Digest.String() != digest || !types[attest.SBOMMediaType] || !types[attest.ProvenanceMediaType] {
-		t.Fatalf("index.json %+v, want the image %s then an SBOM and a provenance referrer", m.Manifests, digest)
-	}
+	refs := checkLayoutShape(t, dir, digest)
 	// The image is still the layout's only image for graft (inspect, sbom) without a tag.
 	if code, _, errOut := graft(t, "inspect", "oci-layout://"+dir); code != 0 {
 		t.Fatalf("inspect: exit %d: %s", code, errOut)
@@ -147,6 +137,20 @@ func TestBuildAttachesToLayout(t *testing.T) {
 		t.Fatalf("sbom --provenance: exit %d: %s", code, errOut)
 	}
 	checkProvenance(t, prov, digest)
+	// The OCI tar is the same layout, byte for byte, so it carries the attachments too.
+	ociTar := filepath.Join(s.Dir, "out/image.oci.tar")
+	if code, _, errOut := graft(t, "build", "-C", s.Dir, "--output", "type=oci,dest="+ociTar, "--progress", "quiet"); code != 0 {
+		t.Fatalf("OCI tar: exit %d: %s", code, errOut)
+	}
+	sameFiles(t, dir, ociTar)
+	if code, out, errOut := graft(t, "verify", "-C", s.Dir, ociTar); code != 0 {
+		t.Errorf("verify of the OCI tar, read where it is: exit %d: %s%s", code, out, errOut)
+	}
+	if code, sbom, errOut := graft(t, "sbom", ociTar); code != 0 {
+		t.Errorf("sbom of the OCI tar: exit %d: %s", code, errOut)
+	} else {
+		checkSBOM(t, sbom, digest)
+	}
 	// Opting out of one keeps the other and the same image.
 	code, out, errOut = graft(t, "build", "-C", s.Dir, "--sbom=false", "--output", "type=oci,dest=out/nosbom", "--output", "type=docker,dest=out/image.tar")
 	if code != 0 || lastLine(out) != digest {
@@ -160,7 +164,7 @@ func TestBuildAttachesToLayout(t *testing.T) {
 	}
 	// A docker tar cannot hold referrers: say so (exit 1).
 	code, _, errOut = graft(t, "sbom", filepath.Join(s.Dir, "out/image.tar"))
-	if code != 1 || !strings.Contains(errOut, "docker-archive tar") {
+	if code != 1 || !strings.Contains(errOut, "is a docker tar, which holds no attached documents") {
 		t.Errorf("sbom of a tar: exit %d: %s", code, errOut)
 	}
 	// The layout packed in a tar (as docker save of Docker 25+ writes one) is read too.
@@ -176,7 +180,7 @@ func TestBuildAttachesToLayout(t *testing.T) {
 		t.Errorf("sbom of a missing tar: exit %d: %s", code, errOut)
 	}
 	// A tampered SBOM is refused, not printed.
-	for _, d := range m.Manifests {
+	for _, d := range refs {
 		if d.ArtifactType != attest.SBOMMediaType {
 			continue
 		}
@@ -192,5 +196,91 @@ func TestBuildAttachesToLayout(t *testing.T) {
 	}
 	if code, out, errOut := graft(t, "sbom", "oci-layout://"+dir); code != 1 || strings.Contains(out, "forged") || !strings.Contains(errOut, "tampered") {
 		t.Errorf("tampered sbom: exit %d stdout %q stderr %q", code, out, errOut)
+	}
+}
+
+// checkLayoutShape: index.json has one entry (crane push DIR and skopeo oci:DIR need that),
+// named by its tag and its full name; it is the index wrapping the image (with its platform,
+// which syft needs) and the SBOM and provenance referrers of the image.
+func checkLayoutShape(t *testing.T, dir, digest string) []v1.Descriptor {
+	t.Helper()
+	top, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := top.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Manifests) != 1 {
+		t.Fatalf("index.json lists %d entries, want 1: %+v", len(m.Manifests), m.Manifests)
+	}
+	e := m.Manifests[0]
+	if e.Annotations[imageref.RefNameAnnotation] != "latest" || e.Annotations[imageref.ContainerdNameAnnotation] != "registry.test/lib/app:latest" {
+		t.Errorf("index.json entry annotations %v", e.Annotations)
+	}
+	w, err := top.ImageIndex(e.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm, err := w.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wm.Annotations[imageref.ImageAnnotation] != digest || len(wm.Manifests) != 3 {
+		t.Fatalf("wrapper %+v, want the image %s and two referrers", wm, digest)
+	}
+	img := wm.Manifests[0]
+	if img.Digest.String() != digest || img.Platform == nil || img.Platform.OS != "linux" || img.Platform.Architecture == "" {
+		t.Errorf("image entry %+v, want %s with its platform", img, digest)
+	}
+	types := map[string]bool{}
+	for _, d := range wm.Manifests[1:] {
+		types[d.ArtifactType] = imageref.IsAttachment(d)
+	}
+	if !types[attest.SBOMMediaType] || !types[attest.ProvenanceMediaType] {
+		t.Errorf("referrers %+v, want an SBOM and a provenance, platform unknown/unknown", wm.Manifests[1:])
+	}
+	return wm.Manifests[1:]
+}
+
+// sameFiles: the tar holds exactly the folder's files, byte for byte.
+func sameFiles(t *testing.T, dir, tarFile string) {
+	t.Helper()
+	f, err := os.Open(tarFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	inTar := map[string][]byte{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			b, _ := io.ReadAll(tr)
+			inTar[h.Name] = b
+		}
+	}
+	n := 0
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		b, _ := os.ReadFile(p)
+		if !bytes.Equal(inTar[filepath.ToSlash(rel)], b) {
+			t.Errorf("%s differs between the folder and the OCI tar", rel)
+		}
+		n++
+		return nil
+	})
+	if n != len(inTar) {
+		t.Errorf("the folder has %d files, the OCI tar %d", n, len(inTar))
 	}
 }

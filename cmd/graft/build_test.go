@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/graft-build/graft/internal/imageref"
 	"io"
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -181,10 +183,11 @@ func TestInspectMissingImageExits2(t *testing.T) {
 	for _, img := range []string{
 		"oci-layout://" + filepath.Join(dir, "nope"),
 		filepath.Join(dir, "nope.tar"),
+		filepath.Join(dir, "nope"),
 		strings.TrimPrefix(reg.URL, "http://") + "/nope:1",
 	} {
 		code, _, errOut := graft(t, "inspect", img)
-		if code != 2 || !strings.Contains(errOut, "check IMAGE (a registry reference,") || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+		if code != 2 || !strings.HasSuffix(strings.TrimSpace(errOut), imageref.Forms) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
 			t.Errorf("inspect %s: exit %d, stderr %q", img, code, errOut)
 		}
 	}
@@ -224,5 +227,38 @@ func TestBuildRefusesEditedLock(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q (want exit 2 and %q), stdout %q", code, errOut, c.want, out)
 			}
 		})
+	}
+}
+
+// After --output type=daemon, `graft inspect NAME` reads the image from the Docker Engine
+// (before, a name without a registry host went to Docker Hub); docker-daemon:NAME too. A short
+// name the engine lacks is exit 2 and is never looked up in a registry.
+func TestInspectReadsTheDockerEngine(t *testing.T) {
+	buildEnv(t)
+	if err := exec.Command("docker", "version").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and no Docker Engine: %v", err)
+		}
+		t.Skipf("no Docker Engine: %v", err)
+	}
+	s := graftSite(t)
+	tag := "graft-inspect-test:" + randHex(t)
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+	if code, _, errOut := graft(t, "build", "-C", s.Dir, "--progress", "quiet", "--output", "type=daemon,name="+tag); code != 0 {
+		t.Fatalf("build: exit %d: %s", code, errOut)
+	}
+	id, err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", tag).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range []string{tag, "docker-daemon:" + tag} {
+		code, out, errOut := graft(t, "inspect", img)
+		if code != 0 || !strings.Contains(out, "digest    "+strings.TrimSpace(string(id))) || !strings.Contains(out, "alpha") {
+			t.Errorf("inspect %s: exit %d\n%s%s", img, code, out, errOut)
+		}
+	}
+	code, _, errOut := graft(t, "inspect", "graft-inspect-test:absent-"+randHex(t))
+	if code != 2 || !strings.Contains(errOut, "the Docker Engine does not hold it (for a registry image, write its registry: docker.io/") {
+		t.Errorf("inspect of a name the engine lacks: exit %d: %s", code, errOut)
 	}
 }

@@ -66,16 +66,13 @@ func stores(specs []string, flag, dirKey string, buildkit bool) ([]layercache.St
 	return out, nil
 }
 
-// repository is what a registry output says of where it pushes.
-type repository interface{ Repository() name.Repository }
-
-// pushedRepos are the repositories of the registry outputs, where a registry cache can mount
-// the blobs the build just pushed from.
+// pushedRepos are the repositories the registry outputs push to (as the publishers say, -t
+// and --push included), where a registry cache can mount the blobs the build just pushed from.
 func pushedRepos(pubs []publish.Publisher) []name.Repository {
 	var repos []name.Repository
 	for _, p := range pubs {
-		if r, ok := p.(repository); ok {
-			repos = append(repos, r.Repository())
+		if r := p.Target().Repository; r != nil {
+			repos = append(repos, *r)
 		}
 	}
 	return repos

@@ -143,3 +143,20 @@ func cacheRequests(reqs []regtest.Request) (imp, exp []regtest.Request) {
 	}
 	return reqs[:first], reqs[last+1:]
 }
+
+// With --push -t REF (no --output), the cache export mounts the pushed blobs from REF's
+// repository: the repositories come from the publishers, not from re-reading --output flags
+// (which found none here, so every blob was uploaded again).
+func TestCacheMountsFromPushedTag(t *testing.T) {
+	buildEnv(t)
+	s := graftSite(t)
+	reg := regtest.New(t)
+	code, _, errOut := graft(t, "build", "-C", s.Dir, "--progress", "plain", "--push", "-t", reg.Host+"/lib/x:v1",
+		"--cache-to", "type=registry,ref="+reg.Host+"/ci/cache:main")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if m := reg.Mounts(); len(m) != 3 || m[0] != "lib/x -> ci/cache" {
+		t.Errorf("mounts %v, want the three layers from lib/x", m)
+	}
+}

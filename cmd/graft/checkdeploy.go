@@ -166,24 +166,8 @@ func plural(n int, one, many string) string {
 // imageContract reads the contract of IMAGE, and the repository deploy files name it by (""
 // when IMAGE is a path).
 func imageContract(ctx context.Context, arg string) (*imagecontract.Contract, string, error) {
-	cwd, err := os.Getwd()
+	ref, res, err := resolveImage(ctx, arg)
 	if err != nil {
-		return nil, "", err
-	}
-	local, cleanup, err := localImage(arg, maxTarMeta)
-	if err != nil {
-		return nil, "", usererr.Wrap(err)
-	}
-	defer cleanup()
-	ref, err := imageref.Parse(local, cwd)
-	if err != nil {
-		return nil, "", usererr.Wrap(err)
-	}
-	res, err := ref.Resolve(ctx)
-	if err != nil {
-		if imageref.IsNotFound(err) {
-			return nil, "", usererr.New("%v; check IMAGE (a registry reference, oci-layout://DIR[:tag|@digest], a layout folder or a tar)", err)
-		}
 		return nil, "", err
 	}
 	img := res.Image

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -14,7 +13,6 @@ import (
 	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/internal/imageref"
-	"github.com/graft-build/graft/internal/usererr"
 )
 
 func newInspectCmd(g *globalOpts) *cobra.Command {
@@ -22,11 +20,8 @@ func newInspectCmd(g *globalOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect IMAGE",
 		Short: "Show what graft put in an image: base, plugins with commits, launcher version",
-		Long: `inspect reads the labels graft build set. IMAGE is a registry reference
-(host/repo:tag or host/repo@sha256:...), oci-layout://DIR[:tag|@digest], a plain path to an
-OCI layout folder (out/image), or a tar: docker save or an OCI layout tar (type=oci,dest=FILE.tar).
-Relative paths are taken from the current directory.`,
-		Args: cobra.ExactArgs(1),
+		Long:  "inspect reads the labels graft build set. " + imageFormsHelp,
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInspect(cmd.Context(), g, args[0], asJSON)
 		},
@@ -57,31 +52,22 @@ type platformReport struct {
 	Contract *imagecontract.Contract `json:"contract"`
 }
 
+// imageFormsHelp says what IMAGE may be, in every command that reads one.
+const imageFormsHelp = `IMAGE is a registry reference with its registry host (host/repo:tag or
+host/repo@sha256:...); oci-layout://DIR[:tag|@digest]; a path to an OCI layout folder
+(out/image), an OCI tar or a docker tar, optionally with :tag or @digest; or
+docker-daemon:NAME. A name without a registry host (app:v1) is read from the Docker Engine
+when it holds it, and is never looked up in a registry. Relative paths are taken from the
+current directory.`
+
 func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) error {
-	cwd, err := os.Getwd()
+	ref, res, err := resolveImage(ctx, arg)
 	if err != nil {
-		return err
-	}
-	local, cleanup, err := localImage(arg, maxTarMeta)
-	if err != nil {
-		return usererr.Wrap(err)
-	}
-	defer cleanup()
-	ref, err := imageref.Parse(local, cwd)
-	if err != nil {
-		return usererr.Wrap(err)
-	}
-	res, err := ref.Resolve(ctx)
-	if err != nil {
-		if imageref.IsNotFound(err) {
-			// IMAGE names nothing: a usage error (exit 2), not a failure to reach it.
-			return usererr.New("%v; check IMAGE (a registry reference, oci-layout://DIR[:tag|@digest] or a docker-archive tar)", err)
-		}
 		return err
 	}
 	shown := ref.String()
-	if local != arg {
-		shown = arg // a temporary folder for an OCI tar means nothing to the user
+	if ref.Kind != imageref.Registry && ref.Kind != imageref.Daemon && !strings.Contains(arg, "://") {
+		shown = arg // a plain path, as the user wrote it
 	}
 	r := inspectReport{Image: shown, Digest: res.Digest.String(), MediaType: string(res.MediaType)}
 	if res.Index != nil {
@@ -122,7 +108,7 @@ func eachIndexImage(idx v1.ImageIndex, fn func(v1.Descriptor, v1.Image) error) e
 		return err
 	}
 	for _, d := range m.Manifests {
-		if !d.MediaType.IsImage() {
+		if !d.MediaType.IsImage() || imageref.IsAttachment(d) {
 			continue
 		}
 		img, err := idx.Image(d.Digest)

@@ -586,8 +586,8 @@ func TestLockBaseNotFound(t *testing.T) {
 	}{
 		{host + "/archivesspace:9.9.9", "graft.toml:1: base: image " + host + "/archivesspace:9.9.9: ", 2},
 		{host + "/no-such-repo:1", "NAME_UNKNOWN", 2},
-		{"oci-layout://missing", "graft.toml:1: base: image oci-layout://" + filepath.Join(f.dir, "missing") + ": no OCI layout", 2},
-		{"missing.tar", "graft.toml:1: base: image " + filepath.Join(f.dir, "missing.tar"), 2},
+		{"oci-layout://missing", "graft.toml:1: base: image oci-layout://" + filepath.Join(f.dir, "missing") + ": no such folder", 2},
+		{"missing.tar", "graft.toml:1: base: image missing.tar: no such file or folder", 2},
 		{"127.0.0.1:1/x:1", "graft.toml:1: base: image 127.0.0.1:1/x:1: ", 1},
 	}
 	for _, c := range cases {

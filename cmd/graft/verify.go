@@ -14,7 +14,6 @@ import (
 	"github.com/graft-build/graft/builder/verify"
 	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/imageref"
-	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
 )
 
@@ -24,16 +23,15 @@ func newVerifyCmd(g *globalOpts) *cobra.Command {
 		Use:   "verify IMAGE [-C SITE] [--buildkit ADDR]",
 		Short: "Check that IMAGE is exactly what the site's graft.lock builds",
 		Long: `verify rebuilds the image from the site's graft.lock, reading graft's cache only with every
-entry checked in full (as --cache-check all) and publishing nothing, and compares it with IMAGE down to the bytes: every blob IMAGE's image
-relies on is hashed (manifests, config, each layer's compressed and uncompressed bytes), each
-layer is compared with what the lock builds there (base, plugin, launcher, launcher.toml), then
-graft's labels, the config and the manifest digest itself. IMAGE is a registry reference,
-oci-layout://DIR[:tag|@digest], a plain path to an OCI layout folder, an OCI tar or a docker
-save tar. Exit 0 when identical; 1 with one line per difference; 2 when IMAGE or the lock cannot
-be read. Plugins with [build] steps need BuildKit (--buildkit or BUILDKIT_HOST) to be
-recomputed; without it their layers are named as not verified and the exit is 1.
-Set SOURCE_DATE_EPOCH as the build did; an image built with it is also recognised by its
-created time.`,
+entry checked in full (as build --cache-check all) and publishing nothing, and compares it with
+IMAGE down to the bytes: every blob IMAGE relies on is hashed (index, manifests, config, each
+layer's compressed and uncompressed bytes), each layer is compared with what the lock builds
+there (base, plugin, launcher, launcher.toml), then graft's labels, the config and the manifest
+digest itself. Exit 0 when identical; 1 with one line per difference; 2 when IMAGE names
+nothing or the lock cannot be used. Plugins with [build] steps need BuildKit (--buildkit or
+BUILDKIT_HOST) to be recomputed; without it their layers are named as not verified and the
+exit is 1. Set SOURCE_DATE_EPOCH as the build did; an image built with it is also recognised
+by its created time. ` + imageFormsHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runVerify(cmd.Context(), g, o, args[0]) },
 	}
@@ -58,11 +56,10 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildopts.Verify, arg stri
 	if err != nil {
 		return err
 	}
-	subj, cleanup, err := verifySubject(ctx, arg)
+	subj, err := verifySubject(ctx, arg)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
 	// The local cache is read with every entry checked in full, each layer's blob compressed
 	// again from git's files (buildcache.CheckAll), and nothing is imported: verify compares the
 	// image with what the lock builds, never with what a cache claims it builds.
@@ -88,35 +85,17 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildopts.Verify, arg stri
 	return nil
 }
 
-// verifySubject reads IMAGE in every form build writes: a registry reference,
-// oci-layout://DIR, a plain path to a layout folder, an OCI tar (extracted whole into a
-// temporary folder cleanup removes) or a docker save tar. IMAGE that names nothing is bad input.
-func verifySubject(ctx context.Context, arg string) (verify.Subject, func(), error) {
-	local, cleanup, err := localImage(arg, 0)
+// verifySubject reads IMAGE through the one resolver, in every form build writes and inspect
+// reads; IMAGE that names nothing is bad input (exit 2).
+func verifySubject(ctx context.Context, arg string) (verify.Subject, error) {
+	ref, res, err := resolveImage(ctx, arg)
 	if err != nil {
-		return verify.Subject{}, nil, usererr.Wrap(err)
-	}
-	cwd, err := os.Getwd()
-	if err != nil {
-		cleanup()
-		return verify.Subject{}, nil, err
-	}
-	ref, err := imageref.Parse(local, cwd)
-	if err != nil {
-		cleanup()
-		return verify.Subject{}, nil, usererr.Wrap(err)
-	}
-	res, err := ref.Resolve(ctx)
-	if err != nil {
-		cleanup()
-		if imageref.IsNotFound(err) {
-			return verify.Subject{}, nil, usererr.New("%v; check IMAGE (a registry reference, oci-layout://DIR[:tag|@digest], a layout folder, an OCI tar or a docker save tar)", err)
-		}
-		return verify.Subject{}, nil, err
+		return verify.Subject{}, err
 	}
 	subj := verify.Subject{Name: arg, Digest: res.Digest, Image: res.Image, Index: res.Index}
-	if ref.Kind == imageref.DockerArchive {
+	if ref.Kind == imageref.DockerArchive || ref.Kind == imageref.Daemon {
+		// A docker tar, and the Docker Engine (which hands images out as one), keep no manifest.
 		subj.Digest, subj.Manifestless = v1.Hash{}, true
 	}
-	return subj, cleanup, nil
+	return subj, nil
 }

@@ -71,7 +71,7 @@ func swapLayer(t *testing.T, src string, i int, l v1.Layer, dir string) {
 	}
 	layers, _ := res.Image.Layers()
 	layers[i] = l
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	img, err = mutate.AppendLayers(img, layers...)
 	if err != nil {
 		t.Fatal(err)

@@ -11,14 +11,15 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// ErrNoTags is returned by Tags for a place that has no tags to list (a `docker save` tar).
+// ErrNoTags is returned by Tags for a place that has no tags to list (a `docker save` tar,
+// the Docker Engine).
 var ErrNoTags = errors.New("no tags to list")
 
 // CurrentTag is the tag r names, "" when it names a digest or no tag at all (an implicit
 // "latest" counts as none: it was not written, so it cannot be moved).
 func (r Ref) CurrentTag() string {
 	switch r.Kind {
-	case Layout:
+	case Layout, OCIArchive:
 		if r.Digest == "" {
 			return r.Tag
 		}
@@ -48,9 +49,9 @@ func (r Ref) Tags(ctx context.Context, opts ...Option) ([]string, error) {
 		opt(o)
 	}
 	switch r.Kind {
-	case Layout:
+	case Layout, OCIArchive:
 		return r.layoutTags()
-	case DockerArchive:
+	case DockerArchive, Daemon: // the Docker Engine's names are no registry's to list
 		return nil, ErrNoTags
 	}
 	tags, err := remote.List(r.Name.Context(), append([]remote.Option{remote.WithContext(ctx)}, o.remote...)...)

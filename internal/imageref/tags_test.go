@@ -50,8 +50,11 @@ func TestTagsOfALayoutAndCurrentTag(t *testing.T) {
 			t.Errorf("%s: WithTag ok=%v", raw, ok)
 		}
 	}
-	tar, _ := Parse("./base.tar", "/tmp")
-	if _, err := tar.Tags(context.Background()); !errors.Is(err, ErrNoTags) {
-		t.Fatalf("a docker-archive tar: %v", err)
+	// Parse reads a tar's kind from the file; a docker tar and the Docker Engine list no tags
+	// (and never send a short name to a registry to list them).
+	for _, r := range []Ref{{Kind: DockerArchive, Path: "/tmp/base.tar"}, {Kind: Daemon, Raw: "app:v1"}} {
+		if _, err := r.Tags(context.Background()); !errors.Is(err, ErrNoTags) {
+			t.Fatalf("%s: %v", r.Kind, err)
+		}
 	}
 }

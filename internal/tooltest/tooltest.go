@@ -41,6 +41,9 @@ var (
 	Syft   = Tool{Name: "syft", Module: "github.com/anchore/syft", Version: "v1.57.2", Package: "./cmd/syft"}
 	Skopeo = Tool{Name: "skopeo", AptPackage: "skopeo"}
 	Umoci  = Tool{Name: "umoci", AptPackage: "umoci"}
+	// Docker is the machine's Docker CLI (its engine is started before the session and in
+	// CI); tests that pull or load with it also need the engine to answer.
+	Docker = Tool{Name: "docker", AptPackage: "docker.io"}
 )
 
 // All lists every tool, in the order .ci/run prepares them (the longest build last).
@@ -228,9 +231,15 @@ func Run(t testing.TB, bin string, args ...string) string {
 // Exec runs the tool with args, for tests that expect it to fail; it returns stdout, stderr and
 // the exit error.
 func Exec(bin string, args ...string) (stdout, stderr []byte, err error) {
+	return ExecEnv(nil, bin, args...)
+}
+
+// ExecEnv is Exec with env ("K=V") added to the environment.
+func ExecEnv(env []string, bin string, args ...string) (stdout, stderr []byte, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
