@@ -25,9 +25,9 @@ type comparison struct {
 	// manifestless is a subject that keeps no manifest (a docker tar, the Docker Engine): its
 	// layers are known by their diff IDs, its blobs may be stored uncompressed.
 	manifestless bool
-	diffs   []Difference
-	notes   []Difference
-	base    *BaseChange
+	diffs        []Difference
+	notes        []Difference
+	base         *BaseChange
 }
 
 func (c *comparison) diff(platform, format string, args ...any) {
