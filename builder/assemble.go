@@ -80,9 +80,15 @@ func (a *assembly) run(ctx context.Context) (*contract.Result, error) {
 	base := a.plan.base
 	res := &contract.Result{Base: base.written, BaseRef: base.ref.String(), Created: a.imageEpoch()}
 	for _, pl := range a.plugins {
-		info := contract.PluginInfo{Name: pl.lock.Name, Commit: pl.lock.Commit, Ref: pl.lock.Ref, Path: pl.lock.Path}
-		if pl.lock.Kind == lockfile.KindLocal {
+		info := contract.PluginInfo{Name: pl.lock.Name, Commit: pl.lock.Commit, Ref: pl.lock.Ref, Path: pl.lock.Path, Dest: pl.lock.Dest}
+		switch {
+		case pl.lock.Kind == lockfile.KindLocal:
 			info.Local, info.Tree = pl.lock.Local, pl.lock.Tree
+		case pl.lock.IsArtifact():
+			info.Kind, info.Source, info.Digest, info.Tree = pl.lock.Kind, pl.lock.SourceName(), pl.lock.Digest, pl.lock.Tree
+		}
+		if pl.override != "" {
+			info.Unlocked, info.Tree = true, pl.override
 		}
 		res.Plugins = append(res.Plugins, info)
 	}
@@ -274,6 +280,9 @@ func (a *assembly) labels(res *contract.Result, baseDigest v1.Hash, lversion str
 	}
 	if lversion != "" {
 		l[contract.LabelLauncherVersion] = lversion
+	}
+	if names := unlockedNames(res.Plugins); names != "" {
+		l[contract.LabelUnlocked] = names
 	}
 	return l
 }

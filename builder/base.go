@@ -68,6 +68,9 @@ func resolveBase(ctx context.Context, p *lockfile.Project, ropts []imageref.Opti
 		return nil, usererr.New("base image %s is now %s but graft.lock has %s; run `graft lock` to build on the new base",
 			p.Site.Base, res.Digest, locked)
 	}
+	if err := checkBaseVersion(p, ref, res); err != nil {
+		return nil, err
+	}
 	b := &baseImage{written: p.Site.Base, ref: pinned, digest: res.Digest, index: res.Index, indexMT: res.MediaType}
 	if err := checkManifest(manifestOf(res), res.Digest); err != nil {
 		return nil, fmt.Errorf("base image %s: %w", p.Site.Base, err)

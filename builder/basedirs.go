@@ -3,16 +3,14 @@ package builder
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"path"
 	"sort"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/graft-build/graft/builder/buildcache"
+	"github.com/graft-build/graft/internal/imagefs"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
 )
@@ -50,6 +48,13 @@ func ancestorDirs(p *lockfile.Project, lc []string) []string {
 		}
 	}
 	add(p.Site.PluginsDir)
+	if p.Lock != nil {
+		for _, pk := range p.Lock.Plugins {
+			if pk.Dest != "" {
+				add(path.Dir(pk.Dest)) // the folders above a plugin's own [install] dest
+			}
+		}
+	}
 	for _, d := range lc {
 		add(path.Dir(path.Clean(d)))
 	}
@@ -73,88 +78,26 @@ func baseDirs(ctx context.Context, img v1.Image, digest v1.Hash, paths []string,
 	return o.buildCache.Folders(digest, paths, func() ([]baseDir, error) { return scanBaseDirs(ctx, img, paths) })
 }
 
+// scanBaseDirs reads the base's layers for paths (package imagefs): a folder or symlink there is
+// a baseDir; a file where a folder is wanted is left out (adding files under it fails anyway).
 func scanBaseDirs(ctx context.Context, img v1.Image, paths []string) ([]baseDir, error) {
-	layers, err := img.Layers()
+	found, err := imagefs.Find(ctx, img, paths, false)
 	if err != nil {
-		return nil, fmt.Errorf("base layers: %w", err)
-	}
-	pending := map[string]bool{}
-	for _, p := range paths {
-		pending[p] = true
-	}
-	found := map[string]baseDir{}
-	for i := len(layers) - 1; i >= 0 && len(pending) > 0; i-- {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		decided, err := scanLayer(layers[i], pending)
-		if err != nil {
-			return nil, fmt.Errorf("base layer %d: %w", i+1, err)
-		}
-		for p, d := range decided {
-			delete(pending, p)
-			if d != nil {
-				found[p] = *d
-			}
-		}
+		return nil, fmt.Errorf("base %w", err)
 	}
 	out := make([]baseDir, 0, len(found))
 	for _, p := range paths {
-		if d, ok := found[p]; ok {
-			out = append(out, d)
+		e, ok := found[p]
+		if !ok || (e.Type != tar.TypeDir && e.Type != tar.TypeSymlink) {
+			continue
 		}
+		d := baseDir{Path: p, UID: e.UID, GID: e.GID, Mode: e.Mode}
+		if e.Type == tar.TypeSymlink {
+			d.Link = e.Link
+		}
+		out = append(out, d)
 	}
 	return out, nil
-}
-
-// scanLayer reads one layer's headers and returns the pending paths it decides: their entry,
-// or nil when the layer deletes them (a whiteout of the path or of a folder above it, or an
-// opaque folder above it).
-func scanLayer(l v1.Layer, pending map[string]bool) (map[string]*baseDir, error) {
-	rc, err := l.Uncompressed()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	decided := map[string]*baseDir{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return decided, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		name := path.Clean("/" + h.Name)
-		dir, base := path.Split(name)
-		dir = path.Clean(dir)
-		if strings.HasPrefix(base, ".wh.") {
-			gone := path.Join(dir, strings.TrimPrefix(base, ".wh."))
-			opaque := base == ".wh..wh..opq"
-			for p := range pending {
-				if _, ok := decided[p]; ok {
-					continue
-				}
-				if (!opaque && (p == gone || strings.HasPrefix(p, gone+"/"))) || (opaque && strings.HasPrefix(p, dir+"/")) {
-					decided[p] = nil
-				}
-			}
-			continue
-		}
-		if !pending[name] {
-			continue
-		}
-		d := &baseDir{Path: name, UID: h.Uid, GID: h.Gid, Mode: h.Mode & 0o7777}
-		switch h.Typeflag {
-		case tar.TypeDir:
-		case tar.TypeSymlink:
-			d.Link = h.Linkname
-		default:
-			d = nil // a file where a folder is wanted: adding files under it will fail anyway
-		}
-		decided[name] = d
-	}
 }
 
 // checkBaseDirs refuses a site whose folders go through a symlink of the base: graft's layers

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/graft-build/graft/builder/buildcache"
@@ -25,6 +26,7 @@ import (
 	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
+	"github.com/graft-build/graft/lockfile/artifact"
 )
 
 type options struct {
@@ -38,13 +40,17 @@ type options struct {
 	jobs       int
 	resolve    []imageref.Option
 	buildCache *buildcache.Cache
+
+	artifacts     *artifact.Store // url, maven and oci plugins (see artifactStore)
+	artifactsOnce sync.Once
+	overrides     map[string]string // plugin -> working folder or file (--override)
 }
 
 // LauncherSubject names the launcher's line in progress events.
 const LauncherSubject = "graft-launcher"
 
-// Option configures Resolve (WithPlatforms, WithSourceDateEpoch, WithResolveOptions: what is
-// built) or Build (every other option: how).
+// Option configures Resolve (WithPlatforms, WithSourceDateEpoch, WithOverrides,
+// WithResolveOptions: what is built) or Build (every other option: how).
 type Option func(*options)
 
 // WithCache sets where plugins are fetched to (default: fetch.DefaultDir()).
@@ -152,8 +158,8 @@ func Build(ctx context.Context, p *lockfile.Project, opts ...Option) (*contract.
 // and WithEpoch on the plan.
 func (pl *Plan) Build(ctx context.Context, opts ...Option) (*contract.Result, error) {
 	o := newOptions(opts)
-	if o.platforms != nil || o.epoch != nil || o.resolve != nil {
-		return nil, fmt.Errorf("builder: platforms, SOURCE_DATE_EPOCH and resolve options belong to Resolve, not Plan.Build")
+	if o.platforms != nil || o.epoch != nil || o.resolve != nil || o.overrides != nil {
+		return nil, fmt.Errorf("builder: platforms, SOURCE_DATE_EPOCH, overrides and resolve options belong to Resolve, not Plan.Build")
 	}
 	return pl.build(ctx, o)
 }

@@ -298,7 +298,7 @@ func TestBuildFailuresAreClear(t *testing.T) {
 			head := p.Lock.Plugins[1].Commit
 			data, _ := os.ReadFile(filepath.Join(s.Dir, "graft.lock"))
 			s.WriteFile("graft.lock", strings.ReplaceAll(string(data), head, strings.Repeat("1", 40)))
-		}, want: "is not in"},
+		}, want: "plugin.commit: plugin beta: commit " + strings.Repeat("1", 40) + " in graft.lock: it is not in", badInput: true}, // an edited lock, at its line
 		"base vanished": {edit: func(t *testing.T, s *buildtest.Site) {
 			os.RemoveAll(filepath.Join(s.Dir, "base"))
 		}, want: "base image oci-layout://base (locked at sha256:"},

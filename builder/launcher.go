@@ -57,9 +57,10 @@ func MergeLauncherConfig(p *lockfile.Project) (*config.Config, error) {
 			declared[st.Name] = file
 		}
 		merged.Settings = append(merged.Settings, pl.Launcher.Settings...)
+		dir := p.Target(pk) // plugins_dir/NAME, or the plugin's [install] dest
 		for _, h := range pl.Launcher.Hooks {
 			merged.Hooks = append(merged.Hooks, config.Hook{Name: pl.Name,
-				Run: []string{path.Join(p.Site.PluginsDir, pl.Name, h)}})
+				Run: []string{path.Join(dir, h)}})
 		}
 		for j, t := range pl.Launcher.Templates {
 			if where, dup := rendered[t.Dest]; dup {
@@ -68,7 +69,7 @@ func MergeLauncherConfig(p *lockfile.Project) (*config.Config, error) {
 			}
 			rendered[t.Dest] = file
 			merged.Templates = append(merged.Templates, config.Template{
-				Src: path.Join(p.Site.PluginsDir, pl.Name, t.Src), Dest: t.Dest})
+				Src: path.Join(dir, t.Src), Dest: t.Dest})
 		}
 		if pl.Config.Snippet != "" {
 			merged.Snippets = append(merged.Snippets, config.Snippet{Plugin: pl.Name, Text: pl.Config.Snippet})

@@ -19,16 +19,13 @@ import (
 // git objects; a miss on either reads the commit from the git cache.
 
 // list gives the plugin its files: from its listing in the build cache (git plugins), else
-// read from its source. It says how: cached, cache-from, fetched or local.
+// read from its source. It says how: cached, cache-from, fetched, local or override PATH.
 func (pl *plugin) list(ctx context.Context, o *options) (string, error) {
 	g, ok := pl.src.(fetch.Git)
-	if !ok || g.Source.Tree == "" { // a local folder is read (and checked) on every build
-		res, err := pl.src.Read(ctx)
-		if err != nil {
-			return "", err
-		}
-		pl.files, pl.commitTime = res.Files, res.CommitTime
-		return "local", nil
+	if !ok || g.Source.Tree == "" {
+		// A local folder, a working folder (--override) and an unpacked artifact are read (and
+		// checked against the lock, or hashed) on every build.
+		return pl.read(ctx)
 	}
 	var res *fetch.Result
 	spec := buildcache.ListingSpec{Commit: g.Source.Commit, Tree: g.Source.Tree, Path: g.Source.Path,
@@ -117,4 +114,28 @@ func (pl *plugin) release() {
 		pl.files[i].Open = nil
 	}
 	pl.listed = true
+}
+
+// read gives a plugin that has no listing its files, read from its source.
+func (pl *plugin) read(ctx context.Context) (string, error) {
+	if v, ok := pl.src.(Override); ok {
+		res, tree, err := v.Content()
+		if err != nil {
+			return "", err
+		}
+		pl.files, pl.commitTime, pl.override = res.Files, res.CommitTime, tree
+		return "override " + v.Path, nil
+	}
+	res, err := pl.src.Read(ctx)
+	if err != nil {
+		return "", err
+	}
+	pl.files, pl.commitTime = res.Files, res.CommitTime
+	switch {
+	case !pl.lock.IsArtifact():
+		return "local", nil
+	case res.Fetched:
+		return "fetched", nil
+	}
+	return "cached", nil
 }

@@ -2,14 +2,15 @@ package builder
 
 import (
 	"context"
-	"path"
 	"time"
 
 	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
+	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/launcher/config"
 	"github.com/graft-build/graft/lockfile"
+	"github.com/graft-build/graft/lockfile/artifact"
 )
 
 // Plan is a build resolved before any layer is made, as BuildKit's LLB is a value before it is
@@ -25,22 +26,26 @@ type Plan struct {
 	created time.Time       // newest Created among plats
 	sources []source
 	conf    *config.Config
-	epoch   *time.Time // SOURCE_DATE_EPOCH; nil: derived from commits
+	epoch   *time.Time        // SOURCE_DATE_EPOCH; nil: derived from commits
+	resolve []imageref.Option // how registries are reached: the base's, an oci plugin's
 }
 
-// source is where one locked plugin's files come from.
+// source is where one locked plugin's files come from: exactly one of git, local, artifact
+// and override is set.
 type source struct {
-	lock  lockfile.PluginLock
-	def   *lockfile.Plugin
-	dir   string        // plugins_dir/<name> in the image
-	git   *fetch.Source // nil for a folder of the site repository
-	local *fetch.Local  // nil for a git plugin
+	lock     lockfile.PluginLock
+	def      *lockfile.Plugin
+	dir      string            // plugins_dir/<name> in the image, or its [install] dest
+	git      *fetch.Source     // a commit of a git repository
+	local    *fetch.Local      // a folder of the site repository
+	artifact *artifact.Request // a url, maven or oci plugin, pinned
+	override *Override         // a working folder (--override): not what the lock pins
 }
 
-// Resolve plans the build of p's lock: it refuses a stale lock, merges the launcher
-// configuration, reads the base by its locked digest and selects the platforms (WithPlatforms,
-// else graft.toml's, else all of the base's). Only WithPlatforms, WithSourceDateEpoch and
-// WithResolveOptions matter here; the rest are Build's.
+// Resolve plans the build of p's lock: it refuses a stale lock and a base [compat] refuses,
+// merges the launcher configuration, reads the base by its locked digest and selects the
+// platforms (WithPlatforms, else graft.toml's, else all of the base's). Only WithPlatforms,
+// WithSourceDateEpoch, WithOverrides and WithResolveOptions matter here; the rest are Build's.
 func Resolve(ctx context.Context, p *lockfile.Project, opts ...Option) (*Plan, error) {
 	return resolve(ctx, p, newOptions(opts))
 }
@@ -49,11 +54,17 @@ func resolve(ctx context.Context, p *lockfile.Project, o *options) (*Plan, error
 	if err := p.CheckFresh(); err != nil {
 		return nil, err
 	}
+	if err := p.CheckCompat(); err != nil {
+		return nil, err
+	}
+	if err := o.checkOverrides(p); err != nil {
+		return nil, err
+	}
 	conf, err := MergeLauncherConfig(p)
 	if err != nil {
 		return nil, err
 	}
-	sources, err := planSources(p)
+	sources, err := planSources(p, o.overrides)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +72,7 @@ func resolve(ctx context.Context, p *lockfile.Project, o *options) (*Plan, error
 	if err != nil {
 		return nil, err
 	}
-	pl := &Plan{project: p, base: base, sources: sources, conf: conf, epoch: o.epoch}
+	pl := &Plan{project: p, base: base, sources: sources, conf: conf, epoch: o.epoch, resolve: o.resolve}
 	wanted := o.platforms
 	if len(wanted) == 0 {
 		wanted = p.Site.Platforms
@@ -72,24 +83,47 @@ func resolve(ctx context.Context, p *lockfile.Project, o *options) (*Plan, error
 	return pl, nil
 }
 
-// planSources says where each locked plugin's files come from.
-func planSources(p *lockfile.Project) ([]source, error) {
+// planSources says where each locked plugin's files come from (overrides: plugin -> working
+// folder or file).
+func planSources(p *lockfile.Project, overrides map[string]string) ([]source, error) {
 	out := make([]source, 0, len(p.Lock.Plugins))
 	for _, pk := range p.Lock.Plugins {
 		def := p.Plugin(pk.Name)
 		if def == nil {
 			return nil, usererr.New("graft.lock: plugin %s has no plugins/%s/plugin.toml; run `graft lock`", pk.Name, pk.Name)
 		}
-		src := source{lock: pk, def: def, dir: path.Join(p.Site.PluginsDir, pk.Name)}
-		if def.Source.Local != "" {
+		src := source{lock: pk, def: def, dir: p.Target(pk)}
+		switch path, overridden := overrides[pk.Name]; {
+		case overridden:
+			src.override = &Override{Name: pk.Name, Path: path}
+		case def.Source.Local != "":
 			abs, shown := p.LocalDir(*def)
 			src.local = &fetch.Local{Name: pk.Name, Site: p.Dir, Dir: abs, Shown: shown, Tree: pk.Tree}
-		} else {
+		case pk.IsArtifact():
+			req, err := p.ArtifactRequest(*def, pk)
+			if err != nil {
+				return nil, err
+			}
+			src.artifact = &req
+		default:
 			src.git = &fetch.Source{Name: pk.Name, URL: p.SourceURL(*def), Ref: pk.Ref, Commit: pk.Commit, Path: pk.Path, Tree: pk.Tree}
 		}
 		out = append(out, src)
 	}
 	return out, nil
+}
+
+// reader is how the plugin's files are read in a build with options o.
+func (src *source) reader(o *options, resolve []imageref.Option) fetch.Reader {
+	switch {
+	case src.override != nil:
+		return *src.override
+	case src.local != nil:
+		return *src.local
+	case src.artifact != nil:
+		return fetch.Artifact{Store: o.artifactStore(resolve), Request: *src.artifact}
+	}
+	return fetch.Git{Cache: o.cache, Source: *src.git}
 }
 
 // selectPlatforms picks the base's images for the wanted platforms (all when none wanted).

@@ -3,6 +3,7 @@ package builder
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -29,8 +30,10 @@ type plugin struct {
 	def        *lockfile.Plugin
 	files      []fetch.File
 	commitTime time.Time
-	dir        string       // plugins_dir/<name> in the image
-	src        fetch.Reader // a git commit or a folder of the site repository
+	dir        string       // plugins_dir/<name> in the image, or its [install] dest (a file's path for install.as = "file")
+	src        fetch.Reader // a git commit, a folder of the site repository, or a fetched artifact
+	listingKey string       // names its listing in the caches; "" for none (a local folder)
+	override   string       // the content of a working folder given with --override (its tree); "" for the locked source
 
 	mu     sync.Mutex // guards files and listed
 	listed bool       // files hold no contents yet (see contents)
@@ -40,17 +43,25 @@ type plugin struct {
 func (pl *plugin) short() string { return shortVersion(pl.lock) }
 
 func shortVersion(pk lockfile.PluginLock) string {
-	if pk.Kind == lockfile.KindLocal {
+	switch {
+	case pk.Kind == lockfile.KindLocal:
 		return "tree " + pk.Tree[:min(12, len(pk.Tree))]
+	case pk.IsArtifact():
+		return pk.Digest[:min(len("sha256:")+12, len(pk.Digest))]
 	}
 	return pk.Commit[:min(12, len(pk.Commit))]
 }
 
-// version is the plugin's full version for the layer's history: its commit, or a local
-// folder's tree.
+// version is the plugin's full version for the layer's history: its commit, a local folder's
+// tree, or a fetched file's (manifest's) digest and tree.
 func (pl *plugin) version() string {
-	if pl.lock.Kind == lockfile.KindLocal {
+	switch {
+	case pl.override != "":
+		return "unlocked (--override) " + pl.override
+	case pl.lock.Kind == lockfile.KindLocal:
 		return "local " + pl.lock.Local + " tree " + pl.lock.Tree
+	case pl.lock.IsArtifact():
+		return pl.lock.Kind + " " + pl.lock.Digest + " tree " + pl.lock.Tree
 	}
 	return pl.lock.Commit
 }
@@ -63,7 +74,7 @@ func fetchAll(ctx context.Context, plan *Plan, o *options) ([]*plugin, error) {
 	for i := range plan.sources {
 		src := &plan.sources[i]
 		g.Go(func() error {
-			pl, err := fetchOne(ctx, plan.project, o, src)
+			pl, err := fetchOne(ctx, plan, o, src)
 			out[i] = pl
 			return err
 		})
@@ -71,20 +82,19 @@ func fetchAll(ctx context.Context, plan *Plan, o *options) ([]*plugin, error) {
 	return out, g.Wait()
 }
 
-func fetchOne(ctx context.Context, p *lockfile.Project, o *options, src *source) (*plugin, error) {
-	pk := src.lock
+func fetchOne(ctx context.Context, plan *Plan, o *options, src *source) (*plugin, error) {
+	p, pk := plan.project, src.lock
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetching, Detail: shortVersion(pk)})
-	pl := &plugin{lock: pk, def: src.def, dir: src.dir}
-	if src.local != nil {
-		pl.src = *src.local
-	} else {
-		pl.src = fetch.Git{Cache: o.cache, Source: *src.git}
-	}
+	pl := &plugin{lock: pk, def: src.def, dir: src.dir, src: src.reader(o, plan.resolve)}
 	how, err := pl.list(ctx, o)
+	var edited *fetch.LockedCommitError
+	if errors.As(err, &edited) {
+		return nil, p.EditedCommit(pk.Name, edited.Why) // at its line of graft.lock, exit 2
+	}
 	if err != nil {
 		return nil, err
 	}
-	detail := fmt.Sprintf("%s (%s, %d files)", pl.short(), how, len(pl.files))
+	detail := fmt.Sprintf("%s (%s, %d files)", pl.short(), how, countFiles(pl.files))
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetched, Detail: detail, Plain: "fetch  " + pk.Name + " " + detail})
 	if err := pl.check(p); err != nil {
 		return nil, err
@@ -92,9 +102,35 @@ func fetchOne(ctx context.Context, p *lockfile.Project, o *options, src *source)
 	return pl, nil
 }
 
+// pin names the plugin's content in layer keys: its commit (none for a local folder, whose
+// tree says it all), or a fetched file's digest.
+func (pl *plugin) pin() string {
+	if pl.lock.IsArtifact() {
+		return pl.lock.Digest
+	}
+	return pl.lock.Commit
+}
+
+// countFiles counts what git would list (regular files and symlinks), not folders.
+func countFiles(files []fetch.File) int {
+	n := 0
+	for _, f := range files {
+		if f.Mode != filemode.Dir {
+			n++
+		}
+	}
+	return n
+}
+
 // check refuses symlinks leaving the plugin's folder (they would expose or shadow the base's
-// files) and hooks or templates the plugin does not hold.
+// files), hooks or templates the plugin does not hold, and a plugin installed as one file that
+// is not exactly one file.
 func (pl *plugin) check(p *lockfile.Project) error {
+	if pl.def.InstallsFile() {
+		if len(pl.files) != 1 || (pl.files[0].Mode != filemode.Regular && pl.files[0].Mode != filemode.Executable) {
+			return usererr.New("plugin %s is installed as one file (install.as = \"file\"), but %s holds %d entries; run `graft lock`", pl.lock.Name, pl.short(), len(pl.files))
+		}
+	}
 	have := map[string]bool{}
 	links := map[string]string{} // absolute path in the image -> target
 	for _, f := range pl.files {
@@ -259,10 +295,48 @@ func within(p, dir string) bool {
 	return len(p) > len(dir) && p[:len(dir)] == dir && p[len(dir)] == '/'
 }
 
-// entries are the plugin's files as layer entries under its folder in the image.
+// blobIDs maps each regular file's path in the image (as entries names it) to its git blob.
+func (pl *plugin) blobIDs(files []fetch.File) map[string]plumbing.Hash {
+	ids := make(map[string]plumbing.Hash, len(files)+1)
+	for _, f := range files {
+		if f.Mode != filemode.Regular && f.Mode != filemode.Executable {
+			continue
+		}
+		if pl.def.InstallsFile() {
+			ids[pl.dir] = f.ID
+			continue
+		}
+		ids[path.Join(pl.dir, f.Path)] = f.ID
+	}
+	if pl.def.Install.Replace && !pl.def.InstallsFile() {
+		ids[path.Join(pl.dir, whiteoutOpaque)] = plumbing.ComputeHash(plumbing.BlobObject, nil)
+	}
+	return ids
+}
+
+// whiteoutOpaque in a folder of a layer hides what the layers below hold in it (OCI image spec).
+const whiteoutOpaque = ".wh..wh..opq"
+
+// entries are the plugin's files as layer entries under its folder in the image; a plugin
+// installed as one file is that file at its path. A folder replacing the base's ([install]
+// replace) carries an opaque whiteout, so none of the base's old files stay in it.
 func (pl *plugin) entries(files []fetch.File) []layer.Entry {
-	out := make([]layer.Entry, 0, len(files)+1)
+	if pl.def.InstallsFile() {
+		for _, f := range files {
+			if f.Mode == filemode.Regular || f.Mode == filemode.Executable {
+				mode := int64(0o644)
+				if f.Mode == filemode.Executable {
+					mode = 0o755
+				}
+				return []layer.Entry{{Name: pl.dir, Type: tar.TypeReg, Mode: mode, Open: f.Open, Size: f.Size}}
+			}
+		}
+	}
+	out := make([]layer.Entry, 0, len(files)+2)
 	out = append(out, layer.Entry{Name: pl.dir, Type: tar.TypeDir, Mode: 0o755})
+	if pl.def.Install.Replace {
+		out = append(out, layer.Entry{Name: path.Join(pl.dir, whiteoutOpaque), Type: tar.TypeReg, Mode: 0o644})
+	}
 	for _, f := range files {
 		e := layer.Entry{Name: path.Join(pl.dir, f.Path)}
 		switch f.Mode {
@@ -299,10 +373,21 @@ func (pl *plugin) fileLayer(ctx context.Context, bp *basePlatform, epoch time.Ti
 		}
 		return l, nil
 	}
-	if pl.lock.Tree == "" {
+	var key string
+	switch {
+	case pl.override != "":
+		key = fmt.Sprintf("override\x00%s\x00%s", pl.override, pl.dir)
+	case pl.lock.Tree != "":
+		key = fmt.Sprintf("plugin\x00%s\x00%s\x00%s\x00%s", pl.pin(), pl.lock.Tree, pl.lock.Path, pl.dir)
+	default:
 		return make(o.layerOpts(opts...)...)
 	}
-	key := fmt.Sprintf("plugin\x00%s\x00%s\x00%s\x00%s", pl.lock.Commit, pl.lock.Tree, pl.lock.Path, pl.dir)
+	if pl.def.InstallsFile() {
+		key += "\x00file"
+	}
+	if pl.def.Install.Replace {
+		key += "\x00replace"
+	}
 	return o.buildCache.Layer(ctx, buildcache.LayerSpec{ID: layer.KeyID(key, opts...), What: "plugin " + pl.lock.Name + "'s layer",
 		Expect: pl.expect(), Options: opts, MediaType: bp.layerMT}, make)
 }
@@ -312,12 +397,10 @@ func (pl *plugin) fileLayer(ctx context.Context, bp *basePlatform, epoch time.Ti
 func (pl *plugin) expect() layer.Expect {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	ids := make(map[string]plumbing.Hash, len(pl.files))
 	files := make([]fetch.File, len(pl.files))
 	for i, f := range pl.files {
-		ids[path.Join(pl.dir, f.Path)] = f.ID
 		f.Open = nil
 		files[i] = f
 	}
-	return layer.Expect{Entries: pl.entries(files), Content: buildcache.GitContent(ids)}
+	return layer.Expect{Entries: pl.entries(files), Content: buildcache.GitContent(pl.blobIDs(files))}
 }

@@ -34,8 +34,20 @@ type BaseOutdated struct {
 // BaseTag is a newer tag of the base and what stands in the way of moving to it.
 type BaseTag struct {
 	Tag string `json:"tag"`
+	// Version is the base application's version at this tag, when plugins need it.
+	Version string `json:"version,omitempty"`
 	// BlockedBy are the plugins that would block an upgrade to this tag (see baseBlockers).
 	BlockedBy []Blocker `json:"blocked_by,omitempty"`
+	// Moves are the plugins whose source follows the base and would move with it.
+	Moves []Move `json:"moves,omitempty"`
+}
+
+// Move is a plugin whose source follows the base's version: what it names now and at the
+// candidate base (a branch such as REL1_42 -> REL1_43).
+type Move struct {
+	Plugin string `json:"plugin"`
+	From   string `json:"from"`
+	To     string `json:"to"`
 }
 
 // Blocker is a plugin that does not declare itself compatible with a base version.
@@ -78,17 +90,42 @@ func (p *Project) OutdatedBase(ctx context.Context, opts ...ResolveOption) (*Bas
 	}
 	o.Tag = tag
 	for _, t := range newer {
-		o.NewerTags = append(o.NewerTags, BaseTag{Tag: t, BlockedBy: p.baseBlockers(t)})
+		bt, err := p.baseTag(ctx, cfg, ref, t)
+		if err != nil {
+			return nil, p.baseTimeout(ctx, cfg, err)
+		}
+		o.NewerTags = append(o.NewerTags, bt)
 	}
 	return o, nil
 }
 
-// baseBlockers lists the plugins that would block moving the base to tag. Plugins declare no
-// base compatibility yet: when [compat] ranges exist, their check is called from here, so
-// outdated's and --bump's view of an upgrade stay one.
-func (p *Project) baseBlockers(tag string) []Blocker {
-	_ = tag
-	return nil
+// baseTag is what moving the base to tag means for the plugins (see PlanBase): those that would
+// block it ([compat] excluding its version, a ref following it that does not exist yet) and
+// those that would move with it. outdated and --bump base both ask here, so their view of an
+// upgrade stays one. Without plugins needing the base's version, nothing is asked.
+func (p *Project) baseTag(ctx context.Context, cfg *resolveConfig, ref imageref.Ref, tag string) (BaseTag, error) {
+	bt := BaseTag{Tag: tag}
+	if !p.NeedsBaseVersion() {
+		return bt, nil
+	}
+	v, err := p.candidateVersion(ctx, cfg, ref, tag)
+	if err != nil {
+		return bt, err
+	}
+	bt.Version = v.Version
+	plan, err := p.planBase(ctx, cfg, v)
+	if err != nil {
+		return bt, err
+	}
+	for _, u := range plan {
+		switch {
+		case u.Blocks:
+			bt.BlockedBy = append(bt.BlockedBy, Blocker{Plugin: u.Plugin, Reason: u.Reason})
+		case u.Moves:
+			bt.Moves = append(bt.Moves, Move{Plugin: u.Plugin, From: u.OldRef, To: u.NewRef})
+		}
+	}
+	return bt, nil
 }
 
 // baseTimeout says which limit ran out when the base's registry did not answer in time.
@@ -196,8 +233,12 @@ func (p *Project) PlanBaseBump(ctx context.Context, opts ...ResolveOption) (*Bas
 		return nil, p.baseTimeout(ctx, cfg, err)
 	}
 	for i := len(newer) - 1; i >= 0; i-- {
-		if blocked := p.baseBlockers(newer[i]); len(blocked) > 0 {
-			b.Skipped = append(b.Skipped, BaseTag{Tag: newer[i], BlockedBy: blocked})
+		bt, err := p.baseTag(ctx, cfg, ref, newer[i])
+		if err != nil {
+			return nil, p.baseTimeout(ctx, cfg, err)
+		}
+		if len(bt.BlockedBy) > 0 {
+			b.Skipped = append(b.Skipped, bt)
 			continue
 		}
 		b.NewRef, _ = ref.WithTag(newer[i])
@@ -228,7 +269,12 @@ func (p *Project) SetBase(ref string) error {
 // SiteData is graft.toml as loaded (or as SetBase left it).
 func (p *Project) SiteData() []byte { return p.siteData }
 
-// siteErr is bad input at key of graft.toml (exit 2, names file, line and key).
+// siteErr is bad input at key of graft.toml (exit 2, names file, line and key); a key the file
+// does not have (a default being used) points at base.
 func (p *Project) siteErr(key, format string, args ...any) error {
-	return &tomldecode.Error{File: p.shownPath(SiteFile), Line: tomldecode.LineOf(p.siteData, key), Key: key, Msg: fmt.Sprintf(format, args...)}
+	line := tomldecode.LineOf(p.siteData, key)
+	if line == 0 {
+		line = tomldecode.LineOf(p.siteData, "base")
+	}
+	return &tomldecode.Error{File: p.shownPath(SiteFile), Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
 }

@@ -27,6 +27,8 @@ type Bump struct {
 	History   *gitremote.History `json:"history,omitempty"` // commits between, for review
 	// HistoryError says why the commits between could not be listed (the bump still happened).
 	HistoryError string `json:"history_error,omitempty"`
+
+	edits []edit // plugin.toml values to write (url, maven, oci); none: ref becomes NewRef
 }
 
 // Moved reports whether the bump changes anything.
@@ -47,8 +49,24 @@ func (p *Project) PlanBump(ctx context.Context, name string, opts ...ResolveOpti
 		return nil, usererr.New("plugin %s is not in graft.lock yet; run `graft lock` first", name)
 	case pl.Source.Local != "" || pk.Kind == KindLocal:
 		return nil, usererr.New("plugin %s is kept in the site repository (source.local): it has no versions to bump to; edit its folder and run `graft lock`", name)
+	case IsTemplate(pl.Source.Ref):
+		return nil, p.pluginErr(*pl, "source.ref", "plugin %s: ref %q follows the base's version; bump the base and it moves with it", name, pl.Source.Ref)
 	}
 	cfg := newResolveConfig(opts)
+	if pk.IsArtifact() {
+		store, done, err := cfg.store()
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		cfg.artifacts = store
+		var b *Bump
+		err = p.bounded(ctx, cfg, *pl, func(ctx context.Context) (err error) {
+			b, err = p.planBumpArtifact(ctx, cfg, *pl, pk)
+			return err
+		})
+		return b, err
+	}
 	b := &Bump{Plugin: name, Kind: pk.Kind, OldRef: pl.Source.Ref, NewRef: pl.Source.Ref, OldCommit: pk.Commit, NewCommit: pk.Commit}
 	err := p.bounded(ctx, cfg, *pl, func(ctx context.Context) error {
 		r, err := p.open(ctx, cfg, *pl)
@@ -210,6 +228,9 @@ func (p *Project) Log(ctx context.Context, name, from, to string, limit int, opt
 	pl := p.Plugin(name)
 	if pl == nil {
 		return nil, p.checkNames([]string{name})
+	}
+	if pl.Source.Type() != TypeGit {
+		return nil, errNotGit
 	}
 	cfg := newResolveConfig(opts)
 	var h *gitremote.History

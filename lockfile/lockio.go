@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -70,18 +71,22 @@ func checkLockEntry(p *problems, i int, pk PluginLock, names map[string]bool) {
 	switch {
 	case pk.Kind == KindLocal && pk.Local == "":
 		p.addAt(at("kind"), "plugin %q is local but has no local folder; %s", pk.Name, damaged)
-	case pk.Kind == KindLocal && pk.Commit != "":
-		p.addAt(at("commit"), "a local plugin has no commit; %s", damaged)
-	case pk.Kind != KindLocal && !fullSHARE.MatchString(pk.Commit):
+	case (pk.Kind == KindLocal || pk.IsArtifact()) && pk.Commit != "":
+		p.addAt(at("commit"), "a %s plugin has no commit; %s", pk.Kind, damaged)
+	case pk.Kind != KindLocal && !pk.IsArtifact() && !fullSHARE.MatchString(pk.Commit):
 		p.addAt(at("commit"), "%q is not a full 40-character commit SHA; %s", pk.Commit, damaged)
+	case pk.IsArtifact() && !digestRE.MatchString(pk.Digest):
+		p.addAt(at("digest"), "%q is not a sha256 digest; %s", pk.Digest, damaged)
+	case pk.Dest != "" && (!path.IsAbs(pk.Dest) || path.Clean(pk.Dest) != pk.Dest || pk.Dest == "/"):
+		p.addAt(at("dest"), "%q is not a clean absolute path; %s", pk.Dest, damaged)
 	}
 	if !fullSHARE.MatchString(pk.Tree) {
 		p.addAt(at("tree"), "%q is not a full 40-character tree SHA; %s", pk.Tree, damaged)
 	}
 	switch pk.Kind {
-	case KindBranch, KindTag, KindCommit, KindLocal:
+	case KindBranch, KindTag, KindCommit, KindLocal, KindURL, KindMaven, KindOCI:
 	default:
-		p.addAt(at("kind"), "%q is not branch, tag, commit or local; %s", pk.Kind, damaged)
+		p.addAt(at("kind"), "%q is not branch, tag, commit, local, url, maven or oci; %s", pk.Kind, damaged)
 	}
 }
 

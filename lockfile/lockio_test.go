@@ -92,7 +92,7 @@ func TestParseLockErrors(t *testing.T) {
 		"graft.lock:" + line("digest = ") + ": base.digest: \"sha256:x",
 		"graft.lock:" + line("tree = 'abc'") + ": plugin.tree: \"abc\" is not a full 40-character tree SHA",
 		"graft.lock:" + line("name = 'alpha'\ngit = 'https") + ": plugin.name: plugin \"alpha\" is locked twice",
-		"graft.lock:" + line("kind = 'brnach'") + ": plugin.kind: \"brnach\" is not branch, tag, commit or local",
+		"graft.lock:" + line("kind = 'brnach'") + ": plugin.kind: \"brnach\" is not branch, tag, commit, local, url, maven or oci",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

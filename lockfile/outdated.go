@@ -16,12 +16,17 @@ type Outdated struct {
 	Kind      string   `json:"kind"`
 	Locked    string   `json:"locked"`               // locked commit
 	NewerTags []string `json:"newer_tags,omitempty"` // version tags above the locked version, ascending
-	Head      string   `json:"head,omitempty"`       // branch: its head now, when it moved
+	Head      string   `json:"head,omitempty"`       // branch: its head now, when it moved (oci: the tag's digest now)
 	// Moved is the commit a locked tag names now, when that is not the locked commit: the
 	// release was re-tagged, and what it holds deserves review before it is taken.
 	Moved string `json:"moved,omitempty"`
 	// Gone: the locked branch or tag no longer exists in the repository.
 	Gone bool `json:"gone,omitempty"`
+	// NewerVersions (url, maven, oci): versions above the locked one, ascending.
+	NewerVersions []string `json:"newer_versions,omitempty"`
+	// Unlisted says why the plugin's versions cannot be listed (a url without {version} and
+	// [source.versions], an oci reference pinned by digest).
+	Unlisted string `json:"unlisted,omitempty"`
 	// NotLocked: the plugin has a plugin.toml but no entry in graft.lock yet (nothing else is
 	// set; its repository is not contacted).
 	NotLocked bool `json:"not_locked,omitempty"`
@@ -31,7 +36,7 @@ type Outdated struct {
 
 // Current reports whether nothing newer was found.
 func (o Outdated) Current() bool {
-	return len(o.NewerTags) == 0 && o.Head == "" && o.Moved == "" && !o.Gone && !o.NotLocked && !o.Removed
+	return len(o.NewerTags) == 0 && len(o.NewerVersions) == 0 && o.Head == "" && o.Moved == "" && !o.Gone && !o.NotLocked && !o.Removed
 }
 
 // Outdated lists, per plugin in name order, the ones not locked yet, the locked ones whose
@@ -44,6 +49,12 @@ func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdat
 		return nil, err
 	}
 	cfg := newResolveConfig(opts)
+	store, done, err := cfg.store()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	cfg.artifacts = store
 	out := make([]Outdated, len(p.Plugins))
 	var locked []int // indexes into p.Plugins and out
 	for i, pl := range p.Plugins {
@@ -60,7 +71,7 @@ func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdat
 		}
 		locked = append(locked, i)
 	}
-	err := forEach(ctx, cfg.jobs, len(locked), func(ctx context.Context, j int) error {
+	err = forEach(ctx, cfg.jobs, len(locked), func(ctx context.Context, j int) error {
 		i := locked[j]
 		return p.bounded(ctx, cfg, p.Plugins[i], func(ctx context.Context) error {
 			o, err := p.outdatedPlugin(ctx, cfg, p.Plugins[i])
@@ -75,7 +86,7 @@ func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdat
 	}
 	for _, pk := range p.Lock.Plugins {
 		if p.Plugin(pk.Name) == nil {
-			out = append(out, Outdated{Plugin: pk.Name, Ref: pk.Ref, Kind: pk.Kind, Locked: pk.Commit, Removed: true})
+			out = append(out, Outdated{Plugin: pk.Name, Ref: pk.Ref, Kind: pk.Kind, Locked: pk.Pin(), Removed: true})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Outdated) int { return strings.Compare(a.Plugin, b.Plugin) })
@@ -84,6 +95,9 @@ func (p *Project) Outdated(ctx context.Context, opts ...ResolveOption) ([]Outdat
 
 func (p *Project) outdatedPlugin(ctx context.Context, cfg *resolveConfig, pl Plugin) (*Outdated, error) {
 	old := p.PluginLock(pl.Name)
+	if old.IsArtifact() {
+		return p.outdatedArtifact(ctx, cfg, pl, old)
+	}
 	r, err := p.open(ctx, cfg, pl)
 	if err != nil {
 		return nil, err
@@ -137,7 +151,13 @@ func newerTags(r *gitremote.Remote, base version) []string {
 			tags = append(tags, name)
 		}
 	}
-	return ascending(tags, func(name string) (version, bool) {
+	return newerVersions(tags, base)
+}
+
+// newerVersions are the names among names that are versions above base, ascending;
+// pre-releases only when base is one.
+func newerVersions(names []string, base version) []string {
+	return ascending(names, func(name string) (version, bool) {
 		v, ok := parseVersion(name)
 		return v, ok && v.date == base.date && v.compare(base) > 0 && (v.pre == "" || base.pre != "")
 	})
@@ -161,11 +181,11 @@ func ascending(tags []string, keep func(name string) (version, bool)) []string {
 		}
 		return strings.Compare(a.name, b.name)
 	})
-	names := make([]string, len(found))
+	out := make([]string, len(found))
 	for i, f := range found {
-		names[i] = f.name
+		out[i] = f.name
 	}
-	return names
+	return out
 }
 
 // version is a dotted numeric tag: 2 to maxParts numbers, an optional leading "v" or "V",

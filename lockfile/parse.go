@@ -113,6 +113,7 @@ func validateSite(p *problems, s *Site) {
 		}
 	}
 	validateHealthcheck(p, s.Healthcheck)
+	validateBaseVersion(p, s.BaseVersion)
 	validatePluginOrder(p, s.PluginOrder)
 	dests := map[string]bool{}
 	for i, t := range s.Launcher.Templates {
@@ -188,6 +189,8 @@ func ParsePlugin(file, name string, data []byte) (*Plugin, error) {
 			"plugin folder name %q is not allowed; rename the folder to lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", name)})
 	}
 	validateSource(p, &pl.Source)
+	validateInstall(p, &pl)
+	validateCompat(p, pl.Compat)
 	validateBuild(p, &pl.Build)
 	validateLauncher(p, &pl.Launcher)
 	validateConfig(p, &pl.Config)
@@ -198,31 +201,6 @@ func ParsePlugin(file, name string, data []byte) (*Plugin, error) {
 		pl.Source.Path = "" // the repository's root folder is the whole repository
 	}
 	return &pl, nil
-}
-
-func validateSource(p *problems, s *Source) {
-	if s.Local != "" {
-		validateLocal(p, s)
-		return
-	}
-	switch {
-	case s.Git == "":
-		p.add("source.git", "source", `missing; set git = "https://host/repo.git" (or ssh, file:// or a local path) under [source], `+
-			`or local = "folder" for files kept in the site repository`)
-	default:
-		if err := gitremote.Check(s.Git); err != nil {
-			p.add("source.git", "source", "%q: %v", gitremote.Redact(s.Git), err)
-		}
-	}
-	switch {
-	case s.Ref == "":
-		p.add("source.ref", "source", `missing; set ref = "a branch, tag or full 40-character commit SHA" under [source]`)
-	case strings.ContainsAny(s.Ref, " \t\n~^:?*[\\") || strings.Contains(s.Ref, "..") || strings.HasPrefix(s.Ref, "-"):
-		p.add("source.ref", "source", "%q is not a valid git ref name; give a branch, tag or full commit SHA", s.Ref)
-	}
-	if msg := checkRelPath(s.Path); msg != "" {
-		p.add("source.path", "source", "%q %s; give a folder inside the repository, e.g. \"plugin\"", s.Path, msg)
-	}
 }
 
 // validateLocal checks a local source: a folder inside the plugin's folder, and none of the

@@ -13,9 +13,13 @@ import (
 	gittransport "github.com/go-git/go-git/v5/plumbing/transport"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/tomldecode"
 	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile/artifact"
 	"github.com/graft-build/graft/lockfile/gitremote"
 )
 
@@ -33,6 +37,8 @@ type resolveConfig struct {
 	git     []gitremote.Option
 	image   []imageref.Option
 	updates bool
+	// artifacts fetches url, maven and oci sources (see WithArtifactStore).
+	artifacts *artifact.Store
 }
 
 // WithJobs bounds how many repositories are contacted in parallel (default DefaultJobs).
@@ -94,21 +100,41 @@ func (p *Project) Resolve(ctx context.Context, opts ...ResolveOption) (*Lock, er
 	}
 	lock := &Lock{Version: LockVersion, Definitions: p.DefinitionsDigest(), Plugins: make([]PluginLock, len(p.Plugins)), Contract: p.Contract()}
 	errs := make([]error, len(p.Plugins)+1)
+	// Plugins following the base's version need it before they can be resolved.
+	var baseVersion *AppVersion
+	if p.NeedsBaseVersion() {
+		if err := p.resolveBase(ctx, cfg, &lock.Base); err != nil {
+			return nil, err
+		}
+		v, err := ParseAppVersion(lock.Base.Version)
+		if err != nil {
+			return nil, err
+		}
+		baseVersion = &v
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.jobs)
-	g.Go(func() error {
-		errs[0] = p.resolveBase(gctx, cfg, &lock.Base)
-		return nil
-	})
+	if baseVersion == nil {
+		g.Go(func() error {
+			errs[0] = p.resolveBase(gctx, cfg, &lock.Base)
+			return nil
+		})
+	}
+	store, done, err := cfg.store()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	cfg.artifacts = store
 	for i, pl := range p.Plugins {
-		if old := p.keep(cfg, pl); old != nil {
+		if old := p.keep(cfg, pl, baseVersion); old != nil {
 			lock.Plugins[i] = *old
 			continue
 		}
 		g.Go(func() error {
 			var pk *PluginLock
 			err := p.bounded(gctx, cfg, pl, func(ctx context.Context) (err error) {
-				pk, err = p.resolvePlugin(ctx, cfg, pl)
+				pk, err = p.resolvePlugin(ctx, cfg, pl, baseVersion)
 				return err
 			})
 			if err == nil {
@@ -122,7 +148,38 @@ func (p *Project) Resolve(ctx context.Context, opts ...ResolveOption) (*Lock, er
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if err := p.checkResolved(ctx, cfg, lock, baseVersion); err != nil {
+		return nil, err
+	}
 	return lock, nil
+}
+
+// checkResolved refuses a lock whose plugins do not fit its base: a [compat] range excluding the
+// base's version, two plugins writing one path, a plugin replacing the base's files unasked.
+func (p *Project) checkResolved(ctx context.Context, cfg *resolveConfig, lock *Lock, v *AppVersion) error {
+	var errs tomldecode.Errors
+	if v != nil {
+		for _, pl := range p.Plugins {
+			if e, ok := p.CompatErr(pl, *v).(*tomldecode.Error); ok {
+				errs = append(errs, e)
+			}
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return err
+	}
+	base := func() (v1.Image, error) {
+		ref, err := p.BaseRef()
+		if err != nil {
+			return nil, err
+		}
+		res, err := ref.Pinned(lock.Base.Digest).Resolve(ctx, cfg.image...)
+		if err != nil {
+			return nil, err
+		}
+		return firstImage(res)
+	}
+	return p.checkTargets(ctx, lock, base, cfg.artifacts.Dir())
 }
 
 // checkNames rejects --update names that are not plugins (or the base).
@@ -145,83 +202,117 @@ func (p *Project) checkNames(names []string) error {
 }
 
 // keep returns the locked entry to reuse under --update, or nil when pl must be resolved.
-func (p *Project) keep(cfg *resolveConfig, pl Plugin) *PluginLock {
+func (p *Project) keep(cfg *resolveConfig, pl Plugin, v *AppVersion) *PluginLock {
 	// A local folder is read again every time: it costs no network, and a kept hash of a
 	// changed folder would only make the lock stale.
 	if !cfg.updates || slices.Contains(cfg.update, pl.Name) || pl.Source.Local != "" {
 		return nil
 	}
 	old := p.PluginLock(pl.Name)
-	if old == nil || old.Definition != p.PluginDigest(pl.Name) || old.Git != pl.Source.Git ||
-		old.Ref != pl.Source.Ref || old.Path != pl.Source.Path || !refKinds(pl.Source.Ref)[old.Kind] {
-		return nil // an entry plugin.toml contradicts (see Mismatches) is resolved afresh
+	if old == nil || old.Definition != p.PluginDigest(pl.Name) {
+		return nil
+	}
+	src, err := p.RenderSource(pl, v)
+	if err != nil || len(p.mismatches(pl, src, *old)) > 0 {
+		return nil // an entry plugin.toml contradicts (see Mismatches), or a moved base, is resolved afresh
 	}
 	return old
 }
 
 func (p *Project) resolveBase(ctx context.Context, cfg *resolveConfig, out *BaseLock) error {
-	if cfg.updates && !slices.Contains(cfg.update, BaseName) && p.Lock != nil && p.Lock.Base.Ref == p.Site.Base && p.Lock.Base.Digest != "" {
+	if cfg.updates && !slices.Contains(cfg.update, BaseName) && p.Lock != nil && p.Lock.Base.Ref == p.Site.Base && p.Lock.Base.Digest != "" &&
+		(p.Lock.Base.Version != "" || !p.NeedsBaseVersion()) {
 		*out = p.Lock.Base
 		return nil
 	}
-	digest, err := p.baseDigest(ctx, cfg)
+	ref, res, err := p.resolveBaseRef(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	*out = BaseLock{Ref: p.Site.Base, Digest: digest}
-	return nil
+	*out = BaseLock{Ref: p.Site.Base, Digest: res.Digest.String()}
+	if p.NeedsBaseVersion() {
+		out.Version, err = p.ReadBaseVersion(ref, res)
+	}
+	return err
 }
 
 func (p *Project) baseDigest(ctx context.Context, cfg *resolveConfig) (string, error) {
+	_, res, err := p.resolveBaseRef(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	return res.Digest.String(), nil
+}
+
+// resolveBaseRef resolves graft.toml's base: a name that names nothing is bad input at its line.
+func (p *Project) resolveBaseRef(ctx context.Context, cfg *resolveConfig) (imageref.Ref, *imageref.Resolved, error) {
 	ref, err := p.baseRef()
 	if err != nil && !errors.Is(err, imageref.ErrNotFound) {
-		return "", fmt.Errorf("%s: base: %w", p.shownPath(SiteFile), err)
+		return ref, nil, fmt.Errorf("%s: base: %w", p.shownPath(SiteFile), err)
 	}
 	var res *imageref.Resolved
 	if err == nil {
 		res, err = ref.Resolve(ctx, cfg.image...)
 	}
 	if err == nil {
-		return res.Digest.String(), nil
+		return ref, res, nil
 	}
 	if errors.Is(err, imageref.ErrNotFound) {
 		// The reference names nothing: bad input at graft.toml's base (exit 2), not an outage.
-		return "", &tomldecode.Error{File: p.shownPath(SiteFile), Line: tomldecode.LineOf(p.siteData, "base"), Key: "base",
+		return ref, nil, &tomldecode.Error{File: p.shownPath(SiteFile), Line: tomldecode.LineOf(p.siteData, "base"), Key: "base",
 			Msg: fmt.Sprintf("%v; fix base or put the image there", err)}
 	}
-	return "", fmt.Errorf("%s:%d: base: %w", p.shownPath(SiteFile), tomldecode.LineOf(p.siteData, "base"), err)
+	return ref, nil, fmt.Errorf("%s:%d: base: %w", p.shownPath(SiteFile), tomldecode.LineOf(p.siteData, "base"), err)
 }
 
-// resolvePlugin lists pl's repository, picks the commit its ref names, and fetches that one
-// commit for its title and the tree of source.path.
-func (p *Project) resolvePlugin(ctx context.Context, cfg *resolveConfig, pl Plugin) (*PluginLock, error) {
-	if pl.Source.Local != "" {
+// resolvePlugin pins pl: a git source to the commit its ref names (listing its repository and
+// fetching that one commit for its title and the tree of source.path), a local folder to its
+// tree, a url, maven or oci source to its content. v is the base's version for sources that
+// follow it.
+func (p *Project) resolvePlugin(ctx context.Context, cfg *resolveConfig, pl Plugin, v *AppVersion) (*PluginLock, error) {
+	src, err := p.RenderSource(pl, v)
+	if err != nil {
+		return nil, err
+	}
+	switch src.Type() {
+	case TypeLocal:
 		return p.resolveLocal(pl)
+	case TypeURL, TypeMaven, TypeOCI:
+		return p.resolveArtifact(ctx, cfg, pl, src)
 	}
 	r, err := p.open(ctx, cfg, pl)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	kind, commit, err := p.pick(r, pl)
+	kind, commit, err := p.pick(r, pl, src.Ref)
 	if err != nil {
 		return nil, err
 	}
 	if old := p.PluginLock(pl.Name); old != nil && kind != KindCommit && old.Commit == commit &&
-		old.Path == pl.Source.Path && old.Tree != "" {
+		old.Path == pl.Source.Path && old.Tree != "" && !pl.InstallsFile() {
 		// Same commit as locked, proven to exist by the listing: title and tree are functions
-		// of the commit and path, so re-locking an unchanged plugin costs one round trip.
-		return p.entry(pl, kind, commit, old.Title, old.Tree, r.TagsAt(commit)), nil
+		// of the commit and path, so re-locking an unchanged plugin costs one round trip. (A
+		// plugin installed as one file is fetched: its file's name makes its dest.)
+		return p.entry(pl, src.Ref, kind, commit, old.Title, old.Tree, pl.Install.Dest, r.TagsAt(commit)), nil
 	}
 	c, err := r.Fetch(ctx, commit, pl.Source.Path)
 	if errors.Is(err, gitremote.ErrPathNotFound) {
 		return nil, p.pluginErr(pl, "source.path", "plugin %s: %v; give a folder that exists at ref %s",
-			pl.Name, err, pl.Source.Ref)
+			pl.Name, err, src.Ref)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("plugin %s (ref %s): %w", pl.Name, pl.Source.Ref, err)
+		return nil, fmt.Errorf("plugin %s (ref %s): %w", pl.Name, src.Ref, err)
 	}
-	return p.entry(pl, kind, commit, c.Title, c.Tree, r.TagsAt(commit)), nil
+	var top []topEntry
+	for _, e := range c.Top {
+		top = append(top, topEntry{e.Name, e.File})
+	}
+	dest, err := p.installDest(pl, top)
+	if err != nil {
+		return nil, err
+	}
+	return p.entry(pl, src.Ref, kind, commit, c.Title, c.Tree, dest, r.TagsAt(commit)), nil
 }
 
 // resolveLocal pins a local plugin to its folder's tree hash, read from the working tree.
@@ -230,13 +321,23 @@ func (p *Project) resolveLocal(pl Plugin) (*PluginLock, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PluginLock{Name: pl.Name, Kind: KindLocal, Local: pl.Source.Local, Tree: t.Hash, Definition: p.PluginDigest(pl.Name)}, nil
+	var top []topEntry
+	for _, f := range t.Files {
+		if !strings.Contains(f.Path, "/") {
+			top = append(top, topEntry{f.Path, f.Mode == filemode.Regular || f.Mode == filemode.Executable})
+		}
+	}
+	dest, err := p.installDest(pl, top)
+	if err != nil {
+		return nil, err
+	}
+	return &PluginLock{Name: pl.Name, Kind: KindLocal, Local: pl.Source.Local, Tree: t.Hash, Dest: dest, Definition: p.PluginDigest(pl.Name)}, nil
 }
 
-func (p *Project) entry(pl Plugin, kind, commit, title, tree string, tags []string) *PluginLock {
+func (p *Project) entry(pl Plugin, ref, kind, commit, title, tree, dest string, tags []string) *PluginLock {
 	return &PluginLock{
-		Name: pl.Name, Git: pl.Source.Git, Ref: pl.Source.Ref, Kind: kind, Commit: commit,
-		Title: title, Tags: tags, Path: pl.Source.Path, Tree: tree, Definition: p.PluginDigest(pl.Name),
+		Name: pl.Name, Git: pl.Source.Git, Ref: ref, Kind: kind, Commit: commit,
+		Title: title, Tags: tags, Path: pl.Source.Path, Tree: tree, Dest: dest, Definition: p.PluginDigest(pl.Name),
 	}
 }
 
@@ -252,12 +353,16 @@ func (p *Project) open(ctx context.Context, cfg *resolveConfig, pl Plugin) (*git
 	return r, nil
 }
 
-// pick finds what pl's ref names. Like git, a tag wins over a branch of the same name.
-func (p *Project) pick(r *gitremote.Remote, pl Plugin) (kind, commit string, err error) {
-	kind, commit, ok := Lookup(r, pl.Source.Ref)
+// pick finds what ref (pl's, rendered) names. Like git, a tag wins over a branch of the same name.
+func (p *Project) pick(r *gitremote.Remote, pl Plugin, ref string) (kind, commit string, err error) {
+	kind, commit, ok := Lookup(r, ref)
 	if !ok {
-		return "", "", p.pluginErr(pl, "source.ref", "plugin %s: no branch or tag %q in %s; give an existing branch, tag or full 40-character commit SHA",
-			pl.Name, pl.Source.Ref, r.URL())
+		follows := ""
+		if ref != pl.Source.Ref {
+			follows = fmt.Sprintf(" (ref %q for the base's version)", pl.Source.Ref)
+		}
+		return "", "", p.pluginErr(pl, "source.ref", "plugin %s: no branch or tag %q%s in %s; give an existing branch, tag or full 40-character commit SHA",
+			pl.Name, ref, follows, r.URL())
 	}
 	return kind, commit, nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/graft-build/graft/internal/tomldecode"
-	"github.com/graft-build/graft/lockfile/gitremote"
 )
 
 // Mismatch is a value graft.lock records for a plugin that its plugin.toml contradicts while
@@ -16,6 +15,7 @@ type Mismatch struct {
 	Locked string // the value in graft.lock
 	Want   string // what plugin.toml says (for kind: what its ref names)
 	Ref    string // for kind: plugin.toml's ref
+	Why    string // for commit: what the repository says about the locked commit, when it was asked
 	index  int    // the [[plugin]] entry in graft.lock
 }
 
@@ -23,8 +23,12 @@ type Mismatch struct {
 func (m Mismatch) String() string {
 	want := fmt.Sprintf("%q in plugins/%s/plugin.toml", m.Want, m.Plugin)
 	switch {
-	case m.Key == "kind" && m.Want == KindLocal:
-		want = fmt.Sprintf("plugins/%s/plugin.toml has a local source", m.Plugin)
+	case m.Why != "":
+		return fmt.Sprintf("plugin %s: %s %s in graft.lock: %s; %s", m.Plugin, m.Key, m.Locked, m.Why, damaged)
+	case m.Key == "commit":
+		want = fmt.Sprintf("plugins/%s/plugin.toml pins commit %q", m.Plugin, m.Want)
+	case m.Key == "kind" && (m.Want == KindLocal || m.Want == KindURL || m.Want == KindMaven || m.Want == KindOCI):
+		want = fmt.Sprintf("plugins/%s/plugin.toml has a %s source", m.Plugin, m.Want)
 	case m.Key == "kind":
 		want = fmt.Sprintf("ref %q of plugins/%s/plugin.toml names a %s", m.Ref, m.Plugin, m.Want)
 	}
@@ -45,32 +49,13 @@ func (p *Project) Mismatches() []Mismatch {
 		if pl == nil || pk.Definition != p.PluginDigest(pl.Name) {
 			continue
 		}
-		add := func(key, locked, want string) {
-			out = append(out, Mismatch{Plugin: pk.Name, Key: key, Locked: locked, Want: want, Ref: pl.Source.Ref, index: i})
+		src, err := p.lockedSource(*pl)
+		if err != nil {
+			continue // a base version graft.lock lacks: staleness, reported by CheckFresh
 		}
-		if pk.Local != pl.Source.Local {
-			add("local", pk.Local, pl.Source.Local)
-		}
-		if pl.Source.Local != "" {
-			if pk.Kind != KindLocal {
-				add("kind", pk.Kind, KindLocal)
-			}
-			if pk.Git != "" {
-				add("git", gitremote.Redact(pk.Git), "")
-			}
-			continue
-		}
-		if pk.Git != pl.Source.Git {
-			add("git", gitremote.Redact(pk.Git), gitremote.Redact(pl.Source.Git))
-		}
-		if pk.Ref != pl.Source.Ref {
-			add("ref", pk.Ref, pl.Source.Ref)
-		}
-		if pk.Path != pl.Source.Path {
-			add("path", pk.Path, pl.Source.Path)
-		}
-		if kinds := refKinds(pl.Source.Ref); !kinds[pk.Kind] {
-			add("kind", pk.Kind, kindList(kinds))
+		for _, m := range p.mismatches(*pl, src, pk) {
+			m.index = i
+			out = append(out, m)
 		}
 	}
 	return out
@@ -104,8 +89,36 @@ func kindList(kinds map[string]bool) string {
 func (p *Project) mismatchErrors(ms []Mismatch) error {
 	var errs tomldecode.Errors
 	for _, m := range ms {
-		errs = append(errs, &tomldecode.Error{File: p.shownPath(LockFile), Line: entryLine(p.lockData, entryKey{"plugin", m.index, m.Key}),
+		errs = append(errs, &tomldecode.Error{File: p.shownPath(LockFile), Line: p.lockLine(m.index, m.Key),
 			Key: "plugin." + m.Key, Msg: m.String()})
 	}
 	return errs.Err()
+}
+
+// lockLine is the line of key in the index'th [[plugin]] entry of graft.lock.
+func (p *Project) lockLine(index int, key string) int {
+	return entryLine(p.lockData, entryKey{"plugin", index, key})
+}
+
+// lockIndex is the index of plugin name's entry in graft.lock, -1 when it has none.
+func (p *Project) lockIndex(name string) int {
+	if p.Lock != nil {
+		for i, pk := range p.Lock.Plugins {
+			if pk.Name == name {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// EditedCommit is the error for a locked commit that the repository contradicts (found while
+// fetching it): bad input at the commit's line of graft.lock, like every other edited key.
+// why says what the repository holds instead.
+func (p *Project) EditedCommit(name, why string) error {
+	m := Mismatch{Plugin: name, Key: "commit", Why: why, index: p.lockIndex(name)}
+	if pk := p.PluginLock(name); pk != nil {
+		m.Locked = pk.Commit
+	}
+	return p.mismatchErrors([]Mismatch{m})
 }

@@ -122,7 +122,11 @@ func (in *Input) detectLicenses() error {
 		if err != nil {
 			return fmt.Errorf("plugin %s: %w", info.Plugin, err)
 		}
-		lic, err := in.layerLicense(l, path.Join(in.Project.Site.PluginsDir, info.Plugin))
+		pk := in.Project.PluginLock(info.Plugin)
+		if pk == nil {
+			return fmt.Errorf("plugin %s is not in graft.lock", info.Plugin)
+		}
+		lic, err := in.layerLicense(l, in.Project.Target(*pk))
 		if err != nil {
 			return fmt.Errorf("plugin %s: licence files: %w", info.Plugin, err)
 		}

@@ -54,6 +54,8 @@ type ExternalParameters struct {
 	Definitions ResourceDesc    `json:"definitions"`
 	Platforms   []string        `json:"platforms"`
 	Steps       []PluginStepDef `json:"buildSteps,omitempty"`
+	// Unlocked names plugins built from working folders (graft build --override), not the lock.
+	Unlocked []string `json:"unlockedPlugins,omitempty"`
 }
 
 // PluginStepDef names a plugin's [build] steps, which BuildKit ran inside the base image.
@@ -118,9 +120,28 @@ func ProvenanceStatement(in *Input) ([]byte, error) {
 			ann["builtBy"] = "buildkit"
 			ann["steps"] = def.Build.Run
 		}
-		bd.ResolvedDependencies = append(bd.ResolvedDependencies, ResourceDesc{Name: "plugin " + pk.Name,
+		dep := ResourceDesc{Name: "plugin " + pk.Name,
 			URI: "git+" + gitremote.Redact(pk.Git) + "@" + pk.Commit, Digest: map[string]string{"gitCommit": pk.Commit},
-			Annotations: ann})
+			Annotations: ann}
+		if info := in.unlocked(pk.Name); info != nil {
+			bd.ExternalParameters.Unlocked = append(bd.ExternalParameters.Unlocked, pk.Name)
+			digest := map[string]string{"gitTree": info.Tree}
+			if blob, ok := strings.CutPrefix(info.Tree, "blob "); ok {
+				digest = map[string]string{"gitBlob": blob}
+			}
+			dep = ResourceDesc{Name: "plugin " + pk.Name, Digest: digest,
+				Annotations: map[string]any{"unlocked": true, "source": "graft build --override (a working folder, not graft.lock)"}}
+		} else if pk.IsArtifact() {
+			dep.URI, dep.Digest = pk.SourceName(), digestMap(pk.Digest)
+			delete(ann, "ref")
+			if pk.Version != "" {
+				ann["version"] = pk.Version
+			}
+			if pk.Dest != "" {
+				ann["dest"] = pk.Dest
+			}
+		}
+		bd.ResolvedDependencies = append(bd.ResolvedDependencies, dep)
 	}
 	for _, l := range in.Launchers {
 		sum := sha256.Sum256(l.Binary)

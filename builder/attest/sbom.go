@@ -14,7 +14,9 @@ import (
 	"github.com/spdx/tools-golang/spdx/v2/common"
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
 
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/internal/version"
+	"github.com/graft-build/graft/lockfile"
 	"github.com/graft-build/graft/lockfile/gitremote"
 )
 
@@ -139,6 +141,12 @@ func (in *Input) pluginPackage(name string) *spdx.Package {
 	if licence == "" {
 		licence = noAssertion
 	}
+	if info := in.unlocked(name); info != nil {
+		return unlockedPackage(*pk, *info, licence)
+	}
+	if pk.IsArtifact() {
+		return artifactPackage(*pk, licence)
+	}
 	info := []string{fmt.Sprintf("git %s, %s %s, commit %s, tree %s", git, pk.Kind, pk.Ref, pk.Commit, pk.Tree)}
 	if pk.Path != "" {
 		info = append(info, "path "+pk.Path)
@@ -212,3 +220,85 @@ var notIDChar = regexp.MustCompile(`[^A-Za-z0-9.-]+`)
 
 // spdxID makes s fit an SPDX identifier (letters, digits, '.', '-').
 func spdxID(s string) string { return notIDChar.ReplaceAllString(s, "-") }
+
+// artifactPackage is the SBOM package of a url, maven or oci plugin: version and checksum from
+// the locked digest, and a purl of its kind (pkg:generic with download_url and checksum,
+// pkg:maven, pkg:oci).
+func artifactPackage(pk lockfile.PluginLock, licence string) *spdx.Package {
+	version, location, purl := pk.Digest, noAssertion, ""
+	algo, hexd, _ := strings.Cut(pk.Digest, ":")
+	switch pk.Kind {
+	case lockfile.KindURL:
+		u := gitremote.Redact(pk.URL)
+		location = u
+		if pk.Version != "" {
+			version = pk.Version
+		}
+		purl = "pkg:generic/" + url.PathEscape(pk.Name) + "@" + url.PathEscape(version) +
+			"?checksum=" + url.QueryEscape(algo+":"+hexd) + "&download_url=" + url.QueryEscape(u)
+	case lockfile.KindMaven:
+		m, _ := lockfile.ParseMaven(pk.Maven)
+		location, version = gitremote.Redact(pk.URL), m.Version
+		q := url.Values{}
+		if m.Ext != "jar" {
+			q.Set("type", m.Ext)
+		}
+		if m.Classifier != "" {
+			q.Set("classifier", m.Classifier)
+		}
+		if repo := strings.TrimSuffix(location, "/"+m.Dir()+"/"+m.Version+"/"+m.FileName()); repo != location && repo != lockfile.DefaultMavenRepository {
+			q.Set("repository_url", repo)
+		}
+		purl = "pkg:maven/" + url.PathEscape(m.Group) + "/" + url.PathEscape(m.Artifact) + "@" + url.PathEscape(m.Version)
+		if len(q) > 0 {
+			purl += "?" + q.Encode()
+		}
+	case lockfile.KindOCI:
+		purl = ociPURL(pk.OCI, pk.Digest)
+		if !strings.Contains(pk.OCI, "://") {
+			location = pk.OCI
+		}
+	}
+	info := fmt.Sprintf("%s %s, sha256 %s, unpacked tree %s", pk.Kind, pk.SourceName(), hexd, pk.Tree)
+	if pk.Path != "" {
+		info += "; path " + pk.Path
+	}
+	p := &spdx.Package{
+		PackageName: pk.Name, PackageSPDXIdentifier: common.ElementID("Plugin-" + spdxID(pk.Name)), PackageVersion: version,
+		PackageDownloadLocation: location, PackageSourceInfo: info, PackageSummary: pk.Title, PrimaryPackagePurpose: "LIBRARY",
+		PackageLicenseConcluded: licence, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion,
+	}
+	if pk.Kind == lockfile.KindOCI {
+		p.PrimaryPackagePurpose = "CONTAINER"
+	} else if algo == "sha256" {
+		p.PackageChecksums = []common.Checksum{{Algorithm: common.SHA256, Value: hexd}}
+	}
+	if licence != noAssertion {
+		p.PackageLicenseInfoFromFiles = strings.Split(licence, " AND ")
+	}
+	if purl != "" {
+		p.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl", Locator: purl}}
+	}
+	return p
+}
+
+// unlocked is plugin name's label entry when it was built with --override, else nil.
+func (in *Input) unlocked(name string) *contract.PluginInfo {
+	for _, pl := range in.Result.Plugins {
+		if pl.Name == name && pl.Unlocked {
+			return &pl
+		}
+	}
+	return nil
+}
+
+// unlockedPackage is the SBOM package of a plugin built from a working folder (--override):
+// no version, location or purl a reader could fetch, and a comment saying so.
+func unlockedPackage(pk lockfile.PluginLock, info contract.PluginInfo, licence string) *spdx.Package {
+	return &spdx.Package{
+		PackageName: pk.Name, PackageSPDXIdentifier: common.ElementID("Plugin-" + spdxID(pk.Name)), PackageVersion: "unlocked",
+		PackageDownloadLocation: noAssertion, PackageSourceInfo: "UNLOCKED: built with graft build --override from a working folder (" + info.Tree + "), not from graft.lock",
+		PackageComment:          "not reproducible from graft.lock; graft verify fails this image",
+		PackageLicenseConcluded: licence, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion, PrimaryPackagePurpose: "SOURCE",
+	}
+}

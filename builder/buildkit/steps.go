@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
-	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/client"
@@ -28,7 +27,7 @@ import (
 // run and machine (BuildKit's cache matches on it).
 const (
 	filesName = "graft-plugin-files" // llb.Local of the plugin's files
-	baseStore = "graft-base"         // OCIStores key of an OCI layout base
+	baseStore = "graft-base"         // OCIStores key of the base (see imageStore)
 	shell     = "/bin/sh"
 )
 
@@ -74,10 +73,11 @@ func (e *Engine) runSteps(ctx context.Context, req contract.StepRequest, secrets
 	if err != nil {
 		return nil, fmt.Errorf("plugin files: %w", err)
 	}
-	base, stores, err := baseState(req.BaseRef, work)
+	base, store, err := baseState(req)
 	if err != nil {
 		return nil, err
 	}
+	defer store.Close()
 	after, names, err := stepsState(base, req)
 	if err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ func (e *Engine) runSteps(ctx context.Context, req contract.StepRequest, secrets
 	opt := client.SolveOpt{
 		Exports:      []client.ExportEntry{{Type: client.ExporterOCI, Attrs: ociExportAttrs, Output: createFile(tarPath)}},
 		LocalMounts:  map[string]fsutil.FS{filesName: files},
-		OCIStores:    stores,
+		OCIStores:    map[string]content.Store{baseStore: store},
 		CacheImports: perPlugin(e.o.cacheImports, cacheKey(req)),
 		CacheExports: perPlugin(e.o.cacheExports, cacheKey(req)),
 		Session:      []session.Attachable{secretsprovider.FromMap(secrets), auth},
@@ -105,53 +105,35 @@ func (e *Engine) runSteps(ctx context.Context, req contract.StepRequest, secrets
 	return diffLayer(tarPath, work, req)
 }
 
-// baseState is the base image by its locked digest: from a registry, or from an OCI layout
-// folder handed to BuildKit through the session (the daemon may be on another machine).
-func baseState(ref imageref.Ref, work string) (llb.State, map[string]content.Store, error) {
-	switch ref.Kind {
-	case imageref.Registry:
-		if _, ok := ref.Name.(name.Digest); ok {
-			return llb.Image(ref.Name.String()), nil, nil
-		}
-	case imageref.Layout:
-		if ref.Digest == "" {
-			break
-		}
-		store, err := layoutStore(ref.Dir, work)
-		if err != nil {
-			return llb.State{}, nil, err
-		}
-		st := llb.OCILayout("graft/base@"+ref.Digest, llb.OCIStore("", baseStore))
-		return st, map[string]content.Store{baseStore: store}, nil
-	default:
-		return llb.State{}, nil, fmt.Errorf("base %s: BuildKit steps need a registry or OCI layout base, not a %s", ref, ref.Kind)
+// baseState is the base image by its locked digest, handed to BuildKit through the session
+// from what graft read (see imageStore): the daemon needs no access to the base's registry,
+// layout or archive, and no credentials for it.
+func baseState(req contract.StepRequest) (llb.State, *imageStore, error) {
+	dgst := pinnedDigest(req.BaseRef)
+	if dgst == "" {
+		return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", req.BaseRef)
 	}
-	return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", ref)
+	if got, err := req.Base.Digest(); err != nil || got.String() != dgst {
+		return llb.State{}, nil, fmt.Errorf("base %s: the image read has digest %v (%v)", req.BaseRef, got, err)
+	}
+	store, err := newImageStore(req.Base)
+	if err != nil {
+		return llb.State{}, nil, err
+	}
+	return llb.OCILayout("graft/base@"+dgst, llb.OCIStore("", baseStore)), store, nil
 }
 
-// layoutStore opens an OCI layout's blobs as a content store without writing into the user's
-// folder: containerd's local store creates an ingest/ folder in its root, so the root is a
-// scratch folder whose blobs/ is a symlink to the layout's.
-func layoutStore(dir, work string) (content.Store, error) {
-	blobs, err := filepath.Abs(filepath.Join(dir, "blobs"))
-	if err != nil {
-		return nil, fmt.Errorf("base layout %s: %w", dir, err)
+// pinnedDigest is the digest r names its image by ("" when it names none).
+func pinnedDigest(r imageref.Ref) string {
+	switch r.Kind {
+	case imageref.Registry:
+		if d, ok := r.Name.(name.Digest); ok {
+			return d.DigestStr()
+		}
+	case imageref.Layout, imageref.OCIArchive:
+		return r.Digest
 	}
-	if _, err := os.Stat(blobs); err != nil {
-		return nil, fmt.Errorf("base layout %s: %w", dir, err)
-	}
-	root := filepath.Join(work, "base-store")
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, fmt.Errorf("base layout %s: %w", dir, err)
-	}
-	if err := os.Symlink(blobs, filepath.Join(root, "blobs")); err != nil {
-		return nil, fmt.Errorf("base layout %s: %w", dir, err)
-	}
-	store, err := local.NewStore(root)
-	if err != nil {
-		return nil, fmt.Errorf("base layout %s: %w", dir, err)
-	}
-	return store, nil
+	return ""
 }
 
 // stepsState puts the plugin's files on the base (owned by UID:GID) and runs each command on

@@ -2,14 +2,19 @@
 // `docker buildx create --driver docker-container` does, so a site whose plugins have build
 // steps needs nothing but a Docker Engine: `graft build --buildkit auto`.
 //
-// The container runs a pinned moby/buildkit image (the version of graft's BuildKit client),
-// privileged, with its state (/var/lib/buildkit: the step cache) on a named volume, so removing
-// or replacing the container keeps the cache. It is reached through the docker-container://
-// connection helper (`docker exec NAME buildctl dial-stdio`), like a buildx builder.
+// The container runs moby/buildkit at the version of graft's BuildKit client, pinned by
+// digest, with the least privilege that works on the engine: rootless BuildKit (the -rootless
+// image: buildkitd as an unprivileged user in a user namespace), else a privileged container,
+// else CAP_SYS_ADMIN without seccomp/AppArmor (engines that cannot grant every capability). Its
+// state (the step cache) lives on a named volume, so removing or replacing the container keeps
+// the cache. graft labels what it creates and never uses, removes or replaces a container of
+// that name it did not label. It is reached through the docker-container:// connection helper
+// (`docker exec NAME buildctl dial-stdio`), like a buildx builder.
 package buildkitd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime/debug"
@@ -32,17 +37,42 @@ const (
 	DefaultContainer = "graft-buildkitd"
 	// Version is go.mod's github.com/moby/buildkit version, the one place graft names it:
 	// ClientVersion's answer when the binary carries no module information (never in a normal
-	// build), and the daemon the tests build (package buildkittest). Bump it with go.mod.
-	Version  = "v0.33.1"
-	stateDir = "/var/lib/buildkit"
-	// labelImage records the image a container was made from, as asked (the engine's Config.Image
-	// is the same string, but a label says it was graft's doing).
-	labelImage = "org.graft.buildkitd.image"
+	// build), the release whose images are pinned below, and the daemon the tests build
+	// (package buildkittest). Bump it with go.mod and pinned.
+	Version = "v0.33.1"
+	// labelImage records the image asked for (the default or --buildkit-image) on what graft
+	// creates; a container without it was not made by graft. labelPrivileges says how it runs.
+	labelImage      = "org.graft.buildkitd.image"
+	labelPrivileges = "org.graft.buildkitd.privileges"
 )
 
-// DefaultImage is moby/buildkit at the version of the BuildKit client graft is built with:
-// client and daemon of one release always agree on the protocol and on LLB.
-func DefaultImage() string { return "moby/buildkit:" + ClientVersion() }
+// pinned are the official images' index digests (Docker Hub's, multi-architecture) per BuildKit
+// release graft was built with: a tag can be moved, a digest cannot. A version missing here is
+// run by tag (TestDefaultImageIsPinned keeps the client's version here).
+var pinned = map[string]struct{ rootful, rootless string }{
+	Version: {
+		rootful:  "sha256:cec9f139f45e93c5c69c60f8b07cfad9f43f4ef6b6a6cd917527fea5ff2e3dea",
+		rootless: "sha256:f8a833b2de9d68e27f0815e4a737abdfaf8a2e4c615650557df11025101557b4",
+	},
+}
+
+// DefaultImage is moby/buildkit at the version of the BuildKit client graft is built with,
+// pinned by digest: client and daemon of one release always agree on the protocol and on LLB.
+func DefaultImage() string { return image(ClientVersion(), false) }
+
+// DefaultRootlessImage is DefaultImage's rootless variant (moby/buildkit:VERSION-rootless).
+func DefaultRootlessImage() string { return image(ClientVersion(), true) }
+
+func image(version string, rootless bool) string {
+	tag, d := "moby/buildkit:"+version, pinned[version].rootful
+	if rootless {
+		tag, d = tag+"-rootless", pinned[version].rootless
+	}
+	if d == "" {
+		return tag
+	}
+	return tag + "@" + d
+}
 
 // ClientVersion is the github.com/moby/buildkit version in graft's build.
 func ClientVersion() string {
@@ -63,15 +93,18 @@ func ClientVersion() string {
 
 // Result is what Ensure found or did.
 type Result struct {
-	Addr      string // docker-container://NAME
-	Container string
-	Image     string
-	Volume    string
-	Action    string // started, reused, restarted, replaced
+	Addr       string // docker-container://NAME
+	Container  string
+	Image      string // the image the container runs
+	Volume     string
+	Action     string // started, reused, restarted, replaced
+	Privileges string // rootless, privileged or cap-sys-admin
 }
 
 type options struct {
 	image, name string
+	custom      bool   // image given by the caller, not DefaultImage
+	rootless    string // the rootless image to try first (default: DefaultRootlessImage with DefaultImage)
 	log         io.Writer
 	readyWithin time.Duration
 	docker      []dockerclient.Opt
@@ -80,13 +113,23 @@ type options struct {
 // Option configures Ensure.
 type Option func(*options)
 
-// WithImage runs image instead of DefaultImage (a mirror, or a locally built image).
-func WithImage(image string) Option { return func(o *options) { o.image = image } }
+// WithImage runs image instead of DefaultImage (a mirror, or a locally built image). An image
+// whose user is not root is run rootless, any other one rootful (privileged, else
+// CAP_SYS_ADMIN).
+func WithImage(image string) Option {
+	return func(o *options) { o.image, o.custom = image, true }
+}
 
-// WithName names the container (default DefaultContainer); the volume is NAME_state.
+// WithRootlessImage is the rootless image to try before the rootful one (a mirror of
+// DefaultRootlessImage beside one of DefaultImage given with WithImage).
+func WithRootlessImage(image string) Option { return func(o *options) { o.rootless = image } }
+
+// WithName names the container (default DefaultContainer); the volume is NAME_state (NAME_rootless_state
+// for a rootless container).
 func WithName(name string) Option { return func(o *options) { o.name = name } }
 
-// WithLog is where Ensure says what it started or reused (one line each; default: nowhere).
+// WithLog is where Ensure says what it started or reused and with which privileges (one line
+// each; default: nowhere). graft passes stderr whatever --progress says.
 func WithLog(w io.Writer) Option { return func(o *options) { o.log = w } }
 
 // WithReadyTimeout bounds the wait for a started daemon to answer (default 60s).
@@ -112,7 +155,8 @@ func Reachable(ctx context.Context) bool {
 }
 
 // Ensure returns the address of a running buildkitd container that answers, creating or
-// starting it first when needed, and says on the log which it did.
+// starting it first when needed, and says on the log what runs and with which privileges. A
+// container it created and could not bring up is removed again.
 func Ensure(ctx context.Context, opts ...Option) (*Result, error) {
 	o := &options{image: DefaultImage(), name: DefaultContainer, log: io.Discard, readyWithin: 60 * time.Second}
 	for _, opt := range opts {
@@ -134,8 +178,8 @@ func Ensure(ctx context.Context, opts ...Option) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(o.log, "buildkit: %s container %s (%s, cache in volume %s): --buildkit %s\n",
-		res.Action, res.Container, res.Image, res.Volume, res.Addr)
+	fmt.Fprintf(o.log, "buildkit: %s container %s (%s, %s; cache in volume %s): --buildkit %s\n",
+		res.Action, res.Container, res.Image, describe(res.Privileges), res.Volume, res.Addr)
 	return res, nil
 }
 
@@ -144,50 +188,56 @@ type docker struct {
 	o *options
 }
 
-func (d *docker) volume() string { return d.o.name + "_state" }
+func (d *docker) addr() string { return "docker-container://" + d.o.name }
 
-func (d *docker) result(action string) *Result {
-	return &Result{Addr: "docker-container://" + d.o.name, Container: d.o.name, Image: d.o.image,
-		Volume: d.volume(), Action: action}
-}
-
+// ensure brings the named container to running and answering, and says how.
 func (d *docker) ensure(ctx context.Context) (*Result, error) {
-	action, err := d.container(ctx)
-	if err != nil {
-		return nil, err
-	}
-	res := d.result(action)
-	if err := d.waitReady(ctx, res.Addr); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-// container brings the named container to running and says how.
-func (d *docker) container(ctx context.Context) (string, error) {
 	got, err := d.c.ContainerInspect(ctx, d.o.name, dockerclient.ContainerInspectOptions{})
 	switch {
 	case cerrdefs.IsNotFound(err):
-		return "started", d.create(ctx)
+		return d.create(ctx, "started")
 	case err != nil:
-		return "", fmt.Errorf("--buildkit auto: inspect container %s: %w", d.o.name, err)
+		return nil, fmt.Errorf("--buildkit auto: inspect container %s: %w", d.o.name, err)
 	}
 	c := got.Container
-	if c.Config == nil || c.Config.Image != d.o.image {
-		// Another version (graft was upgraded, or another image asked for): replace the
+	var labels map[string]string
+	if c.Config != nil {
+		labels = c.Config.Labels
+	}
+	asked, ours := labels[labelImage]
+	if !ours {
+		return nil, usererr.New("--buildkit auto: a container named %s exists that graft did not create (it has no %s label; image %s); "+
+			"graft neither uses nor removes it: remove it yourself (docker rm -f %s), or set %s to another name",
+			d.o.name, labelImage, imageOf(c), d.o.name, "GRAFT_BUILDKIT_CONTAINER")
+	}
+	if asked != d.o.image {
+		// Another version (graft was upgraded, or another image asked for): replace graft's
 		// container; the cache stays in the volume.
 		if _, err := d.c.ContainerRemove(ctx, d.o.name, dockerclient.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			return "", fmt.Errorf("--buildkit auto: remove container %s (image %s, want %s): %w", d.o.name, imageOf(c), d.o.image, err)
+			return nil, fmt.Errorf("--buildkit auto: remove container %s (image %s, want %s): %w", d.o.name, asked, d.o.image, err)
 		}
-		return "replaced", d.create(ctx)
+		return d.create(ctx, "replaced")
 	}
+	p := privilegesNamed(labels[labelPrivileges], imageOf(c))
+	res := &Result{Addr: d.addr(), Container: d.o.name, Image: imageOf(c), Volume: p.volume(d.o.name), Action: "reused", Privileges: p.name}
 	if c.State != nil && c.State.Running {
-		return "reused", nil
+		return res, d.waitReady(ctx)
 	}
-	if err := d.startOrNarrow(ctx); err != nil {
-		return "", err
+	res.Action = "restarted"
+	err = d.start(ctx)
+	if err == nil {
+		err = d.waitReady(ctx)
 	}
-	return "restarted", nil
+	if err == nil {
+		return res, nil
+	}
+	// graft's own stopped container no longer starts (the engine changed, or it was made
+	// with privileges the engine refuses): make it again; the cache stays in the volume.
+	fmt.Fprintf(d.o.log, "buildkit: container %s does not start again (%s); making it anew\n", d.o.name, firstLine(err))
+	if _, err := d.c.ContainerRemove(ctx, d.o.name, dockerclient.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("--buildkit auto: remove container %s: %w", d.o.name, err)
+	}
+	return d.create(ctx, "replaced")
 }
 
 func imageOf(c container.InspectResponse) string {
@@ -197,77 +247,92 @@ func imageOf(c container.InspectResponse) string {
 	return c.Config.Image
 }
 
-// create makes the volume and the container and starts it. A container another graft created
-// meanwhile (same name: conflict) is used as it is.
-func (d *docker) create(ctx context.Context) error {
-	if err := d.ensureImage(ctx); err != nil {
-		return err
-	}
-	if _, err := d.c.VolumeCreate(ctx, dockerclient.VolumeCreateOptions{Name: d.volume(),
-		Labels: map[string]string{labelImage: d.o.image}}); err != nil {
-		return fmt.Errorf("--buildkit auto: create volume %s: %w", d.volume(), err)
-	}
-	err := d.createWith(ctx, privileged())
-	if cerrdefs.IsConflict(err) {
-		return d.start(ctx)
-	}
+// create tries each privilege set graft may run buildkitd with, least first, and keeps the
+// first whose daemon answers. What it created for a set that failed is removed, so a failed
+// start leaves no container behind.
+func (d *docker) create(ctx context.Context, action string) (*Result, error) {
+	sets, err := d.candidates(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return d.startOrNarrow(ctx)
+	var failed []string
+	for i, p := range sets {
+		err := d.try(ctx, p)
+		if errors.Is(err, errRace) {
+			return d.ensure(ctx) // another graft made it meanwhile: use it as found
+		}
+		if err == nil {
+			res := &Result{Addr: d.addr(), Container: d.o.name, Image: p.image, Volume: p.volume(d.o.name), Action: action, Privileges: p.name}
+			if len(failed) > 0 {
+				fmt.Fprintf(d.o.log, "buildkit: %s did not work on this Docker Engine (%s); running %s instead\n",
+					sets[0].name, strings.Join(failed, "; "), p.name)
+			}
+			return res, nil
+		}
+		// Any failure, a failed pull too (a site may hold only one of the images), moves on.
+		if ctx.Err() != nil || i == len(sets)-1 {
+			if len(failed) > 0 {
+				return nil, fmt.Errorf("%w (before: %s)", err, strings.Join(failed, "; "))
+			}
+			return nil, err
+		}
+		failed = append(failed, p.name+": "+firstLine(err))
+	}
+	return nil, errors.New("--buildkit auto: no way to run buildkitd") // unreachable: sets is never empty
 }
 
-// startOrNarrow starts the container; where the engine refuses its privileges, it makes it
-// again with the narrower set.
-func (d *docker) startOrNarrow(ctx context.Context) error {
-	err := d.start(ctx)
-	if err == nil || !capsRefused(err) {
-		return err
-	}
-	// Engines that themselves run without every capability (nested in a container, some CI
-	// runners) cannot start any privileged container. What rootful buildkitd needs is less:
-	// CAP_SYS_ADMIN, no seccomp/AppArmor profile, and a writable cgroup tree for runc.
-	fmt.Fprintf(d.o.log, "buildkit: this Docker Engine cannot start privileged containers (runc: unable to apply caps); starting %s with CAP_SYS_ADMIN, no seccomp/AppArmor profile and the host's /sys/fs/cgroup instead\n",
-		d.o.name)
-	if _, err := d.c.ContainerRemove(ctx, d.o.name, dockerclient.ContainerRemoveOptions{Force: true}); err != nil {
-		return fmt.Errorf("--buildkit auto: remove container %s: %w", d.o.name, err)
-	}
-	if err := d.createWith(ctx, narrow()); err != nil {
-		return err
-	}
-	return d.start(ctx)
-}
+// errRace is a container of the same name created by another graft meanwhile.
+var errRace = errors.New("container created meanwhile")
 
-func (d *docker) createWith(ctx context.Context, hc *container.HostConfig) error {
-	hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: d.volume(), Target: stateDir})
-	_, err := d.c.ContainerCreate(ctx, dockerclient.ContainerCreateOptions{
+// try creates the container with privilege set p, starts it and waits for the daemon; on
+// failure it removes the container (and the volume, when it made it).
+func (d *docker) try(ctx context.Context, p privileges) (err error) {
+	if err := d.ensureImage(ctx, p.image); err != nil {
+		return err
+	}
+	vol := p.volume(d.o.name)
+	_, inspectErr := d.c.VolumeInspect(ctx, vol, dockerclient.VolumeInspectOptions{})
+	madeVolume := cerrdefs.IsNotFound(inspectErr)
+	if _, err := d.c.VolumeCreate(ctx, dockerclient.VolumeCreateOptions{Name: vol,
+		Labels: map[string]string{labelImage: d.o.image, labelPrivileges: p.name}}); err != nil {
+		return fmt.Errorf("--buildkit auto: create volume %s: %w", vol, err)
+	}
+	hc := p.host()
+	hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: vol, Target: p.state})
+	_, err = d.c.ContainerCreate(ctx, dockerclient.ContainerCreateOptions{
 		Name: d.o.name,
-		Config: &container.Config{Image: d.o.image, Labels: map[string]string{labelImage: d.o.image},
-			// The image's entrypoint is buildkitd; the OCI worker with runc needs no containerd.
-			Cmd: []string{"--oci-worker=true", "--containerd-worker=false"}},
+		Config: &container.Config{Image: p.image, Labels: map[string]string{labelImage: d.o.image, labelPrivileges: p.name},
+			// The image's entrypoint is buildkitd (rootlesskit buildkitd); the OCI worker with
+			// runc needs no containerd.
+			Cmd: p.args},
 		HostConfig: hc,
 	})
-	if err != nil && !cerrdefs.IsConflict(err) {
-		return fmt.Errorf("--buildkit auto: create container %s from %s: %w", d.o.name, d.o.image, err)
+	if cerrdefs.IsConflict(err) {
+		return errRace
 	}
-	return err
-}
-
-// privileged is what buildx's docker-container driver asks for.
-func privileged() *container.HostConfig {
-	return &container.HostConfig{Privileged: true}
-}
-
-func narrow() *container.HostConfig {
-	return &container.HostConfig{
-		CapAdd:      []string{"CAP_SYS_ADMIN"},
-		SecurityOpt: []string{"seccomp=unconfined", "apparmor=unconfined"},
-		Mounts:      []mount.Mount{{Type: mount.TypeBind, Source: "/sys/fs/cgroup", Target: "/sys/fs/cgroup"}},
+	if err != nil {
+		if madeVolume {
+			d.c.VolumeRemove(context.WithoutCancel(ctx), vol, dockerclient.VolumeRemoveOptions{})
+		}
+		return fmt.Errorf("--buildkit auto: create container %s from %s: %w", d.o.name, p.image, err)
 	}
+	defer func() {
+		if err != nil {
+			d.remove(context.WithoutCancel(ctx), vol, madeVolume)
+		}
+	}()
+	if err := d.start(ctx); err != nil {
+		return err
+	}
+	return d.waitReady(ctx)
 }
 
-func capsRefused(err error) bool {
-	return strings.Contains(err.Error(), "unable to apply caps")
+// remove takes away a container this run created (and its volume when new).
+func (d *docker) remove(ctx context.Context, vol string, volume bool) {
+	d.c.ContainerRemove(ctx, d.o.name, dockerclient.ContainerRemoveOptions{Force: true})
+	if volume {
+		d.c.VolumeRemove(ctx, vol, dockerclient.VolumeRemoveOptions{})
+	}
 }
 
 func (d *docker) start(ctx context.Context) error {
@@ -277,33 +342,33 @@ func (d *docker) start(ctx context.Context) error {
 	return nil
 }
 
-// ensureImage pulls the image when the engine lacks it.
-func (d *docker) ensureImage(ctx context.Context) error {
-	if _, err := d.c.ImageInspect(ctx, d.o.image); err == nil {
+// ensureImage pulls image when the engine lacks it.
+func (d *docker) ensureImage(ctx context.Context, image string) error {
+	if _, err := d.c.ImageInspect(ctx, image); err == nil {
 		return nil
 	} else if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("--buildkit auto: inspect image %s: %w", d.o.image, err)
+		return fmt.Errorf("--buildkit auto: inspect image %s: %w", image, err)
 	}
-	fmt.Fprintf(d.o.log, "buildkit: pulling %s\n", d.o.image)
-	resp, err := d.c.ImagePull(ctx, d.o.image, dockerclient.ImagePullOptions{})
+	fmt.Fprintf(d.o.log, "buildkit: pulling %s\n", image)
+	resp, err := d.c.ImagePull(ctx, image, dockerclient.ImagePullOptions{})
 	if err == nil {
 		err = resp.Wait(ctx)
 		resp.Close()
 	}
 	if err != nil {
-		return usererr.New("--buildkit auto: pull %s: %s: load it into Docker (docker load), or name another image with --buildkit-image or GRAFT_BUILDKIT_IMAGE", d.o.image, firstLine(err))
+		return usererr.New("--buildkit auto: pull %s: %s: load it into Docker (docker load), or name another image with --buildkit-image or GRAFT_BUILDKIT_IMAGE", image, firstLine(err))
 	}
 	return nil
 }
 
 // waitReady asks the daemon its version until it answers, and stops early when the container
 // has exited (its last log lines are the cause).
-func (d *docker) waitReady(ctx context.Context, addr string) error {
+func (d *docker) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, d.o.readyWithin)
 	defer cancel()
 	var last error
 	for {
-		if last = ping(ctx, addr); last == nil {
+		if last = ping(ctx, d.addr()); last == nil {
 			return nil
 		}
 		got, err := d.c.ContainerInspect(ctx, d.o.name, dockerclient.ContainerInspectOptions{})

@@ -9,11 +9,20 @@ import (
 	"github.com/graft-build/graft/internal/usererr"
 )
 
-// TestDefaultImageMatchesClient: the image auto starts is the BuildKit release graft's client
-// is built from, and Version (the daemon the tests build) names the same release.
-func TestDefaultImageMatchesClient(t *testing.T) {
-	if got, want := DefaultImage(), "moby/buildkit:"+Version; got != want {
-		t.Fatalf("DefaultImage() = %s, want %s", got, want)
+// TestDefaultImageIsPinned: the image auto starts is the BuildKit release graft's client is
+// built from (the daemon the tests build is the same version), pinned by the digest of the
+// official image's index, and so is its rootless variant.
+func TestDefaultImageIsPinned(t *testing.T) {
+	want := "moby/buildkit:" + Version + "@sha256:"
+	if got := DefaultImage(); !strings.HasPrefix(got, want) || len(got) != len(want)+64 {
+		t.Fatalf("DefaultImage() = %s, want %s<64 hex digits>", got, want)
+	}
+	want = "moby/buildkit:" + Version + "-rootless@sha256:"
+	if got := DefaultRootlessImage(); !strings.HasPrefix(got, want) || len(got) != len(want)+64 {
+		t.Fatalf("DefaultRootlessImage() = %s, want %s<64 hex digits>", got, want)
+	}
+	if got := image("v0.0.1", false); got != "moby/buildkit:v0.0.1" {
+		t.Fatalf("an unpinned version: %s", got)
 	}
 }
 

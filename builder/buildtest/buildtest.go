@@ -6,7 +6,9 @@ package buildtest
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,4 +280,43 @@ func WriteBusyboxBaseLayout(t testing.TB, dir string) v1.Hash {
 	}
 	d, _ := img.Digest()
 	return d
+}
+
+// ImageFiles maps every path of img (the topmost layer's entry wins) to a regular file's
+// content, "-> target" for a symlink, "dir" for a folder.
+func ImageFiles(t *testing.T, img v1.Image) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := "/" + strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
+			switch h.Typeflag {
+			case tar.TypeDir:
+				out[name] = "dir"
+			case tar.TypeSymlink:
+				out[name] = "-> " + h.Linkname
+			default:
+				data, _ := io.ReadAll(io.LimitReader(tr, 1<<20))
+				out[name] = string(data)
+			}
+		}
+		rc.Close()
+	}
+	return out
 }

@@ -19,10 +19,14 @@ const (
 	LabelPlugins         = "org.graft.plugins" // JSON list of PluginInfo
 	LabelLauncherVersion = "org.graft.launcher.version"
 	LabelGraftVersion    = "org.graft.version"
+	// LabelUnlocked lists, comma-separated, the plugins an image was built with from a working
+	// folder (`graft build --override`) instead of graft.lock: such an image is not what the
+	// lock builds, and `graft verify` fails it.
+	LabelUnlocked = "org.graft.unlocked"
 )
 
 // Labels are every label graft sets, in a fixed order.
-var Labels = []string{LabelBaseName, LabelBaseDigest, LabelCreated, LabelPlugins, LabelLauncherVersion, LabelGraftVersion}
+var Labels = []string{LabelBaseName, LabelBaseDigest, LabelCreated, LabelPlugins, LabelLauncherVersion, LabelGraftVersion, LabelUnlocked}
 
 // PluginInfo is one plugin as the image's org.graft.plugins label lists it.
 type PluginInfo struct {
@@ -33,6 +37,17 @@ type PluginInfo struct {
 	// Local and Tree are set for a plugin kept in the site repository (Commit is empty).
 	Local string `json:"local,omitempty"`
 	Tree  string `json:"tree,omitempty"`
+	// Kind, Source and Digest are set for a url, maven or oci plugin (Commit is empty): what it
+	// was fetched as (its URL without credentials, coordinates or reference) and the file's (or
+	// manifest's) sha256; Tree is then what was unpacked.
+	Kind   string `json:"kind,omitempty"`
+	Source string `json:"source,omitempty"`
+	Digest string `json:"digest,omitempty"`
+	// Dest is where the plugin is installed, when not plugins_dir/NAME.
+	Dest string `json:"dest,omitempty"`
+	// Unlocked: built from a working folder (`graft build --override`), not from graft.lock;
+	// Tree is then that folder's tree.
+	Unlocked bool `json:"unlocked,omitempty"`
 }
 
 // Platform names p as graft writes it everywhere: os/arch[/variant].

@@ -135,9 +135,9 @@ func (c *Cache) fetch(ctx context.Context, src Source, entry string) error {
 			return err
 		}
 	}
-	return fmt.Errorf("plugin %s: commit %s is not in %s (neither fetchable directly: %v, nor in the history of %s); "+
-		"the lock names a commit the repository does not have (history rewritten, or graft.lock edited): run `graft lock`",
-		src.Name, src.Commit, gitremote.Redact(src.URL), shaErr, ref)
+	return &LockedCommitError{Name: src.Name, Commit: src.Commit,
+		Why: fmt.Sprintf("it is not in %s (neither fetchable directly: %v, nor in the history of %s, which may have been rewritten since locking)",
+			gitremote.Redact(src.URL), shaErr, ref)}
 }
 
 // retryable: the first attempt failed for a reason the ref fallbacks may get around (not an

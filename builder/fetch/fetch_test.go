@@ -1,7 +1,9 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +14,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"github.com/graft-build/graft/internal/gittest"
+	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile/localtree"
 )
 
 func gitIn(t *testing.T, dir string, args ...string) string {
@@ -198,4 +202,100 @@ func gitMktree(t *testing.T, r *gittest.Repo, listing string) string {
 		t.Fatalf("mktree: %v %s", err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// A tree that names a file twice (git itself never writes one; git fsck refuses it) served
+// over smart HTTP is refused, naming plugin, commit and folder; so is one out of git's order.
+// Before, the later entry silently won.
+func TestTreesGitFsckRefusesAreRefused(t *testing.T) {
+	root := t.TempDir()
+	r := gittest.NewRepo(t, root, "p.git")
+	r.Write(map[string]string{"sub/a.txt": "a", "sub/b.txt": "b"})
+	r.Commit("first")
+	blob := func(name string) []byte {
+		return mustHex(t, strings.TrimSpace(r.Git("rev-parse", "HEAD:sub/"+name+".txt")))
+	}
+	entry := func(name string, hash []byte) []byte {
+		return append([]byte("100644 "+name+"\x00"), hash...)
+	}
+	srv := gittest.NewServer(t, root)
+	for name, c := range map[string]struct {
+		entries [][]byte
+		want    string
+	}{
+		"duplicate": {[][]byte{entry("a.txt", blob("a")), entry("a.txt", blob("b"))}, `"a.txt" twice in "/sub"`},
+		"file-and-folder": {[][]byte{entry("a.txt", blob("a")), append([]byte("40000 a.txt\x00"), mustHex(t, strings.TrimSpace(r.Git("rev-parse", "HEAD:sub")))...)},
+			`"a.txt" twice in "/sub"`},
+		"unsorted": {[][]byte{entry("b.txt", blob("b")), entry("a.txt", blob("a"))}, `"a.txt" out of git's order in "/sub"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sub := hashObject(t, r, "tree", bytes.Join(c.entries, nil))
+			rootTree := hashObject(t, r, "tree", append([]byte("40000 sub\x00"), mustHex(t, sub)...))
+			commit := strings.TrimSpace(r.Git("commit-tree", rootTree, "-m", "crafted "+name))
+			r.Git("push", "--quiet", "origin", commit+":refs/heads/"+name)
+			// Real git's answer first: fsck refuses the tree.
+			if out, err := exec.Command("git", "-C", r.Bare, "fsck", "--no-dangling").CombinedOutput(); err == nil {
+				t.Fatalf("git fsck accepts the %s tree:\n%s", name, out)
+			}
+			src := Source{Name: "p", URL: srv.URL + "/p.git", Ref: name, Commit: commit, Path: "sub", Tree: sub}
+			_, err := NewCache(t.TempDir()).Get(context.Background(), src)
+			if !usererr.Is(err) || !strings.Contains(err.Error(), "plugin p: commit "+commit) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want a usage error naming plugin, commit and %s", err, c.want)
+			}
+		})
+	}
+}
+
+// hashObject writes raw as an object of type typ without git's checks (git mktree would
+// refuse what these tests need) and returns its hash.
+func hashObject(t *testing.T, r *gittest.Repo, typ string, raw []byte) string {
+	t.Helper()
+	cmd := exec.Command("git", "hash-object", "-t", typ, "--literally", "-w", "--stdin")
+	cmd.Dir, cmd.Stdin = strings.TrimSpace(r.Git("rev-parse", "--show-toplevel")), bytes.NewReader(raw)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("hash-object: %v %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func mustHex(t *testing.T, h string) []byte {
+	t.Helper()
+	raw, err := hex.DecodeString(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// A local plugin's file is read twice: hashed for the lock check, streamed into the layer.
+// Bytes changed in between (same size) fail the stream at its end instead of entering the
+// layer as something graft.lock does not pin.
+func TestLocalFileChangedDuringTheBuildFails(t *testing.T) {
+	site := t.TempDir()
+	dir := filepath.Join(site, "files")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "a.txt")
+	if err := os.WriteFile(file, []byte("locked"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := localtree.Read(site, dir, "files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Local{Name: "cam", Site: site, Dir: dir, Shown: "files", Tree: tree.Hash}.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := content(t, res.Files[0]); err != nil || got != "locked" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if err := os.WriteFile(file, []byte("LOCKED"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := content(t, res.Files[0]); err == nil || !strings.Contains(err.Error(), "plugin cam: files/a.txt changed while graft built it") {
+		t.Fatalf("err = %v", err)
+	}
 }

@@ -38,6 +38,20 @@ type File struct {
 	TreeMode filemode.FileMode
 }
 
+// LockedCommitError is a locked commit the repository contradicts: it holds another tree at
+// the plugin's path than graft.lock says, or the repository has no such commit. graft.lock was
+// edited by hand (or the ref's history rewritten): bad input at the lock's commit line, which
+// the caller, holding graft.lock, names.
+type LockedCommitError struct {
+	Name, Commit string
+	Why          string // what the repository holds instead
+}
+
+func (e *LockedCommitError) Error() string {
+	return fmt.Sprintf("plugin %s: commit %s in graft.lock: %s; graft.lock was edited by hand or is damaged: run `graft lock`",
+		e.Name, e.Commit, e.Why)
+}
+
 // damagedError is a cache entry whose objects do not match their hashes or are missing.
 type damagedError struct {
 	name, dir, what string
@@ -97,8 +111,8 @@ func read(src Source, dir string) (*Result, error) {
 		return nil, err
 	}
 	if src.Tree != "" && tree.String() != src.Tree {
-		return nil, fmt.Errorf("plugin %s: the tree of path %q at commit %s is %s but graft.lock says %s; "+
-			"graft.lock was edited by hand or is damaged: run `graft lock`", src.Name, src.Path, src.Commit, tree, src.Tree)
+		return nil, &LockedCommitError{Name: src.Name, Commit: src.Commit,
+			Why: fmt.Sprintf("that commit holds tree %s at %q, graft.lock says tree %s", tree, "/"+strings.Trim(src.Path, "/"), src.Tree)}
 	}
 	var files []File
 	if err := r.walk(tree, "", &files); err != nil {
@@ -170,16 +184,21 @@ func (r *reader) stream(h plumbing.Hash, size int64) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("blob %s: %v", h, err)}
 	}
-	return &checked{r: r, rc: rc, want: h, left: size, hash: plumbing.NewHasher(plumbing.BlobObject, size)}, nil
+	return newChecked(rc, h, size, func(what string) error { return &damagedError{r.src.Name, r.dir, what} }), nil
 }
 
-// checked hashes a blob as it is read and fails at its end when the hash differs.
+// checked hashes a blob as it is read and fails at its end when the hash differs: what is
+// read is exactly the blob the tree names, or the read fails.
 type checked struct {
-	r    *reader
 	rc   io.ReadCloser
 	want plumbing.Hash
 	left int64
 	hash plumbing.Hasher
+	fail func(what string) error // the error for what is wrong
+}
+
+func newChecked(rc io.ReadCloser, want plumbing.Hash, size int64, fail func(string) error) *checked {
+	return &checked{rc: rc, want: want, left: size, hash: plumbing.NewHasher(plumbing.BlobObject, size), fail: fail}
 }
 
 func (c *checked) Read(p []byte) (int, error) {
@@ -190,11 +209,11 @@ func (c *checked) Read(p []byte) (int, error) {
 	c.hash.Write(p[:n])
 	c.left -= int64(n)
 	if c.left < 0 {
-		return n, &damagedError{c.r.src.Name, c.r.dir, fmt.Sprintf("blob %s is longer than its size", c.want)}
+		return n, c.fail(fmt.Sprintf("blob %s is longer than its size", c.want))
 	}
 	if err == io.EOF {
 		if got := c.hash.Sum(); c.left != 0 || got != c.want {
-			return n, &damagedError{c.r.src.Name, c.r.dir, fmt.Sprintf("blob %s holds content whose hash is %s", c.want, got)}
+			return n, c.fail(fmt.Sprintf("blob %s holds content whose hash is %s", c.want, got))
 		}
 	}
 	return n, err
@@ -222,13 +241,15 @@ func (r *reader) commit(h plumbing.Hash) (*object.Commit, []byte, error) {
 	return c, data, nil
 }
 
-func (r *reader) tree(h plumbing.Hash) (*object.Tree, error) {
-	t, _, err := r.rawTree(h)
+// tree reads tree h, the folder at (slash-separated, "" for the repository's root), and
+// refuses it where git fsck would.
+func (r *reader) tree(h plumbing.Hash, at string) (*object.Tree, error) {
+	t, _, err := r.rawTree(h, at)
 	return t, err
 }
 
-// rawTree decodes tree h, and returns its object as stored too.
-func (r *reader) rawTree(h plumbing.Hash) (*object.Tree, []byte, error) {
+// rawTree is tree, and returns its object as stored too.
+func (r *reader) rawTree(h plumbing.Hash, at string) (*object.Tree, []byte, error) {
 	data, err := r.object(plumbing.TreeObject, h)
 	if err != nil {
 		return nil, nil, err
@@ -237,19 +258,53 @@ func (r *reader) rawTree(h plumbing.Hash) (*object.Tree, []byte, error) {
 	if err := t.Decode(r.memory(plumbing.TreeObject, data)); err != nil {
 		return nil, nil, &damagedError{r.src.Name, r.dir, fmt.Sprintf("tree %s: %v", h, err)}
 	}
+	if err := r.checkOrder(t, at); err != nil {
+		return nil, nil, err
+	}
 	return t, data, nil
+}
+
+// checkOrder refuses a tree that names one entry twice or lists its entries out of git's
+// order, as git fsck does (duplicateEntries, treeNotSorted): git never writes such a tree, and
+// from a crafted one whichever entry came last would be installed over the others.
+func (r *reader) checkOrder(t *object.Tree, at string) error {
+	seen := make(map[string]bool, len(t.Entries))
+	for i, e := range t.Entries {
+		what := ""
+		switch {
+		case seen[e.Name]: // also a file and a folder of one name, which sort apart ("a" < "a.b" < "a/")
+			what = "twice"
+		case i > 0 && orderKey(t.Entries[i-1]) > orderKey(e):
+			what = "out of git's order"
+		}
+		if what != "" {
+			return usererr.New("plugin %s: commit %s holds a tree listing %q %s in %q, which git fsck refuses; "+
+				"the repository is damaged or crafted: repair it (git fsck names the tree) and run `graft lock`",
+				r.src.Name, r.src.Commit, e.Name, what, "/"+at)
+		}
+		seen[e.Name] = true
+	}
+	return nil
+}
+
+// orderKey is what git sorts a tree's entries by: the name, a folder's as if it ended in "/".
+func orderKey(e object.TreeEntry) string {
+	if e.Mode == filemode.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
 }
 
 // subtree follows p from the root tree; trees are the objects it went through (the root's
 // first), which prove that the tree is at p in the commit.
 func (r *reader) subtree(root plumbing.Hash, p string) (plumbing.Hash, [][]byte, error) {
-	h := root
+	h, at := root, ""
 	var trees [][]byte
 	for _, part := range strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/") {
 		if part == "" {
 			continue
 		}
-		t, raw, err := r.rawTree(h)
+		t, raw, err := r.rawTree(h, at)
 		if err != nil {
 			return h, nil, err
 		}
@@ -257,7 +312,7 @@ func (r *reader) subtree(root plumbing.Hash, p string) (plumbing.Hash, [][]byte,
 		found := false
 		for _, e := range t.Entries {
 			if e.Name == part && e.Mode == filemode.Dir {
-				h, found = e.Hash, true
+				h, at, found = e.Hash, path.Join(at, part), true
 				break
 			}
 		}
@@ -271,7 +326,7 @@ func (r *reader) subtree(root plumbing.Hash, p string) (plumbing.Hash, [][]byte,
 
 // walk appends the entries of tree h (at prefix) and everything below it.
 func (r *reader) walk(h plumbing.Hash, prefix string, files *[]File) error {
-	t, err := r.tree(h)
+	t, err := r.tree(h, strings.Trim(path.Join(r.src.Path, prefix), "/"))
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,10 @@
 package fetch
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -56,11 +56,30 @@ func (l Local) Read(context.Context) (*Result, error) {
 	for i, f := range t.Files {
 		files[i] = File{Path: f.Path, Mode: f.Mode, Data: f.Data, ID: f.ID, TreeMode: f.Mode}
 		if f.Mode != filemode.Symlink && f.Mode != filemode.Dir {
-			// Regular files go into layers the way a git plugin's do: through Open and Size.
-			data := f.Data
-			files[i].Data, files[i].Size = nil, int64(len(data))
-			files[i].Open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+			// Regular files go into layers the way a git plugin's do: streamed through Open,
+			// checked against the blob hash the tree was computed from.
+			files[i].Size = f.Size
+			files[i].Open = l.opener(filepath.Join(t.Root, filepath.FromSlash(f.Path)), f)
 		}
 	}
 	return &Result{Files: files, CommitTime: LocalEpoch}, nil
+}
+
+// opener reads the file at p again, failing when its bytes are no longer those hashed into
+// the locked tree (the folder changed during the build).
+func (l Local) opener(p string, f localtree.File) func() (io.ReadCloser, error) {
+	changed := func(what string) error {
+		return usererr.New("plugin %s: %s/%s changed while graft built it (%s); run graft again", l.Name, l.Shown, f.Path, what)
+	}
+	return func() (io.ReadCloser, error) {
+		file, size, err := localtree.OpenRegular(p)
+		if err != nil {
+			return nil, changed(err.Error())
+		}
+		if size != f.Size {
+			file.Close()
+			return nil, changed(fmt.Sprintf("%d bytes, %d when hashed", size, f.Size))
+		}
+		return newChecked(file, f.ID, f.Size, changed), nil
+	}
 }

@@ -331,13 +331,16 @@ func (c *comparison) describe(info contract.LayerInfo) string {
 			return "plugin " + info.Plugin
 		}
 		what := fmt.Sprintf("plugin %s at commit %s (tree %s", pk.Name, pk.Commit, pk.Tree)
-		if pk.Local != "" {
+		switch {
+		case pk.Local != "":
 			what = fmt.Sprintf("plugin %s from the site's folder %s (tree %s", pk.Name, pk.Local, pk.Tree)
+		case pk.IsArtifact():
+			what = fmt.Sprintf("plugin %s, %s %s %s (tree %s", pk.Name, pk.Kind, pk.SourceName(), pk.Digest, pk.Tree)
 		}
 		if pk.Path != "" {
 			what += ", path " + pk.Path
 		}
-		return what + ") in " + p.Site.PluginsDir + "/" + pk.Name
+		return what + ") in " + p.Target(*pk)
 	case contract.KindLauncher:
 		return info.Name() + " at " + builder.LauncherPath
 	case contract.KindLauncherConfig:

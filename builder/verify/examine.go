@@ -18,6 +18,7 @@ type examined struct {
 	index    *v1.IndexManifest
 	images   []platformImage
 	created  time.Time // the first image's created label
+	unlocked string    // the first image's org.graft.unlocked label: plugins built with --override
 }
 
 // platformImage is one image of the subject and the descriptor that names it (its digest is
@@ -68,6 +69,7 @@ func examine(subj Subject, fallback []string) (*examined, error) {
 		if ex.created, err = createdOf(cf); err != nil {
 			return nil, err
 		}
+		ex.unlocked = cf.Config.Labels[contract.LabelUnlocked]
 	}
 	switch {
 	case subj.Manifestless:

@@ -66,8 +66,15 @@ func Image(ctx context.Context, plan *builder.Plan, subj Subject, opts ...Option
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", subj.Name, err)
 	}
+	r := &Report{Image: subj.Name, Digest: ex.digest, Manifestless: subj.Manifestless}
+	if ex.unlocked != "" {
+		// Built from working folders: nothing to compare it with.
+		r.Differences = []Difference{{Text: fmt.Sprintf("%s was built with --override %s: it holds working folders, not what %s pins; build it without --override",
+			subj.Name, ex.unlocked, lockName)}}
+		return r, nil
+	}
 	plan, missing := narrow(plan, ex.platformNames())
-	r := &Report{Image: subj.Name, Digest: ex.digest, Manifestless: subj.Manifestless, Differences: missing}
+	r.Differences = missing
 	if len(ex.platformNames()) == len(missing) {
 		return r, nil // no platform of the image is one the lock can build
 	}

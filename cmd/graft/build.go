@@ -42,11 +42,15 @@ last line of stdout is the image digest.
   -t NAME (repeatable), --push       as buildx: name the image; push it to every -t NAME
   --buildkit ADDR (or BUILDKIT_HOST) runs plugins' [build] steps: unix://, tcp://,
            docker-container://NAME, kube-pod://NAME, docker:// (the Docker Engine's BuildKit),
-           or auto: start or reuse buildkitd in a Docker container (graft-buildkitd); the
-           default when plugins have steps, no address is given and Docker answers
+           or auto: start or reuse buildkitd in a Docker container (graft-buildkitd), rootless
+           where the engine allows it, and say with which privileges; the default when
+           plugins have steps, no address is given and Docker answers
   --cache-from/--cache-to type=registry,ref=REF | type=local,src=DIR / dest=DIR
            share plugin layers between CI runners (and BuildKit's step cache)
   --cache-check all                  download and check every cache hit, even one only mounted
+  --override NAME=PATH               build plugin NAME from a working folder (or file) instead of
+           graft.lock, for a development loop; the image is labelled unlocked, graft verify
+           fails it, and it is not pushed unless --allow-override-push
   SOURCE_DATE_EPOCH                  fixes every timestamp; else they come from the commits`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBuild(cmd.Context(), g, o) },
@@ -84,9 +88,16 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err != nil {
 		return err
 	}
+	overrides, err := parseOverrides(o, pubs)
+	if err != nil {
+		return err
+	}
 	popts, err := o.PlanOptions(env)
 	if err != nil {
 		return err
+	}
+	if len(overrides) > 0 {
+		popts = append(popts, builder.WithOverrides(overrides))
 	}
 	plan, err := builder.Resolve(ctx, p, popts...)
 	if err != nil {
@@ -96,7 +107,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	// BUILDKIT_HOST everywhere still builds daemonless images when nothing needs it.
 	bkAddr := o.BuildKit.Address(env)
 	if plan.HasSteps() {
-		if bkAddr, err = o.BuildKit.Ensure(ctx, env, quietOr(o.Progress, g.stderr)); err != nil {
+		if bkAddr, err = o.BuildKit.Ensure(ctx, env, g.stderr); err != nil {
 			return err
 		}
 	}
@@ -151,14 +162,6 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	}
 	fmt.Fprintln(g.stdout, res.Digest)
 	return nil
-}
-
-// quietOr is w, or nothing with --progress quiet.
-func quietOr(progress string, w io.Writer) io.Writer {
-	if progress == "quiet" {
-		return io.Discard
-	}
-	return w
 }
 
 func parseOutputs(p *lockfile.Project, o *buildOpts) ([]publish.Publisher, error) {

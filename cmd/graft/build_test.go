@@ -213,6 +213,16 @@ func TestBuildRefusesEditedLock(t *testing.T) {
 		"kind": {"kind = 'branch'", "kind = 'commit'", `plugin alpha: kind is "commit" in graft.lock but ref "main" of plugins/alpha/plugin.toml names a branch or tag`},
 		"path": {"kind = 'branch'", "kind = 'branch'\npath = 'sub'", `plugin alpha: path is "sub" in graft.lock but "" in plugins/alpha/plugin.toml`},
 	}
+	// A commit edited to another one of the branch (here its newer head) or to one the
+	// repository lacks: found while fetching, named at the commit's line all the same.
+	locked1 := s.Repos["alpha"].Head()
+	s.Repos["alpha"].Write(map[string]string{"a.txt": "newer"})
+	newer := s.Repos["alpha"].Commit("newer")
+	gone := strings.Repeat("ab", 20)
+	cases["commit"] = struct{ old, new, want string }{"commit = '" + locked1 + "'", "commit = '" + newer + "'",
+		"plugin.commit: plugin alpha: commit " + newer + " in graft.lock: that commit holds tree"}
+	cases["missing commit"] = struct{ old, new, want string }{"commit = '" + locked1 + "'", "commit = '" + gone + "'",
+		"plugin.commit: plugin alpha: commit " + gone + " in graft.lock: it is not in"}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			edited := strings.Replace(string(locked), c.old, c.new, 1)

@@ -24,7 +24,10 @@ func runBump(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
 	if err != nil {
 		return err
 	}
-	opts := []lockfile.ResolveOption{lockfile.WithJobs(o.jobs), lockfile.WithTimeout(o.timeout)}
+	opts, err := resolveOptions(o.jobs, o.timeout)
+	if err != nil {
+		return err
+	}
 	bumps := make([]*lockfile.Bump, 0, len(o.bump))
 	old := map[string][]byte{}
 	var base *lockfile.BaseBump
@@ -48,7 +51,7 @@ func runBump(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
 		}
 		if b.NewRef != b.OldRef {
 			old[name] = p.PluginData(name)
-			if err := p.SetRef(name, b.NewRef); err != nil {
+			if err := p.ApplyBump(b); err != nil {
 				return err
 			}
 		}
@@ -62,12 +65,14 @@ func runBump(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
 		base.NewDigest = lock.Base.Digest
 	}
 	for _, b := range bumps {
+		git := true
 		for _, pk := range lock.Plugins {
 			if pk.Name == b.Plugin {
-				b.NewCommit = pk.Commit // what the lock now pins, should the tag have moved meanwhile
+				b.NewCommit = pk.Pin() // what the lock now pins, should the tag have moved meanwhile
+				git = pk.IsGit()
 			}
 		}
-		if b.NewCommit != b.OldCommit {
+		if b.NewCommit != b.OldCommit && git {
 			h, err := p.Log(ctx, b.Plugin, b.OldCommit, b.NewCommit, bumpLogLimit, opts...)
 			if err != nil {
 				b.HistoryError = err.Error()
@@ -159,7 +164,11 @@ func printBump(w io.Writer, b *lockfile.Bump) {
 	ref := b.OldRef
 	if b.NewRef != b.OldRef {
 		ref += " -> " + b.NewRef
-		fmt.Fprintf(w, "%s: ref %s (%s -> %s), wrote plugins/%s/plugin.toml\n", b.Plugin, ref, short(b.OldCommit), short(b.NewCommit), b.Plugin)
+		what := map[string]string{lockfile.KindURL: "version", lockfile.KindMaven: "version", lockfile.KindOCI: "tag"}[b.Kind]
+		if what == "" {
+			what = "ref"
+		}
+		fmt.Fprintf(w, "%s: %s %s (%s -> %s), wrote plugins/%s/plugin.toml\n", b.Plugin, what, ref, short(b.OldCommit), short(b.NewCommit), b.Plugin)
 	} else {
 		fmt.Fprintf(w, "%s: %s %s (%s -> %s)\n", b.Plugin, b.Kind, ref, short(b.OldCommit), short(b.NewCommit))
 	}

@@ -168,6 +168,12 @@ func printInspect(w io.Writer, r inspectReport) {
 			if pl.Local != "" {
 				at, extra = pl.Tree, append(extra, "local "+pl.Local)
 			}
+			if pl.Kind != "" {
+				at, extra = pl.Digest, append(extra, pl.Kind+" "+pl.Source)
+			}
+			if pl.Dest != "" {
+				extra = append(extra, "at "+pl.Dest)
+			}
 			line := fmt.Sprintf("  %-*s  %s  %s", width, pl.Name, at, strings.Join(extra, ", "))
 			fmt.Fprintln(w, strings.TrimRight(line, " "))
 		}

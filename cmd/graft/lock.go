@@ -88,7 +88,10 @@ func runLock(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
 	if err != nil {
 		return err
 	}
-	opts := []lockfile.ResolveOption{lockfile.WithJobs(o.jobs), lockfile.WithTimeout(o.timeout)}
+	opts, err := resolveOptions(o.jobs, o.timeout)
+	if err != nil {
+		return err
+	}
 	if len(o.update) > 0 || o.changed {
 		// --changed is --update with no names: only new plugins and changed plugin.toml files.
 		opts = append(opts, lockfile.WithUpdate(o.update...))
@@ -130,6 +133,11 @@ func printLock(w io.Writer, p *lockfile.Project, lock *lockfile.Lock, written bo
 	for _, pk := range lock.Plugins {
 		if pk.Kind == lockfile.KindLocal {
 			fmt.Fprintf(w, "%s: local %s -> tree %s%s\n", pk.Name, pk.Local, short(pk.Tree), change(p.PluginLock(pk.Name), pk))
+			continue
+		}
+		if pk.IsArtifact() {
+			fmt.Fprintf(w, "%s: %s %s -> %s %q (tree %s)%s\n", pk.Name, pk.Kind, pk.SourceName(), short(pk.Digest), pk.Title,
+				short(pk.Tree), change(p.PluginLock(pk.Name), pk))
 			continue
 		}
 		fmt.Fprintf(w, "%s: %s %s -> %s %q%s%s\n", pk.Name, pk.Kind, pk.Ref, short(pk.Commit), pk.Title,
@@ -174,19 +182,19 @@ func baseChange(old *lockfile.Lock, now lockfile.BaseLock) string {
 	return fmt.Sprintf(" [was %s]", shortDigest(old.Base.Digest))
 }
 
-// lockedAt is what pins pk: its commit, or a local folder's tree.
-func lockedAt(pk lockfile.PluginLock) string {
-	if pk.Kind == lockfile.KindLocal {
-		return pk.Tree
-	}
-	return pk.Commit
-}
+// lockedAt is what pins pk: its commit, a local folder's tree, a file's or manifest's digest.
+func lockedAt(pk lockfile.PluginLock) string { return pk.Pin() }
 
+// short is a commit, tree or sha256 digest cut to 12 hex digits.
 func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
+	prefix := ""
+	if rest, ok := strings.CutPrefix(sha, "sha256:"); ok {
+		prefix, sha = "sha256:", rest
 	}
-	return sha
+	if len(sha) > 12 {
+		return prefix + sha[:12]
+	}
+	return prefix + sha
 }
 
 // jsonPlugin is one plugin in `graft lock --json` (credentials stripped from git).
@@ -201,7 +209,14 @@ type jsonPlugin struct {
 	Path     string   `json:"path"`
 	Local    string   `json:"local,omitempty"` // source.local of a local plugin
 	Tree     string   `json:"tree"`
-	Previous string   `json:"previous,omitempty"` // commit (local: tree) in the lock before this run
+	Previous string   `json:"previous,omitempty"` // commit (local: tree; url, maven, oci: digest) in the lock before this run
+	URL      string   `json:"url,omitempty"`      // url, maven: the file's URL (no credentials)
+	Maven    string   `json:"maven,omitempty"`
+	OCI      string   `json:"oci,omitempty"`
+	Version  string   `json:"version,omitempty"`
+	Digest   string   `json:"digest,omitempty"` // url, maven: the file's sha256; oci: the manifest's
+	Size     int64    `json:"size,omitempty"`
+	Dest     string   `json:"dest,omitempty"` // where it is installed, when not plugins_dir/NAME
 }
 
 type jsonLock struct {
@@ -230,7 +245,8 @@ func lockReport(p *lockfile.Project, lock *lockfile.Lock, path string, written b
 	r.ContractChanges = contractChanges(p.Lock, lock)
 	for _, pk := range lock.Plugins {
 		jp := jsonPlugin{Name: pk.Name, Git: gitremote.Redact(pk.Git), Ref: pk.Ref, Kind: pk.Kind, Commit: pk.Commit,
-			Title: pk.Title, Tags: pk.Tags, Path: pk.Path, Local: pk.Local, Tree: pk.Tree}
+			Title: pk.Title, Tags: pk.Tags, Path: pk.Path, Local: pk.Local, Tree: pk.Tree,
+			URL: gitremote.Redact(pk.URL), Maven: pk.Maven, OCI: pk.OCI, Version: pk.Version, Digest: pk.Digest, Size: pk.Size, Dest: pk.Dest}
 		if jp.Tags == nil {
 			jp.Tags = []string{}
 		}
@@ -253,7 +269,11 @@ func runLockCheck(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
 	if err != nil {
 		return err
 	}
-	drifts, err := p.Check(cmd.Context(), lockfile.WithJobs(o.jobs), lockfile.WithTimeout(o.timeout))
+	opts, err := resolveOptions(o.jobs, o.timeout)
+	if err != nil {
+		return err
+	}
+	drifts, err := p.Check(cmd.Context(), opts...)
 	if err != nil {
 		return err
 	}

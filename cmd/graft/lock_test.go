@@ -810,13 +810,69 @@ func TestLockCheckRefusesEditedGitRefKind(t *testing.T) {
 	code, out, _ := f.run("lock", "--check", "--json")
 	var doc struct{ Drift []lockfile.Drift }
 	if err := json.Unmarshal([]byte(out), &doc); code != 1 || err != nil || len(doc.Drift) != 1 ||
-		doc.Drift[0] != (lockfile.Drift{Plugin: "p", What: "lock-edited", Key: "git", Ref: "v1", Old: evil.URL(), New: good.URL()}) {
+		doc.Drift[0] != (lockfile.Drift{Plugin: "p", What: "lock-edited", Key: "git", Line: doc.Drift[0].Line, Ref: "v1", Old: evil.URL(), New: good.URL()}) ||
+		doc.Drift[0].Line == 0 {
 		t.Errorf("check --json: exit %d, %v, %+v", code, err, doc)
 	}
 	// graft lock itself repairs it.
 	f.mustRun("lock")
 	if !bytes.Equal(f.lockBytes(), locked) {
 		t.Errorf("graft lock did not restore the lock:\n%s", f.lockBytes())
+	}
+}
+
+// A hand-edited commit is named as an edited lock at its line, not as a moved branch or tag:
+// the check asks the repository about the locked commit once the ref names another. A branch
+// that really moved still says so.
+func TestLockCheckNamesAnEditedCommit(t *testing.T) {
+	f := newSiteFixture(t)
+	r := f.repo("p.git")
+	r.Write(map[string]string{"a.txt": "one"})
+	c1 := r.Commit("one")
+	r.Write(map[string]string{"a.txt": "two"})
+	c2 := r.Commit("two")
+	r.Tag("v2")
+	f.plugin("p", f.httpURL("p.git"), "main", "")
+	f.plugin("t", f.httpURL("p.git"), "v2", "")
+	f.plugin("pinned", f.httpURL("p.git"), c2, "")
+	f.mustRun("lock")
+	locked := string(f.lockBytes())
+	commitLine := func(lock, plugin string) string {
+		i := strings.Index(lock, "name = '"+plugin+"'")
+		j := strings.Index(lock[i:], "commit = ")
+		return fmt.Sprintf("graft.lock:%d: plugin.commit: ", strings.Count(lock[:i+j], "\n")+1)
+	}
+	for _, c := range []struct{ name, plugin, to, want string }{
+		{"older commit", "p", c1, "that commit holds tree"},
+		{"older commit of a tag", "t", c1, "that commit holds tree"},
+		{"commit of a SHA pin", "pinned", c1, `plugin pinned: commit is "` + c1 + `" in graft.lock but plugins/pinned/plugin.toml pins commit "` + c2 + `"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			i := strings.Index(locked, "name = '"+c.plugin+"'")
+			edited := locked[:i] + strings.Replace(locked[i:], "commit = '"+c2+"'", "commit = '"+c.to+"'", 1)
+			f.write("graft.lock", edited)
+			code, out, errs := f.run("lock", "--check")
+			if code != 1 || !strings.Contains(out, commitLine(edited, c.plugin)+"plugin "+c.plugin+": ") ||
+				!strings.Contains(out, c.want) || strings.Contains(out, "moved") {
+				t.Fatalf("exit %d, want 1 naming %s%s\n%s%s", code, commitLine(edited, c.plugin), c.want, out, errs)
+			}
+		})
+	}
+	// A commit the repository does not have may be an edit or a rewritten history: the check
+	// says both.
+	gone := strings.Repeat("ab", 20)
+	f.write("graft.lock", strings.Replace(locked, "commit = '"+c2+"'", "commit = '"+gone+"'", 1))
+	if code, out, _ := f.run("lock", "--check"); code != 1 ||
+		!strings.Contains(out, "plugin p: branch main moved: "+gone+" -> "+c2+" ("+gone+" is no longer on any branch or tag: the history was rewritten, or graft.lock edited)") {
+		t.Fatalf("missing commit: exit %d\n%s", code, out)
+	}
+	// A branch that moved is still reported as moved.
+	f.write("graft.lock", locked)
+	r.Write(map[string]string{"a.txt": "three"})
+	c3 := r.Commit("three")
+	code, out, _ := f.run("lock", "--check")
+	if code != 1 || !strings.Contains(out, "plugin p: branch main moved: "+c2+" -> "+c3) || strings.Contains(out, "plugin.commit") {
+		t.Fatalf("moved branch: exit %d\n%s", code, out)
 	}
 }
 

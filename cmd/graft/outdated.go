@@ -23,7 +23,10 @@ func newOutdatedCmd(g *globalOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := []lockfile.ResolveOption{lockfile.WithJobs(jobs), lockfile.WithTimeout(timeout)}
+			opts, err := resolveOptions(jobs, timeout)
+			if err != nil {
+				return err
+			}
 			base, err := p.OutdatedBase(cmd.Context(), opts...)
 			if err != nil {
 				return err
@@ -71,7 +74,7 @@ func baseOutdatedLine(b *lockfile.BaseOutdated) string {
 	if len(b.NewerTags) > 0 {
 		tags := make([]string, len(b.NewerTags))
 		for i, t := range b.NewerTags {
-			tags[i] = t.Tag + blockers(t.BlockedBy)
+			tags[i] = t.Tag + blockers(t.BlockedBy) + moves(t.Moves)
 		}
 		parts = append(parts, fmt.Sprintf("newer tags: %s (to bump: graft lock --bump %s)", strings.Join(tags, ", "), lockfile.BaseName))
 	}
@@ -94,6 +97,18 @@ func blockers(bs []lockfile.Blocker) string {
 	return " (blocked by " + strings.Join(names, ", ") + ")"
 }
 
+// moves shows the plugins that would follow a base upgrade to another ref, after the tag.
+func moves(ms []lockfile.Move) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Plugin + " " + m.From + " -> " + m.To
+	}
+	return " (moves " + strings.Join(out, ", ") + ")"
+}
+
 func outdatedLine(o lockfile.Outdated) string {
 	if o.NotLocked {
 		return fmt.Sprintf("%s: not locked yet; run `graft lock --changed`", o.Plugin)
@@ -105,6 +120,13 @@ func outdatedLine(o lockfile.Outdated) string {
 		return fmt.Sprintf("%s: local %s at tree %s: kept in the site repository (graft lock --check reports changes)", o.Plugin, o.Ref, short(o.Locked))
 	}
 	var parts []string
+	if o.Unlisted != "" {
+		parts = append(parts, "versions not listed ("+o.Unlisted+")")
+	}
+	if len(o.NewerVersions) > 0 {
+		parts = append(parts, fmt.Sprintf("newer versions: %s (to bump: graft lock --bump %s)",
+			strings.Join(o.NewerVersions, ", "), o.Plugin))
+	}
 	if o.Gone {
 		parts = append(parts, fmt.Sprintf("%s %s no longer exists; pick another ref in plugins/%s/plugin.toml", o.Kind, o.Ref, o.Plugin))
 	}
@@ -115,7 +137,9 @@ func outdatedLine(o lockfile.Outdated) string {
 		parts = append(parts, fmt.Sprintf("newer tags: %s (to bump: graft lock --bump %s)",
 			strings.Join(o.NewerTags, ", "), o.Plugin))
 	}
-	if o.Head != "" {
+	if o.Head != "" && o.Kind == lockfile.KindOCI {
+		parts = append(parts, fmt.Sprintf("the tag now names %s (to take it: graft lock --update %s)", short(o.Head), o.Plugin))
+	} else if o.Head != "" {
 		parts = append(parts, fmt.Sprintf("branch head now %s (to bump: graft lock --update %s)", short(o.Head), o.Plugin))
 	}
 	status := "up to date"

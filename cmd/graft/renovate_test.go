@@ -60,11 +60,11 @@ func TestReadmeRenovateRegex(t *testing.T) {
 			t.Errorf("%s: managerFilePatterns does not match", p)
 		}
 		m := match.FindSubmatch(data)
-		if pl.Source.Local != "" {
+		if pl.Source.Type() != lockfile.TypeGit {
 			if m != nil {
-				t.Errorf("%s: matched a local plugin", p)
+				t.Errorf("%s: matched a %s plugin", p, pl.Source.Type())
 			}
-			continue
+			continue // the git-tags manager is for git sources; lock --bump moves the others
 		}
 		if m == nil || string(m[match.SubexpIndex("packageName")]) != pl.Source.Git || string(m[match.SubexpIndex("currentValue")]) != pl.Source.Ref {
 			t.Errorf("%s: matched %q, want git %q ref %q", p, m, pl.Source.Git, pl.Source.Ref)

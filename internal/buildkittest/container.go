@@ -104,9 +104,33 @@ func ensureImage(ctx context.Context) error {
 	return nil
 }
 
-// rootfsTar writes the binaries (image path -> host path), their libraries, and the folders
-// buildkitd expects.
-func rootfsTar(bins map[string]string) ([]byte, error) {
+// extraEntry is a folder or small file of a test image, with its owner and mode.
+type extraEntry struct {
+	name, content string
+	dir           bool
+	mode          int64
+	uid           int
+}
+
+// rootlessEntries are what the rootless image's user needs: an account with subordinate ids,
+// its home and state folder, its runtime folder.
+var rootlessEntries = []extraEntry{
+	{name: "etc/passwd", content: "root:x:0:0::/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n", mode: 0o644},
+	{name: "etc/group", content: "root:x:0:\nuser:x:1000:\n", mode: 0o644},
+	{name: "etc/subuid", content: "user:100000:65536\n", mode: 0o644},
+	{name: "etc/subgid", content: "user:100000:65536\n", mode: 0o644},
+	{name: "home/", dir: true, mode: 0o755},
+	{name: "home/user/", dir: true, mode: 0o755, uid: 1000},
+	{name: "home/user/.local/", dir: true, mode: 0o755, uid: 1000},
+	{name: "home/user/.local/share/", dir: true, mode: 0o755, uid: 1000},
+	{name: "home/user/.local/share/buildkit/", dir: true, mode: 0o755, uid: 1000},
+	{name: "run/user/", dir: true, mode: 0o755},
+	{name: "run/user/1000/", dir: true, mode: 0o700, uid: 1000},
+}
+
+// rootfsTar writes the binaries (image path -> host path), their libraries, the folders
+// buildkitd expects, and extra entries. newuidmap and newgidmap are setuid root, as Debian's.
+func rootfsTar(bins map[string]string, extra ...extraEntry) ([]byte, error) {
 	files := map[string]string{}
 	for dst, src := range bins {
 		files[dst] = src
@@ -122,6 +146,18 @@ func rootfsTar(bins map[string]string) ([]byte, error) {
 	tw := tar.NewWriter(&buf)
 	for _, d := range []string{"tmp", "etc", "run", "var/lib/buildkit"} {
 		if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o1777}); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range extra {
+		h := &tar.Header{Name: e.name, Typeflag: tar.TypeReg, Mode: e.mode, Uid: e.uid, Gid: e.uid, Size: int64(len(e.content))}
+		if e.dir {
+			h.Typeflag, h.Size = tar.TypeDir, 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := io.WriteString(tw, e.content); err != nil {
 			return nil, err
 		}
 	}
@@ -168,7 +204,11 @@ func addFile(tw *tar.Writer, dst, src string) error {
 	if err != nil {
 		return err
 	}
-	h := &tar.Header{Name: strings.TrimPrefix(dst, "/"), Typeflag: tar.TypeReg, Mode: 0o755, Size: fi.Size()}
+	mode := int64(0o755)
+	if strings.HasSuffix(dst, "uidmap") { // newuidmap, newgidmap
+		mode = 0o4755
+	}
+	h := &tar.Header{Name: strings.TrimPrefix(dst, "/"), Typeflag: tar.TypeReg, Mode: mode, Size: fi.Size()}
 	if err := tw.WriteHeader(h); err != nil {
 		return err
 	}

@@ -26,6 +26,25 @@ import (
 // runc the test skips (fails under CI=true).
 func LoadImage(t testing.TB, tag string) {
 	t.Helper()
+	load(t, tag, false)
+}
+
+// LoadRootlessImage is LoadImage for an image shaped like moby/buildkit:VERSION-rootless:
+// rootlesskit, newuidmap and newgidmap (setuid root) beside buildkitd, user 1000 with
+// subordinate ids, entrypoint `rootlesskit buildkitd`. It needs Debian's rootlesskit and uidmap
+// (skips without them, fails under CI=true).
+func LoadRootlessImage(t testing.TB, tag string) {
+	t.Helper()
+	for _, tool := range []string{"rootlesskit", "newuidmap", "newgidmap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skipOrFail(t, "no "+tool+" (apt-get install rootlesskit uidmap) to build a rootless buildkitd image")
+		}
+	}
+	load(t, tag, true)
+}
+
+func load(t testing.TB, tag string, rootless bool) {
+	t.Helper()
 	if reason := Unavailable(); reason != "" {
 		skipOrFail(t, reason)
 	}
@@ -34,7 +53,7 @@ func LoadImage(t testing.TB, tag string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	img, err := buildkitImage(ctx)
+	img, err := buildkitImage(ctx, rootless)
 	if err != nil {
 		t.Fatalf("buildkitd image: %v", err)
 	}
@@ -48,7 +67,7 @@ func LoadImage(t testing.TB, tag string) {
 	}
 }
 
-func buildkitImage(ctx context.Context) (v1.Image, error) {
+func buildkitImage(ctx context.Context, rootless bool) (v1.Image, error) {
 	bins := map[string]string{}
 	for n, get := range map[string]func(context.Context) (string, error){"buildkitd": Binary, "buildctl": Buildctl} {
 		p, err := get(ctx)
@@ -57,12 +76,22 @@ func buildkitImage(ctx context.Context) (v1.Image, error) {
 		}
 		bins["/usr/bin/"+n] = p
 	}
-	runc, err := exec.LookPath("runc")
-	if err != nil {
-		return nil, fmt.Errorf("runc: %w", err)
+	tools := []string{"runc"}
+	if rootless {
+		tools = append(tools, "rootlesskit", "newuidmap", "newgidmap")
 	}
-	bins["/usr/bin/runc"] = runc
-	rootfs, err := rootfsTar(bins)
+	for _, tool := range tools {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", tool, err)
+		}
+		bins["/usr/bin/"+tool] = p
+	}
+	var extra []extraEntry
+	if rootless {
+		extra = rootlessEntries
+	}
+	rootfs, err := rootfsTar(bins, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -85,5 +114,12 @@ func buildkitImage(ctx context.Context) (v1.Image, error) {
 	cf.Config.Entrypoint = []string{"/usr/bin/buildkitd"}
 	cf.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cf.Config.Volumes = map[string]struct{}{"/var/lib/buildkit": {}}
+	if rootless { // as moby/buildkit's Dockerfile makes its rootless stage
+		cf.Config.User = "1000:1000"
+		cf.Config.Entrypoint = []string{"rootlesskit", "buildkitd"}
+		cf.Config.Env = append(cf.Config.Env, "USER=user", "HOME=/home/user", "XDG_RUNTIME_DIR=/run/user/1000",
+			"BUILDKIT_HOST=unix:///run/user/1000/buildkit/buildkitd.sock")
+		cf.Config.Volumes = map[string]struct{}{"/home/user/.local/share/buildkit": {}}
+	}
 	return mutate.ConfigFile(img, cf)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/lockfile/artifact"
 )
 
 // Environment variables build and verify read.
@@ -32,6 +33,9 @@ const (
 	// container's name.
 	EnvBuildkitImage     = "GRAFT_BUILDKIT_IMAGE"
 	EnvBuildkitContainer = "GRAFT_BUILDKIT_CONTAINER"
+	// EnvBuildkitRootlessImage is the rootless image tried first beside GRAFT_BUILDKIT_IMAGE
+	// or --buildkit-image (a mirror of moby/buildkit:VERSION-rootless).
+	EnvBuildkitRootlessImage = "GRAFT_BUILDKIT_ROOTLESS_IMAGE"
 	// EnvLauncherDir names a folder of graft-launcher-<os>-<arch> binaries graft uses when it has
 	// none embedded for a platform.
 	EnvLauncherDir     = "GRAFT_LAUNCHER_DIR"
@@ -40,11 +44,12 @@ const (
 
 // Env is the environment of one build or verify, read once.
 type Env struct {
-	BuildkitHost      string
-	BuildkitImage     string
-	BuildkitContainer string
-	LauncherDir       string
-	SourceDateEpoch   string
+	BuildkitHost          string
+	BuildkitImage         string
+	BuildkitRootlessImage string
+	BuildkitContainer     string
+	LauncherDir           string
+	SourceDateEpoch       string
 	// CacheDir is graft's cache root: $GRAFT_CACHE_DIR, else the user cache dir's graft.
 	CacheDir string
 	// CacheKeyFile keeps the key that marks the local cache's records as this machine's: in
@@ -56,7 +61,8 @@ type Env struct {
 // ReadEnv reads the environment through getenv (os.Getenv).
 func ReadEnv(getenv func(string) string) (Env, error) {
 	e := Env{BuildkitHost: getenv(EnvBuildkitHost), BuildkitImage: getenv(EnvBuildkitImage),
-		BuildkitContainer: getenv(EnvBuildkitContainer), LauncherDir: getenv(EnvLauncherDir),
+		BuildkitRootlessImage: getenv(EnvBuildkitRootlessImage), BuildkitContainer: getenv(EnvBuildkitContainer),
+		LauncherDir:     getenv(EnvLauncherDir),
 		SourceDateEpoch: getenv(EnvSourceDateEpoch)}
 	dir, err := builder.DefaultCacheDir(getenv)
 	if err != nil {
@@ -109,7 +115,9 @@ func (b *BuildKit) Address(env Env) string {
 
 // Ensure settles BuildKit's address for a plan whose plugins have steps: the address given;
 // with none, auto when a Docker Engine answers; auto starts or reuses the buildkitd container
-// (saying so on log) and becomes its docker-container:// address.
+// and becomes its docker-container:// address. What it starts, and with which privileges, is
+// said on log whatever --progress says: starting a container with privileges on the user's
+// Docker Engine is an action they must be able to see.
 func (b *BuildKit) Ensure(ctx context.Context, env Env, log io.Writer) (string, error) {
 	addr := b.Address(env)
 	if addr == "" && buildkitd.Reachable(ctx) {
@@ -121,6 +129,9 @@ func (b *BuildKit) Ensure(ctx context.Context, env Env, log io.Writer) (string, 
 	opts := []buildkitd.Option{buildkitd.WithLog(log)}
 	if img := firstNonEmpty(b.Image, env.BuildkitImage); img != "" {
 		opts = append(opts, buildkitd.WithImage(img))
+	}
+	if env.BuildkitRootlessImage != "" {
+		opts = append(opts, buildkitd.WithRootlessImage(env.BuildkitRootlessImage))
 	}
 	if env.BuildkitContainer != "" {
 		opts = append(opts, buildkitd.WithName(env.BuildkitContainer))
@@ -157,7 +168,10 @@ type Build struct {
 	Jobs       int
 	Tags       []string // -t/--tag, as buildx
 	Push       bool     // --push, as buildx
-	BuildKit   BuildKit
+	// Overrides are --override NAME=PATH; AllowOverridePush is --allow-override-push.
+	Overrides         []string
+	AllowOverridePush bool
+	BuildKit          BuildKit
 }
 
 // AddFlags declares build's flags.
@@ -174,6 +188,8 @@ func (o *Build) AddFlags(f *pflag.FlagSet) {
 	f.IntVar(&o.Jobs, "jobs", 0, "plugins fetched and compressed, and blobs uploaded, in parallel (default: CPUs)")
 	f.StringArrayVarP(&o.Tags, "tag", "t", nil, "image name, as buildx (repeatable; the first is the outputs' default name)")
 	f.BoolVar(&o.Push, "push", false, "push to every -t NAME (graft.toml name without -t): shorthand for --output type=registry,name=NAME")
+	f.StringArrayVar(&o.Overrides, "override", nil, "NAME=PATH: build plugin NAME from this folder or file instead of graft.lock (repeatable; the image is unlocked)")
+	f.BoolVar(&o.AllowOverridePush, "allow-override-push", false, "push an image built with --override all the same")
 }
 
 // Check refuses a --progress graft does not know and a --platform that is not os/arch[/variant]:
@@ -239,10 +255,12 @@ func PlanOptions(env Env) ([]builder.Option, error) {
 }
 
 // SourceOptions are what every rebuild from a lock takes, build and verify alike: the git
-// cache, the launchers, where progress goes. The build cache is each command's own choice.
+// cache, the store of url, maven and oci plugins, the launchers, where progress goes. The build
+// cache is each command's own choice.
 func SourceOptions(env Env, launchers contract.LauncherSource, progress io.Writer) []builder.Option {
 	return []builder.Option{builder.WithLaunchers(launchers), builder.WithProgress(progress),
-		builder.WithCache(fetch.NewCache(filepath.Join(env.CacheDir, "git")))}
+		builder.WithCache(fetch.NewCache(filepath.Join(env.CacheDir, "git"))),
+		builder.WithArtifactStore(artifact.New(env.CacheDir))}
 }
 
 // Verify are `graft verify`'s options.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
@@ -138,8 +139,15 @@ func (r *Remote) TagsAt(commit string) []string {
 // Commit is what Fetch reads from a commit.
 type Commit struct {
 	Hash  string
-	Title string // first line of the message
-	Tree  string // tree hash of the requested path
+	Title string      // first line of the message
+	Tree  string      // tree hash of the requested path
+	Top   []TreeEntry // the entries of that tree
+}
+
+// TreeEntry is a name in a tree.
+type TreeEntry struct {
+	Name string
+	File bool // a regular or executable file (not a folder, symlink or submodule)
 }
 
 // ErrPathNotFound means the requested path is not a folder in the commit.
@@ -184,7 +192,27 @@ func (r *Remote) Fetch(ctx context.Context, commit, path string) (*Commit, error
 		}
 	}
 	title, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
-	return &Commit{Hash: commit, Title: strings.TrimSpace(title), Tree: tree.Hash.String()}, nil
+	out := &Commit{Hash: commit, Title: strings.TrimSpace(title), Tree: tree.Hash.String()}
+	for _, e := range tree.Entries {
+		out.Top = append(out.Top, TreeEntry{Name: e.Name, File: e.Mode == filemode.Regular || e.Mode == filemode.Executable || e.Mode == filemode.Deprecated})
+	}
+	return out, nil
+}
+
+// Refused reports whether err is a server's refusal to send an object it was asked for by
+// hash ("not our ref"): it has no such object, or hands out only what refs point at.
+func Refused(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.err != nil && strings.Contains(e.err.Error(), "not our ref")
+}
+
+// ServesReachable reports whether the server sends any commit a branch or tag reaches when
+// asked for it by hash (it says allow-reachable-sha1-in-want, which allowAnySHA1InWant also
+// sets; smart HTTP is stateless, where git upload-pack does so regardless): then Refused means
+// it has no such commit.
+func (r *Remote) ServesReachable() bool {
+	caps := r.adv.Capabilities
+	return caps.Supports(capability.AllowReachableSHA1InWant) || strings.HasPrefix(r.url, "http://") || strings.HasPrefix(r.url, "https://")
 }
 
 // want picks what to ask the server for: the commit when a ref points at it, else an annotated

@@ -18,32 +18,32 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/config"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 
 	"github.com/graft-build/graft/internal/usererr"
 )
 
-// MaxFileSize bounds one file: a local plugin is source, not a data dump, and every file is
-// held in memory for the image layer.
-const MaxFileSize = 512 << 20
-
-// File is one entry of the folder, as a git tree walk gives it.
+// File is one entry of the folder, as a git tree walk gives it. A regular file's content is
+// not kept: it was hashed as it streamed by, and a reader reads it again, checked against ID.
 type File struct {
 	Path string            // slash-separated, relative to the folder
 	Mode filemode.FileMode // Regular, Executable, Symlink or Dir
-	Data []byte            // content; a symlink's target; nil for a folder
+	Data []byte            // a symlink's target; nil otherwise
+	Size int64             // a regular file's length when hashed
 	ID   plumbing.Hash     // the git object git would store: blob, or a folder's tree
 }
 
 // Tree is a folder read from the working tree.
 type Tree struct {
 	Hash  string // git tree hash of the folder (hex)
+	Root  string // the folder, symlinks resolved: where Open reads
 	Files []File // sorted by path; folders included (empty folders, which git does not keep, are not)
 }
 
@@ -74,7 +74,7 @@ func Read(site, dir, shown string) (*Tree, error) {
 		return nil, err
 	}
 	sort.Slice(r.files, func(i, j int) bool { return r.files[i].Path < r.files[j].Path })
-	return &Tree{Hash: h.String(), Files: r.files}, nil
+	return &Tree{Hash: h.String(), Root: real, Files: r.files}, nil
 }
 
 type reader struct {
@@ -152,7 +152,7 @@ func (r *reader) entry(p, rel string, info fs.FileInfo) (TreeEntry, bool, error)
 		e.Mode, e.Hash = filemode.Symlink, plumbing.ComputeHash(plumbing.BlobObject, []byte(target))
 		r.files = append(r.files, File{Path: rel, Mode: filemode.Symlink, Data: []byte(target), ID: e.Hash})
 	case t == 0:
-		data, err := r.readFile(p, rel)
+		h, size, err := r.hashFile(p, rel)
 		if err != nil {
 			return e, false, err
 		}
@@ -161,8 +161,8 @@ func (r *reader) entry(p, rel string, info fs.FileInfo) (TreeEntry, bool, error)
 		if info.Mode().Perm()&0o100 != 0 {
 			e.Mode = filemode.Executable
 		}
-		e.Hash = plumbing.ComputeHash(plumbing.BlobObject, data)
-		r.files = append(r.files, File{Path: rel, Mode: e.Mode, Data: data, ID: e.Hash})
+		e.Hash = h
+		r.files = append(r.files, File{Path: rel, Mode: e.Mode, Size: size, ID: h})
 	default:
 		return e, false, usererr.New("%s is a %s, not a file, folder or symlink; graft installs only those: remove it", r.name(rel), typeName(t))
 	}
@@ -186,32 +186,50 @@ func (r *reader) checkLink(rel, target string) error {
 	return nil
 }
 
-// readFile reads a regular file without following a symlink swapped in since Lstat, and
-// without blocking on a FIFO swapped in.
-func (r *reader) readFile(p, rel string) ([]byte, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+// hashFile streams a regular file through git's blob hash: memory stays flat whatever its size.
+func (r *reader) hashFile(p, rel string) (plumbing.Hash, int64, error) {
+	f, size, err := OpenRegular(p)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.name(rel), err)
+		return plumbing.ZeroHash, 0, r.fileErr(rel, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	h := plumbing.NewHasher(plumbing.BlobObject, size)
+	n, err := io.Copy(h, io.LimitReader(f, size+1))
+	switch {
+	case err != nil:
+		return plumbing.ZeroHash, 0, fmt.Errorf("%s: %w", r.name(rel), err)
+	case n != size:
+		return plumbing.ZeroHash, 0, usererr.New("%s changed size while graft read it; run graft again", r.name(rel))
+	}
+	return h.Sum(), size, nil
+}
+
+// errNotRegular is a file replaced by something else (a FIFO, a folder) since it was listed.
+var errNotRegular = errors.New("not a regular file")
+
+// OpenRegular opens the regular file p and returns its size, without following a symlink
+// swapped in since it was listed and without blocking on a FIFO swapped in.
+func OpenRegular(p string) (*os.File, int64, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.name(rel), err)
+		return nil, 0, err
 	}
-	if !st.Mode().IsRegular() {
-		return nil, usererr.New("%s changed while graft read it; run graft again", r.name(rel))
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = errNotRegular
 	}
-	if st.Size() > MaxFileSize {
-		return nil, usererr.New("%s is %d bytes, over graft's limit of %d for a file of a local source; keep large files out of the plugin", r.name(rel), st.Size(), MaxFileSize)
+	if err != nil {
+		f.Close()
+		return nil, 0, err
 	}
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, io.LimitReader(f, MaxFileSize+1)); err != nil {
-		return nil, fmt.Errorf("%s: %w", r.name(rel), err)
+	return f, st.Size(), nil
+}
+
+func (r *reader) fileErr(rel string, err error) error {
+	if errors.Is(err, errNotRegular) || errors.Is(err, syscall.ELOOP) {
+		return usererr.New("%s changed while graft read it; run graft again", r.name(rel))
 	}
-	if buf.Len() > MaxFileSize {
-		return nil, usererr.New("%s grew over graft's limit of %d bytes while graft read it", r.name(rel), MaxFileSize)
-	}
-	return buf.Bytes(), nil
+	return fmt.Errorf("%s: %w", r.name(rel), err)
 }
 
 func (r *reader) name(rel string) string {
@@ -263,8 +281,8 @@ func (r *reader) components(rel string) []string {
 
 // ignores finds the git work tree holding dir (the nearest folder above it with a .git, else
 // the site repository) and returns dir's path from its top and the exclude patterns git
-// applies above dir: the system's and the user's core.excludesFile, the repository's
-// .git/info/exclude, and the .gitignore files from the top down to dir's parent. The
+// applies above dir: core.excludesFile (else git's default, see excludesFile), the
+// repository's .git/info/exclude, and the .gitignore files from the top down to dir's parent. The
 // .gitignore files inside dir are read during the walk.
 func ignores(site, dir string) ([]string, []gitignore.Pattern) {
 	top := site
@@ -285,11 +303,8 @@ func ignores(site, dir string) ([]string, []gitignore.Pattern) {
 	if rel != "." {
 		base = strings.Split(filepath.ToSlash(rel), "/")
 	}
-	root := osfs.New("/")
-	ps, _ := gitignore.LoadSystemPatterns(root)
-	global, _ := gitignore.LoadGlobalPatterns(root)
-	ps = append(ps, global...)
-	ps = append(ps, readPatterns(filepath.Join(top, ".git", "info", "exclude"), nil)...)
+	ps := readPatterns(excludesFile(top, os.LookupEnv), nil, true)
+	ps = append(ps, readPatterns(filepath.Join(top, ".git", "info", "exclude"), nil, true)...)
 	for i := range base { // the .gitignore files of top and the folders down to dir's parent
 		ps = append(ps, readIgnoreFile(filepath.Join(append([]string{top}, base[:i]...)...), base[:i])...)
 	}
@@ -298,13 +313,18 @@ func ignores(site, dir string) ([]string, []gitignore.Pattern) {
 
 // readIgnoreFile reads the .gitignore of folder abs, whose path from the top is domain.
 func readIgnoreFile(abs string, domain []string) []gitignore.Pattern {
-	return readPatterns(filepath.Join(abs, ".gitignore"), domain)
+	return readPatterns(filepath.Join(abs, ".gitignore"), domain, false) // git does not follow a symlinked .gitignore
 }
 
-// readPatterns reads an exclude file (bounded; a missing or unreadable one has no patterns,
-// as for git).
-func readPatterns(file string, domain []string) []gitignore.Pattern {
-	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+// readBounded reads a small regular file (at most 1 MiB), nil when it is missing, unreadable
+// or not a regular file, or a symlink unless follow (git follows a symlinked ~/.gitconfig or
+// excludes file, not a symlinked .gitignore in the work tree).
+func readBounded(file string, follow bool) []byte {
+	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	if !follow {
+		flags |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(file, flags, 0)
 	if err != nil {
 		return nil
 	}
@@ -316,6 +336,16 @@ func readPatterns(file string, domain []string) []gitignore.Pattern {
 	if err != nil {
 		return nil
 	}
+	return data
+}
+
+// readPatterns reads an exclude file (bounded; a missing or unreadable one has no patterns,
+// as for git).
+func readPatterns(file string, domain []string, follow bool) []gitignore.Pattern {
+	if file == "" {
+		return nil
+	}
+	data := readBounded(file, follow)
 	var ps []gitignore.Pattern
 	for _, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSuffix(line, "\r")
@@ -325,4 +355,85 @@ func readPatterns(file string, domain []string) []gitignore.Pattern {
 		ps = append(ps, gitignore.ParsePattern(line, domain))
 	}
 	return ps
+}
+
+// excludesFile is the exclude file git reads before .git/info/exclude and the .gitignore files:
+// the last core.excludesFile of git's configuration (the system's, then
+// $XDG_CONFIG_HOME/git/config or ~/.config/git/config, then ~/.gitconfig, then the
+// repository's .git/config, then GIT_CONFIG_COUNT's pairs; GIT_CONFIG_SYSTEM, GIT_CONFIG_GLOBAL
+// and GIT_CONFIG_NOSYSTEM as git reads them), else $XDG_CONFIG_HOME/git/ignore, else
+// ~/.config/git/ignore. "" when there is none. A relative path is taken from the work tree's
+// top, where git runs. Configuration includes ([include], [includeIf]) are not followed.
+func excludesFile(top string, lookup func(string) (string, bool)) string {
+	env := func(k string) string { v, _ := lookup(k); return v }
+	home := env("HOME")
+	xdg := env("XDG_CONFIG_HOME")
+	if xdg == "" && home != "" {
+		xdg = filepath.Join(home, ".config")
+	}
+	var configs []string
+	if v := strings.ToLower(env("GIT_CONFIG_NOSYSTEM")); v == "" || v == "0" || v == "false" || v == "no" || v == "off" {
+		system, set := lookup("GIT_CONFIG_SYSTEM")
+		if !set {
+			system = "/etc/gitconfig"
+		}
+		configs = append(configs, system)
+	}
+	if g, set := lookup("GIT_CONFIG_GLOBAL"); set {
+		configs = append(configs, g) // set but empty: no global configuration, as for git
+	} else {
+		if xdg != "" {
+			configs = append(configs, filepath.Join(xdg, "git", "config"))
+		}
+		if home != "" {
+			configs = append(configs, filepath.Join(home, ".gitconfig"))
+		}
+	}
+	configs = append(configs, filepath.Join(top, ".git", "config"))
+	file := ""
+	for _, c := range configs {
+		if v, ok := configValue(c, "core", "excludesfile"); c != "" && ok {
+			file = v
+		}
+	}
+	if n, err := strconv.Atoi(env("GIT_CONFIG_COUNT")); err == nil {
+		for i := 0; i < n && i < 1000; i++ {
+			if strings.EqualFold(env(fmt.Sprintf("GIT_CONFIG_KEY_%d", i)), "core.excludesfile") {
+				file = env(fmt.Sprintf("GIT_CONFIG_VALUE_%d", i))
+			}
+		}
+	}
+	switch {
+	case file == "" && xdg != "":
+		return filepath.Join(xdg, "git", "ignore")
+	case file == "~" || strings.HasPrefix(file, "~/"):
+		if home == "" {
+			return ""
+		}
+		return filepath.Join(home, file[1:])
+	case file != "" && !filepath.IsAbs(file):
+		return filepath.Join(top, file)
+	}
+	return file
+}
+
+// configValue reads the last value of section.key in a git config file (bounded; a missing
+// or unreadable one has none, as for git).
+func configValue(file, section, key string) (string, bool) {
+	data := readBounded(file, true)
+	if data == nil {
+		return "", false
+	}
+	cfg := config.New()
+	if err := config.NewDecoder(bytes.NewReader(data)).Decode(cfg); err != nil {
+		return "", false
+	}
+	if !cfg.HasSection(section) {
+		return "", false
+	}
+	vals := cfg.Section(section).Options.GetAll(key)
+	if len(vals) == 0 {
+		return "", false
+	}
+	return vals[len(vals)-1], true
 }

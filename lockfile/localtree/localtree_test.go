@@ -176,3 +176,83 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// git's own exclude file is found where git finds it: core.excludesFile from its configuration
+// files (the later wins), else $XDG_CONFIG_HOME/git/ignore, else ~/.config/git/ignore. Each
+// case is checked against real git's answer (git add -A, then the folder's tree).
+func TestGlobalExcludesAsGitFindsThem(t *testing.T) {
+	gittest.RequireGit(t)
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	for _, k := range []string{"GIT_CONFIG_GLOBAL", "GIT_CONFIG_COUNT", "GIT_DIR", "GIT_WORK_TREE"} {
+		t.Setenv(k, "") // restored at the end
+		os.Unsetenv(k)
+	}
+	for name, c := range map[string]struct {
+		xdg    bool              // set XDG_CONFIG_HOME (to HOME/xdg)
+		global bool              // set GIT_CONFIG_GLOBAL to "" (git then reads no global configuration)
+		files  map[string]string // under HOME, or under the site for "site/..."
+	}{
+		"xdg ignore":         {xdg: true, files: map[string]string{"xdg/git/ignore": "*.tmp\n", ".config/git/ignore": "*.bak\n"}},
+		"home config ignore": {files: map[string]string{".config/git/ignore": "*.bak\n"}},
+		"xdg config excludesFile": {files: map[string]string{".config/git/config": "[core]\n\texcludesFile = ~/mine\n",
+			"mine": "*.log\n", ".config/git/ignore": "*.tmp\n"}},
+		"gitconfig wins over xdg config": {files: map[string]string{".config/git/config": "[core]\n\texcludesfile = ~/a\n",
+			".gitconfig": "[core]\n\tExcludesFile = ~/b\n", "a": "*.log\n", "b": "*.bak\n"}},
+		"GIT_CONFIG_GLOBAL set empty": {global: true, files: map[string]string{".gitconfig": "[core]\n\texcludesFile = ~/a\n", "a": "*.log\n",
+			".config/git/ignore": "*.bak\n"}},
+		"repository config": {files: map[string]string{".gitconfig": "[core]\n\texcludesFile = ~/a\n", "a": "*.log\n",
+			"site/.git/config": "[core]\n\texcludesFile = .site-ignore\n", "site/.site-ignore": "*.tmp\n"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			home := t.TempDir()
+			t.Setenv("HOME", home)
+			t.Setenv("XDG_CONFIG_HOME", "")
+			if c.xdg {
+				t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "xdg"))
+			}
+			if c.global {
+				t.Setenv("GIT_CONFIG_GLOBAL", "")
+			} else {
+				os.Unsetenv("GIT_CONFIG_GLOBAL")
+			}
+			site := filepath.Join(t.TempDir(), "site")
+			dir := filepath.Join(site, "files")
+			write(t, dir, map[string]string{"keep.rb": "k", "x.tmp": "t", "y.bak": "b", "z.log": "l"})
+			cmd := exec.Command("git", "init", "-q", site)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("git init: %v %s", err, out)
+			}
+			for p, content := range c.files {
+				root := home
+				if rest, ok := strings.CutPrefix(p, "site/"); ok {
+					root, p = site, rest
+				}
+				write(t, root, map[string]string{p: content})
+			}
+			got, err := Read(site, dir, "files")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Real git, with the same environment.
+			for _, args := range [][]string{{"add", "-A"}} {
+				cmd := exec.Command("git", args...)
+				cmd.Dir = site
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("git %v: %v %s", args, err, out)
+				}
+			}
+			cmd = exec.Command("git", "write-tree", "--prefix=files/")
+			cmd.Dir = site
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("git write-tree: %v", err)
+			}
+			if want := strings.TrimSpace(string(out)); got.Hash != want {
+				t.Fatalf("tree %s (files %v), git says %s", got.Hash, got.Files, want)
+			}
+			if len(got.Files) == 4 {
+				t.Fatalf("nothing was ignored: %v", got.Files)
+			}
+		})
+	}
+}
