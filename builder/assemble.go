@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,20 +13,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/progress"
+	"github.com/graft-build/graft/internal/elfcheck"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/internal/version"
-	"github.com/graft-build/graft/launcher/config"
 	"github.com/graft-build/graft/lockfile"
 )
 
-// assembly is one Build in progress.
+// assembly is one Build of a plan in progress.
 type assembly struct {
-	p       *lockfile.Project
+	plan    *Plan
 	o       *options
-	base    *baseImage
 	plugins []*plugin
-	conf    *config.Config
 
 	mu     sync.Mutex
 	layers map[layerKey]v1.Layer // plugin layers without steps are the same on every platform
@@ -42,8 +40,8 @@ type layerKey struct {
 // pluginEpoch is the mtime of a plugin's files: SOURCE_DATE_EPOCH, else its commit's time, so
 // that changing one plugin leaves every other plugin's layer byte-identical.
 func (a *assembly) pluginEpoch(pl *plugin) time.Time {
-	if a.o.epoch != nil {
-		return *a.o.epoch
+	if a.plan.epoch != nil {
+		return *a.plan.epoch
 	}
 	return pl.commitTime
 }
@@ -51,10 +49,10 @@ func (a *assembly) pluginEpoch(pl *plugin) time.Time {
 // imageEpoch is the image's created time and the launcher layer's mtime: SOURCE_DATE_EPOCH,
 // else the newest of the base's created time and the plugins' commit times.
 func (a *assembly) imageEpoch() time.Time {
-	if a.o.epoch != nil {
-		return *a.o.epoch
+	if a.plan.epoch != nil {
+		return *a.plan.epoch
 	}
-	t := a.base.created
+	t := a.plan.created
 	for _, pl := range a.plugins {
 		if pl.commitTime.After(t) {
 			t = pl.commitTime
@@ -69,19 +67,20 @@ func (a *assembly) imageEpoch() time.Time {
 // launcherEpoch is the launcher binary's mtime: SOURCE_DATE_EPOCH, else the base's created
 // time, so that its layer stays the same while plugins change.
 func (a *assembly) launcherEpoch() time.Time {
-	if a.o.epoch != nil {
-		return *a.o.epoch
+	if a.plan.epoch != nil {
+		return *a.plan.epoch
 	}
-	if a.base.created.IsZero() {
+	if a.plan.created.IsZero() {
 		return time.Unix(0, 0).UTC()
 	}
-	return a.base.created.Truncate(time.Second)
+	return a.plan.created.Truncate(time.Second)
 }
 
-func (a *assembly) run(ctx context.Context) (*Result, error) {
-	res := &Result{Base: a.base.written, BaseRef: a.base.ref.String(), Created: a.imageEpoch(), Layers: map[v1.Hash]string{}}
+func (a *assembly) run(ctx context.Context) (*contract.Result, error) {
+	base := a.plan.base
+	res := &contract.Result{Base: base.written, BaseRef: base.ref.String(), Created: a.imageEpoch()}
 	for _, pl := range a.plugins {
-		info := PluginInfo{Name: pl.lock.Name, Commit: pl.lock.Commit, Ref: pl.lock.Ref, Path: pl.lock.Path, Dest: pl.lock.Dest}
+		info := contract.PluginInfo{Name: pl.lock.Name, Commit: pl.lock.Commit, Ref: pl.lock.Ref, Path: pl.lock.Path, Dest: pl.lock.Dest}
 		switch {
 		case pl.lock.Kind == lockfile.KindLocal:
 			info.Local, info.Tree = pl.lock.Local, pl.lock.Tree
@@ -94,8 +93,8 @@ func (a *assembly) run(ctx context.Context) (*Result, error) {
 		res.Plugins = append(res.Plugins, info)
 	}
 	a.layers = map[layerKey]v1.Layer{}
-	images := make([]v1.Image, len(a.base.plats))
-	for i, bp := range a.base.plats {
+	images := make([]v1.Image, len(a.plan.plats))
+	for i, bp := range a.plan.plats {
 		img, err := a.platform(ctx, bp, res)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", bp.name(), err)
@@ -107,20 +106,20 @@ func (a *assembly) run(ctx context.Context) (*Result, error) {
 		a.o.event(progress.Event{Subject: pl.lock.Name, Phase: progress.Done})
 	}
 	a.o.event(progress.Event{Subject: LauncherSubject, Phase: progress.Done})
-	if a.base.index == nil {
+	if base.index == nil {
 		res.Image = images[0]
 		d, err := res.Image.Digest()
 		res.Digest = d
 		return res, err
 	}
-	idx := mutate.IndexMediaType(empty.Index, a.base.indexMT)
-	for i, bp := range a.base.plats {
+	idx := mutate.IndexMediaType(empty.Index, base.indexMT)
+	for i, bp := range a.plan.plats {
 		plat := bp.platform
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: images[i],
 			Descriptor: v1.Descriptor{Platform: &plat, MediaType: bp.manifestMT}})
 	}
-	if a.base.indexMT == types.OCIImageIndex {
-		idx = mutate.Annotations(idx, a.labels(res, a.base.digest, "")).(v1.ImageIndex)
+	if base.indexMT == types.OCIImageIndex {
+		idx = mutate.Annotations(idx, a.labels(res, base.digest, "")).(v1.ImageIndex)
 	}
 	res.Index = idx
 	d, err := idx.Digest()
@@ -129,8 +128,8 @@ func (a *assembly) run(ctx context.Context) (*Result, error) {
 }
 
 // platform builds the image of one platform: plugin layers in lock order, then the launcher
-// binary and its configuration.
-func (a *assembly) platform(ctx context.Context, bp *basePlatform, res *Result) (v1.Image, error) {
+// binary and its configuration; res.Layers gets the image's layers in order.
+func (a *assembly) platform(ctx context.Context, bp *basePlatform, res *contract.Result) (v1.Image, error) {
 	layers := make([]v1.Layer, len(a.plugins))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(a.o.jobs)
@@ -149,47 +148,53 @@ func (a *assembly) platform(ctx context.Context, bp *basePlatform, res *Result) 
 		return nil, err
 	}
 	// Launchers checked it and named the file; any other source is checked here all the same.
-	if err := CheckLauncher(bin, bp.platform); err != nil {
+	if err := elfcheck.Static(bin, bp.platform); err != nil {
 		return nil, usererr.New("graft-launcher for %s: %v; %s", bp.name(), err, launcherFix(bp.platform))
 	}
-	conf, err := a.conf.Marshal()
-	if err != nil {
-		return nil, err
-	}
 	a.o.event(progress.Event{Subject: LauncherSubject, Phase: progress.Layering, Detail: bp.name() + " " + lversion})
-	parents, err := baseDirs(ctx, bp.image, bp.digest, ancestorDirs(a.p, appDirs(a.conf)), a.o)
-	if err != nil {
-		return nil, fmt.Errorf("base image folders: %w", err)
-	}
-	if err := checkBaseDirs(parents, a.base.written); err != nil {
-		return nil, err
-	}
-	bl, cl, err := launcherLayers(ctx, bin, conf, a.conf, parents, bp.uid, bp.gid, bp.layerMT, a.launcherEpoch(), res.Created, a.o)
+	bl, cl, err := a.launcherLayers(ctx, bp, bin, res.Created)
 	if err != nil {
 		return nil, err
 	}
 	a.launcherLayered(bp, lversion, bl, cl)
-	adds := make([]mutate.Addendum, 0, len(layers)+1)
+	adds := make([]mutate.Addendum, 0, len(layers)+2)
+	infos := make([]contract.LayerInfo, 0, len(layers)+2)
 	for i, pl := range a.plugins {
 		adds = append(adds, mutate.Addendum{Layer: layers[i], MediaType: bp.layerMT, History: v1.History{
 			Created: v1.Time{Time: a.pluginEpoch(pl)}, CreatedBy: "graft: plugin " + pl.lock.Name + " " + pl.version()}})
+		infos = append(infos, contract.LayerInfo{Kind: contract.KindPlugin, Plugin: pl.lock.Name, Version: pl.version()})
 	}
 	adds = append(adds, mutate.Addendum{Layer: bl, MediaType: bp.layerMT, History: v1.History{
 		Created: v1.Time{Time: a.launcherEpoch()}, CreatedBy: "graft: launcher " + lversion}},
 		mutate.Addendum{Layer: cl, MediaType: bp.layerMT, History: v1.History{
 			Created: v1.Time{Time: res.Created}, CreatedBy: "graft: launcher configuration"}})
-	for _, add := range adds {
-		d, err := add.Layer.Digest()
-		if err != nil {
+	infos = append(infos, contract.LayerInfo{Kind: contract.KindLauncher, Version: lversion},
+		contract.LayerInfo{Kind: contract.KindLauncherConfig})
+	res.Layers = append(res.Layers, bp.layers...)
+	for i, add := range adds {
+		if err := describe(&infos[i], add.Layer, bp.name()); err != nil {
 			return nil, err
 		}
-		res.Layers[d] = strings.TrimPrefix(add.History.CreatedBy, "graft: ")
 	}
+	res.Layers = append(res.Layers, infos...)
 	img, err := mutate.Append(bp.image, adds...)
 	if err != nil {
 		return nil, err
 	}
 	return a.configure(img, bp, res, lversion)
+}
+
+// describe completes info with l's digests and the platform.
+func describe(info *contract.LayerInfo, l v1.Layer, platform string) error {
+	var err error
+	if info.Digest, err = l.Digest(); err != nil {
+		return err
+	}
+	if info.DiffID, err = l.DiffID(); err != nil {
+		return err
+	}
+	info.Platform = platform
+	return nil
 }
 
 // pluginLayer is the plugin's layer for bp: its files, or what its build steps made of them.
@@ -213,9 +218,9 @@ func (a *assembly) pluginLayer(ctx context.Context, bp *basePlatform, pl *plugin
 	var l v1.Layer = files
 	if steps {
 		a.o.event(progress.Event{Subject: pl.lock.Name, Phase: progress.Steps, Detail: bp.name()})
-		l, err = a.o.steps.RunSteps(ctx, StepRequest{Plugin: *pl.def, Lock: pl.lock, Platform: bp.platform,
+		l, err = a.o.steps.RunSteps(ctx, contract.StepRequest{Plugin: pl.lock.Name, Steps: stepsOf(pl.def), Platform: bp.platform,
 			BaseRef: bp.ref, Base: bp.image, PluginTar: files.Uncompressed, PluginDir: pl.dir,
-			UID: bp.uid, GID: bp.gid, Epoch: epoch, MediaType: string(bp.layerMT), Progress: a.o.progress})
+			UID: bp.uid, GID: bp.gid, Epoch: epoch, MediaType: bp.layerMT, Progress: a.o.progress})
 		if err != nil {
 			return nil, err // a StepRunner's errors name the plugin already
 		}
@@ -232,7 +237,7 @@ func (a *assembly) pluginLayer(ctx context.Context, bp *basePlatform, pl *plugin
 }
 
 // configure sets the launcher as entrypoint, the created time and graft's labels.
-func (a *assembly) configure(img v1.Image, bp *basePlatform, res *Result, lversion string) (v1.Image, error) {
+func (a *assembly) configure(img v1.Image, bp *basePlatform, res *contract.Result, lversion string) (v1.Image, error) {
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return nil, err
@@ -241,7 +246,7 @@ func (a *assembly) configure(img v1.Image, bp *basePlatform, res *Result, lversi
 	cf.Created = v1.Time{Time: res.Created}
 	cf.Config.Entrypoint = []string{LauncherPath}
 	cf.Config.Cmd = []string{"run"}
-	cf.Config.Healthcheck = Healthcheck(a.p.Site)
+	cf.Config.Healthcheck = Healthcheck(a.plan.project.Site)
 	labels := a.labels(res, bp.digest, lversion)
 	if cf.Config.Labels == nil {
 		cf.Config.Labels = map[string]string{}
@@ -261,23 +266,23 @@ func (a *assembly) configure(img v1.Image, bp *basePlatform, res *Result, lversi
 }
 
 // labels are graft's labels and annotations; baseDigest is the base manifest (or index) digest.
-func (a *assembly) labels(res *Result, baseDigest v1.Hash, lversion string) map[string]string {
+func (a *assembly) labels(res *contract.Result, baseDigest v1.Hash, lversion string) map[string]string {
 	plugins, _ := json.Marshal(res.Plugins)
 	if res.Plugins == nil {
 		plugins = []byte("[]")
 	}
 	l := map[string]string{
-		LabelBaseName:     res.Base,
-		LabelBaseDigest:   baseDigest.String(),
-		LabelCreated:      res.Created.Format(time.RFC3339),
-		LabelPlugins:      string(plugins),
-		LabelGraftVersion: version.String(),
+		contract.LabelBaseName:     res.Base,
+		contract.LabelBaseDigest:   baseDigest.String(),
+		contract.LabelCreated:      res.Created.Format(time.RFC3339),
+		contract.LabelPlugins:      string(plugins),
+		contract.LabelGraftVersion: version.String(),
 	}
 	if lversion != "" {
-		l[LabelLauncherVersion] = lversion
+		l[contract.LabelLauncherVersion] = lversion
 	}
 	if names := unlockedNames(res.Plugins); names != "" {
-		l[LabelUnlocked] = names
+		l[contract.LabelUnlocked] = names
 	}
 	return l
 }

@@ -1,16 +1,17 @@
 package builder
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
@@ -23,8 +24,7 @@ type baseImage struct {
 	digest  v1.Hash
 	index   v1.ImageIndex // nil for a single-platform base
 	indexMT types.MediaType
-	plats   []*basePlatform
-	created time.Time // newest Created among the selected platforms
+	cands   []*basePlatform // every platform it has, loaded
 }
 
 // basePlatform is one platform's image of the base.
@@ -35,21 +35,18 @@ type basePlatform struct {
 	manifestMT types.MediaType
 	layerMT    types.MediaType
 	config     *v1.ConfigFile
+	layers     []contract.LayerInfo // the base's layers, as the manifest and config name them
 	uid, gid   int
-	ref        string // the platform's manifest by digest, for a StepRunner
+	ref        imageref.Ref // the platform's manifest by digest, for a StepRunner
 }
 
-func (bp *basePlatform) name() string { return platformString(bp.platform) }
+func (bp *basePlatform) name() string { return contract.Platform(bp.platform) }
 
-func platformString(p v1.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}
-
-func resolveBase(ctx context.Context, p *lockfile.Project, o *options) (*baseImage, error) {
+// resolveBase reads the base by its locked digest and every platform it has. The manifests and
+// configs are checked against their digests here: a layout's index.json or a parent index names
+// a blob, but the file under that name could hold anything, and the config decides the owner
+// of every plugin file.
+func resolveBase(ctx context.Context, p *lockfile.Project, ropts []imageref.Option) (*baseImage, error) {
 	ref, err := p.BaseRef()
 	if err != nil {
 		return nil, err
@@ -62,7 +59,7 @@ func resolveBase(ctx context.Context, p *lockfile.Project, o *options) (*baseIma
 	if ref.Kind != imageref.DockerArchive {
 		pinned = ref.Pinned(locked)
 	}
-	res, err := pinned.Resolve(ctx, o.resolve...)
+	res, err := pinned.Resolve(ctx, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("base image %s (locked at %s) cannot be read: %w; if it moved or was deleted, "+
 			"point graft.toml's base at where it is now and run `graft lock`", p.Site.Base, locked, err)
@@ -75,35 +72,44 @@ func resolveBase(ctx context.Context, p *lockfile.Project, o *options) (*baseIma
 		return nil, err
 	}
 	b := &baseImage{written: p.Site.Base, ref: pinned, digest: res.Digest, index: res.Index, indexMT: res.MediaType}
-	wanted := o.platforms
-	if len(wanted) == 0 {
-		wanted = p.Site.Platforms
+	if err := checkManifest(manifestOf(res), res.Digest); err != nil {
+		return nil, fmt.Errorf("base image %s: %w", p.Site.Base, err)
 	}
-	if err := b.selectPlatforms(res, wanted); err != nil {
+	if err := b.loadPlatforms(res); err != nil {
 		return nil, err
 	}
-	for _, bp := range b.plats {
+	for _, bp := range b.cands {
 		if err := bp.load(p.Site.Owner, pinned); err != nil {
 			return nil, fmt.Errorf("base image %s, %s: %w", p.Site.Base, bp.name(), err)
-		}
-		if c := bp.config.Created.Time; c.After(b.created) {
-			b.created = c.UTC()
 		}
 	}
 	return b, nil
 }
 
-// selectPlatforms picks the base's images for the wanted platforms (all when none wanted).
-func (b *baseImage) selectPlatforms(res *imageref.Resolved, wanted []string) error {
-	specs := make([]v1.Platform, 0, len(wanted))
-	for _, w := range wanted {
-		sp, err := v1.ParsePlatform(w)
-		if err != nil {
-			return usererr.New("platform %q: %v; write os/arch[/variant], e.g. linux/amd64", w, err)
-		}
-		specs = append(specs, *sp)
+// rawManifest is what an index or an image has in common: its manifest's bytes.
+type rawManifest interface{ RawManifest() ([]byte, error) }
+
+func manifestOf(res *imageref.Resolved) rawManifest {
+	if res.Index != nil {
+		return res.Index
 	}
-	var cands []*basePlatform
+	return res.Image
+}
+
+// checkManifest checks that m's manifest bytes are those of digest want.
+func checkManifest(m rawManifest, want v1.Hash) error {
+	raw, err := m.RawManifest()
+	if err != nil {
+		return err
+	}
+	if got, _, _ := v1.SHA256(bytes.NewReader(raw)); got != want {
+		return fmt.Errorf("manifest %s holds other bytes (sha256 %s)", want, got.Hex)
+	}
+	return nil
+}
+
+// loadPlatforms lists the base's images with their platforms.
+func (b *baseImage) loadPlatforms(res *imageref.Resolved) error {
 	if res.Image != nil {
 		cf, err := res.Image.ConfigFile()
 		if err != nil {
@@ -115,53 +121,61 @@ func (b *baseImage) selectPlatforms(res *imageref.Resolved, wanted []string) err
 				"graft needs it to pick the graft-launcher binary: give the base image its platform (e.g. crane mutate --set-platform linux/amd64)",
 				b.written, cf.OS, cf.Architecture)
 		}
-		cands = append(cands, &basePlatform{image: res.Image, digest: res.Digest,
-			platform: v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}})
-	} else {
-		m, err := res.Index.IndexManifest()
-		if err != nil {
-			return fmt.Errorf("base image index: %w", err)
-		}
-		for _, d := range m.Manifests {
-			// Attestations and other artifacts ride in indexes as platform unknown/unknown.
-			if !d.MediaType.IsImage() || d.Platform == nil || d.Platform.OS == "unknown" {
-				continue
-			}
-			img, err := res.Index.Image(d.Digest)
-			if err != nil {
-				return fmt.Errorf("base image %s: %w", platformString(*d.Platform), err)
-			}
-			cands = append(cands, &basePlatform{image: img, digest: d.Digest, platform: *d.Platform})
-		}
-	}
-	return b.match(cands, specs)
-}
-
-func (b *baseImage) match(cands []*basePlatform, specs []v1.Platform) error {
-	if len(specs) == 0 {
-		b.plats = cands
+		b.cands = append(b.cands, &basePlatform{image: res.Image, digest: res.Digest, platform: contract.ConfigPlatform(cf)})
 		return nil
 	}
-	var have []string
-	for _, c := range cands {
-		have = append(have, c.name())
+	m, err := res.Index.IndexManifest()
+	if err != nil {
+		return fmt.Errorf("base image index: %w", err)
 	}
-	for _, sp := range specs {
-		found := false
-		for _, c := range cands {
-			if c.platform.Satisfies(sp) {
-				b.plats, found = append(b.plats, c), true
-				break
-			}
+	for _, d := range m.Manifests {
+		// Attestations and other artifacts ride in indexes as platform unknown/unknown.
+		if !d.MediaType.IsImage() || d.Platform == nil || d.Platform.OS == "unknown" {
+			continue
 		}
-		if !found {
-			return usererr.New("platform %s is not in the base image %s (it has: %s)", platformString(sp), b.written, strings.Join(have, ", "))
+		img, err := res.Index.Image(d.Digest)
+		if err == nil {
+			err = checkManifest(img, d.Digest)
 		}
+		if err != nil {
+			return fmt.Errorf("base image %s, %s: %w", b.written, contract.Platform(*d.Platform), err)
+		}
+		b.cands = append(b.cands, &basePlatform{image: img, digest: d.Digest, platform: *d.Platform})
 	}
 	return nil
 }
 
-// load reads the platform's manifest and config and decides the owner of added files.
+// match picks the base's images for the wanted platforms, in that order (all when none wanted).
+func (b *baseImage) match(wanted []string) ([]*basePlatform, error) {
+	if len(wanted) == 0 {
+		return b.cands, nil
+	}
+	var have []string
+	for _, c := range b.cands {
+		have = append(have, c.name())
+	}
+	var out []*basePlatform
+	for _, w := range wanted {
+		sp, err := v1.ParsePlatform(w)
+		if err != nil {
+			return nil, usererr.New("platform %q: %v; write os/arch[/variant], e.g. linux/amd64", w, err)
+		}
+		found := false
+		for _, c := range b.cands {
+			if c.platform.Satisfies(*sp) {
+				out, found = append(out, c), true
+				break
+			}
+		}
+		if !found {
+			return nil, usererr.New("platform %s is not in the base image %s (it has: %s)", contract.Platform(*sp), b.written, strings.Join(have, ", "))
+		}
+	}
+	return out, nil
+}
+
+// load reads the platform's manifest and config (checked against its digest), describes its
+// layers and decides the owner of added files.
 func (bp *basePlatform) load(owner string, pinned imageref.Ref) error {
 	var err error
 	if bp.manifestMT, err = bp.image.MediaType(); err != nil {
@@ -171,14 +185,32 @@ func (bp *basePlatform) load(owner string, pinned imageref.Ref) error {
 	if bp.manifestMT == types.DockerManifestSchema2 {
 		bp.layerMT = types.DockerLayer
 	}
-	if bp.config, err = bp.image.ConfigFile(); err != nil {
+	m, err := bp.image.Manifest()
+	if err != nil {
 		return err
+	}
+	raw, err := bp.image.RawConfigFile()
+	if err != nil {
+		return err
+	}
+	if got, n, _ := v1.SHA256(bytes.NewReader(raw)); got != m.Config.Digest || n != m.Config.Size {
+		return fmt.Errorf("config %s holds other bytes (sha256 %s, %d bytes)", m.Config.Digest, got.Hex, n)
+	}
+	if bp.config, err = v1.ParseConfigFile(bytes.NewReader(raw)); err != nil {
+		return err
+	}
+	if len(bp.config.RootFS.DiffIDs) != len(m.Layers) {
+		return fmt.Errorf("its manifest has %d layers, its config %d diff IDs", len(m.Layers), len(bp.config.RootFS.DiffIDs))
+	}
+	for i, l := range m.Layers {
+		bp.layers = append(bp.layers, contract.LayerInfo{Digest: l.Digest, DiffID: bp.config.RootFS.DiffIDs[i],
+			Kind: contract.KindBase, Platform: bp.name()})
 	}
 	if owner == "" && isNumericOwner(bp.config.Config.User) {
 		owner = bp.config.Config.User
 	}
 	bp.uid, bp.gid = parseOwner(owner)
-	bp.ref = pinned.Pinned(bp.digest.String()).String()
+	bp.ref = pinned.Pinned(bp.digest.String())
 	return nil
 }
 

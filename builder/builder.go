@@ -1,7 +1,9 @@
 // Package builder assembles graft's image from a locked site repository: the base image by its
 // locked digest with its layers untouched, one deterministic layer per plugin in lock order, and
-// the launcher layer, for every selected platform of the base. Publishing is package
-// builder/publish; running [build] steps is a StepRunner's job (package builder/buildkit).
+// the launcher layer, for every selected platform of the base. Resolve makes the build's Plan
+// (what is built), Plan.Build builds it (how). Publishing is package builder/publish; running
+// [build] steps is a StepRunner's job (package builder/buildkit); the types they share are in
+// package builder/contract.
 package builder
 
 import (
@@ -16,9 +18,8 @@ import (
 	"sync"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/graft-build/graft/builder/buildcache"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/builder/progress"
@@ -28,42 +29,10 @@ import (
 	"github.com/graft-build/graft/lockfile/artifact"
 )
 
-// Labels and annotations graft sets on the image (and `graft inspect` reads).
-const (
-	LabelBaseName        = "org.opencontainers.image.base.name"
-	LabelBaseDigest      = "org.opencontainers.image.base.digest"
-	LabelCreated         = "org.opencontainers.image.created"
-	LabelPlugins         = "org.graft.plugins" // JSON list of PluginInfo
-	LabelLauncherVersion = "org.graft.launcher.version"
-	LabelGraftVersion    = "org.graft.version"
-)
-
-// PluginInfo is one plugin as the image's org.graft.plugins label lists it.
-type PluginInfo struct {
-	Name   string `json:"name"`
-	Commit string `json:"commit"`
-	Ref    string `json:"ref,omitempty"`
-	Path   string `json:"path,omitempty"`
-	// Local and Tree are set for a plugin kept in the site repository (Commit is empty).
-	Local string `json:"local,omitempty"`
-	Tree  string `json:"tree,omitempty"`
-	// Kind, Source and Digest are set for a url, maven or oci plugin (Commit is empty): what it
-	// was fetched as (its URL without credentials, coordinates or reference) and the file's (or
-	// manifest's) sha256; Tree is then what was unpacked.
-	Kind   string `json:"kind,omitempty"`
-	Source string `json:"source,omitempty"`
-	Digest string `json:"digest,omitempty"`
-	// Dest is where the plugin is installed, when not plugins_dir/NAME.
-	Dest string `json:"dest,omitempty"`
-	// Unlocked: built from a working folder (`graft build --override`), not from graft.lock;
-	// Tree is then that folder's tree.
-	Unlocked bool `json:"unlocked,omitempty"`
-}
-
 type options struct {
 	cache      *fetch.Cache
-	steps      StepRunner
-	launchers  LauncherSource
+	steps      contract.StepRunner
+	launchers  contract.LauncherSource
 	platforms  []string
 	epoch      *time.Time
 	progress   io.Writer
@@ -80,17 +49,18 @@ type options struct {
 // LauncherSubject names the launcher's line in progress events.
 const LauncherSubject = "graft-launcher"
 
-// Option configures Build.
+// Option configures Resolve (WithPlatforms, WithSourceDateEpoch, WithOverrides,
+// WithResolveOptions: what is built) or Build (every other option: how).
 type Option func(*options)
 
 // WithCache sets where plugins are fetched to (default: fetch.DefaultDir()).
 func WithCache(c *fetch.Cache) Option { return func(o *options) { o.cache = c } }
 
 // WithStepRunner runs plugins' [build] steps; without one such a plugin is an error.
-func WithStepRunner(r StepRunner) Option { return func(o *options) { o.steps = r } }
+func WithStepRunner(r contract.StepRunner) Option { return func(o *options) { o.steps = r } }
 
 // WithLaunchers gives the graft-launcher binaries (required).
-func WithLaunchers(s LauncherSource) Option { return func(o *options) { o.launchers = s } }
+func WithLaunchers(s contract.LauncherSource) Option { return func(o *options) { o.launchers = s } }
 
 // WithPlatforms selects platforms of a multi-platform base ("linux/amd64"); default: graft.toml
 // platforms, else all of the base's.
@@ -113,10 +83,10 @@ func WithLayerCache(dir string) Option {
 	return WithBuildCache(buildcache.New(buildcache.Options{LayerDir: dir}))
 }
 
-// DefaultCacheDir is graft's cache root: $GRAFT_CACHE_DIR, else the user cache dir's graft.
-// Fetched commits go to its git/ folder, compressed layers to layers/.
-func DefaultCacheDir() (string, error) {
-	if d := os.Getenv(fetch.EnvCacheDir); d != "" {
+// DefaultCacheDir is graft's cache root: $GRAFT_CACHE_DIR (read through getenv), else the user
+// cache dir's graft. Fetched commits go to its git/ folder, compressed layers to layers/.
+func DefaultCacheDir(getenv func(string) string) (string, error) {
+	if d := getenv(fetch.EnvCacheDir); d != "" {
 		return d, nil
 	}
 	d, err := os.UserCacheDir()
@@ -162,23 +132,7 @@ func ParseSourceDateEpoch(s string) (time.Time, bool, error) {
 	return time.Unix(n, 0).UTC(), true, nil
 }
 
-// Result is the built image: Index for a multi-platform base, else Image.
-type Result struct {
-	Image   v1.Image
-	Index   v1.ImageIndex
-	Digest  v1.Hash
-	Base    string // graft.toml base as written
-	BaseRef string // the base pinned by digest
-	Plugins []PluginInfo
-	// Platforms built, e.g. "linux/amd64".
-	Platforms []string
-	Created   time.Time
-	// Layers names every layer graft added by its digest ("plugin alpha", "launcher",
-	// "launcher.toml"), for progress lines.
-	Layers map[v1.Hash]string
-}
-
-func newOptions(opts []Option) (*options, error) {
+func newOptions(opts []Option) *options {
 	o := &options{progress: io.Discard, jobs: max(2, runtime.NumCPU())}
 	for _, opt := range opts {
 		opt(o)
@@ -186,6 +140,31 @@ func newOptions(opts []Option) (*options, error) {
 	if o.reporter == nil {
 		o.reporter = progress.NewPlain(o.progress)
 	}
+	return o
+}
+
+// Build makes the image of project p from its lock: Resolve, then the plan's Build.
+func Build(ctx context.Context, p *lockfile.Project, opts ...Option) (*contract.Result, error) {
+	o := newOptions(opts)
+	plan, err := resolve(ctx, p, o)
+	if err != nil {
+		return nil, err
+	}
+	return plan.build(ctx, o)
+}
+
+// Build makes the image the plan describes. Its options say how (engines, caches, progress);
+// what is built (platforms, epoch) is the plan's: give those to Resolve, or use WithPlatforms
+// and WithEpoch on the plan.
+func (pl *Plan) Build(ctx context.Context, opts ...Option) (*contract.Result, error) {
+	o := newOptions(opts)
+	if o.platforms != nil || o.epoch != nil || o.resolve != nil || o.overrides != nil {
+		return nil, fmt.Errorf("builder: platforms, SOURCE_DATE_EPOCH, overrides and resolve options belong to Resolve, not Plan.Build")
+	}
+	return pl.build(ctx, o)
+}
+
+func (pl *Plan) build(ctx context.Context, o *options) (*contract.Result, error) {
 	if o.launchers == nil {
 		return nil, fmt.Errorf("builder: no launcher source")
 	}
@@ -199,57 +178,31 @@ func newOptions(opts []Option) (*options, error) {
 		}
 		o.cache = fetch.NewCache(dir)
 	}
-	return o, nil
-}
-
-// Build makes the image of project p from its lock.
-func Build(ctx context.Context, p *lockfile.Project, opts ...Option) (*Result, error) {
-	o, err := newOptions(opts)
-	if err != nil {
+	if err := pl.checkSteps(o); err != nil {
 		return nil, err
 	}
-	if err := p.CheckFresh(); err != nil {
-		return nil, err
-	}
-	if err := p.CheckCompat(); err != nil {
-		return nil, err
-	}
-	if err := o.checkOverrides(p); err != nil {
-		return nil, err
-	}
-	if err := o.checkSteps(p); err != nil {
-		return nil, err
-	}
-	conf, err := MergeLauncherConfig(p)
-	if err != nil {
-		return nil, err
-	}
-	base, err := resolveBase(ctx, p, o)
-	if err != nil {
-		return nil, err
-	}
-	for _, pk := range p.Lock.Plugins {
-		o.event(progress.Event{Subject: pk.Name, Phase: progress.Waiting})
+	for _, src := range pl.sources {
+		o.event(progress.Event{Subject: src.lock.Name, Phase: progress.Waiting})
 	}
 	o.event(progress.Event{Subject: LauncherSubject, Phase: progress.Waiting})
-	plugins, err := fetchAll(ctx, p, o)
+	plugins, err := fetchAll(ctx, pl, o)
 	if err != nil {
 		return nil, err
 	}
-	b := &assembly{p: p, o: o, base: base, plugins: plugins, conf: conf}
+	b := &assembly{plan: pl, o: o, plugins: plugins}
 	return b.run(ctx)
 }
 
 // checkSteps fails before any work when a plugin needs BuildKit and none was given.
-func (o *options) checkSteps(p *lockfile.Project) error {
+func (pl *Plan) checkSteps(o *options) error {
 	if o.steps != nil {
 		return nil
 	}
-	for _, pk := range p.Lock.Plugins {
-		if pl := p.Plugin(pk.Name); pl != nil && len(pl.Build.Run) > 0 {
+	for _, src := range pl.sources {
+		if len(src.def.Build.Run) > 0 {
 			return usererr.New("plugin %s has [build] run steps, which need BuildKit: pass --buildkit ADDR or set BUILDKIT_HOST "+
 				"(unix:///run/buildkit/buildkitd.sock, tcp://HOST:PORT, docker-container://NAME, docker:// for the Docker Engine's own), or --buildkit auto to start buildkitd in Docker",
-				pl.Name)
+				src.def.Name)
 		}
 	}
 	return nil

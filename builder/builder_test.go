@@ -27,6 +27,7 @@ import (
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/internal/usererr"
@@ -50,7 +51,7 @@ tmp_dir = "/app/tmp"`)
 	return s
 }
 
-func build(t *testing.T, p *lockfile.Project, cache string, opts ...builder.Option) *builder.Result {
+func build(t *testing.T, p *lockfile.Project, cache string, opts ...builder.Option) *contract.Result {
 	t.Helper()
 	opts = append([]builder.Option{builder.WithCache(fetch.NewCache(cache)), builder.WithLaunchers(buildtest.Launchers(t, "amd64"))}, opts...)
 	res, err := builder.Build(context.Background(), p, opts...)
@@ -181,16 +182,16 @@ func TestImageLayout(t *testing.T) {
 		strings.Join(cf.Config.Healthcheck.Test, " ") != "CMD "+builder.LauncherPath+" healthcheck" {
 		t.Fatalf("config %+v", cf.Config)
 	}
-	if cf.Config.Labels["base.label"] != "kept" || cf.Config.Labels[builder.LabelBaseName] != "oci-layout://base" {
+	if cf.Config.Labels["base.label"] != "kept" || cf.Config.Labels[contract.LabelBaseName] != "oci-layout://base" {
 		t.Errorf("labels %v", cf.Config.Labels)
 	}
-	var plugins []builder.PluginInfo
-	if err := json.Unmarshal([]byte(cf.Config.Labels[builder.LabelPlugins]), &plugins); err != nil || len(plugins) != 2 ||
+	var plugins []contract.PluginInfo
+	if err := json.Unmarshal([]byte(cf.Config.Labels[contract.LabelPlugins]), &plugins); err != nil || len(plugins) != 2 ||
 		plugins[0].Name != "alpha" || plugins[0].Commit != s.Repos["alpha"].Head() {
-		t.Errorf("plugins label %q (%v)", cf.Config.Labels[builder.LabelPlugins], err)
+		t.Errorf("plugins label %q (%v)", cf.Config.Labels[contract.LabelPlugins], err)
 	}
 	m, _ := img.Manifest()
-	if m.Annotations[builder.LabelBaseDigest] == "" || m.Annotations[builder.LabelCreated] == "" {
+	if m.Annotations[contract.LabelBaseDigest] == "" || m.Annotations[contract.LabelCreated] == "" {
 		t.Errorf("annotations %v", m.Annotations)
 	}
 	if n := len(cf.History); n < 4 || !strings.HasPrefix(cf.History[n-4].CreatedBy, "graft: plugin alpha ") {
@@ -461,8 +462,8 @@ func TestRegistryBaseByDigest(t *testing.T) {
 	}
 	res := build(t, p, t.TempDir())
 	cf, _ := res.Image.ConfigFile()
-	if cf.Config.Labels[builder.LabelBaseDigest] != baseDigest.String() || res.BaseRef != host+"/app/base@"+baseDigest.String() {
-		t.Fatalf("built on %s (%s), want the locked %s", cf.Config.Labels[builder.LabelBaseDigest], res.BaseRef, baseDigest)
+	if cf.Config.Labels[contract.LabelBaseDigest] != baseDigest.String() || res.BaseRef != host+"/app/base@"+baseDigest.String() {
+		t.Fatalf("built on %s (%s), want the locked %s", cf.Config.Labels[contract.LabelBaseDigest], res.BaseRef, baseDigest)
 	}
 	// The registry goes away: a clear error naming the base and what to do.
 	srv.Close()

@@ -14,6 +14,7 @@ import (
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 )
 
@@ -113,7 +114,7 @@ func TestLocalRecordsAreThisMachinesOnlyUnderItsKey(t *testing.T) {
 		return builder.WithBuildCache(buildcache.New(buildcache.Options{LayerDir: layerDir, KeyFile: key, Notes: notes}))
 	}
 	cold := build(t, s.Load(), gitDir, cache(keyA, nil))
-	write := func(res *builder.Result) error {
+	write := func(res *contract.Result) error {
 		out, err := layout.Write(t.TempDir(), empty.Index)
 		if err != nil {
 			t.Fatal(err)

@@ -23,12 +23,6 @@ import (
 // LauncherPath is where the image carries graft-launcher (its ENTRYPOINT).
 const LauncherPath = "/usr/local/bin/graft-launcher"
 
-// LauncherSource gives the graft-launcher binary for a target platform. graft embeds one per
-// supported platform (see cmd/graft/launchers); tests pass a freshly built binary.
-type LauncherSource interface {
-	Launcher(platform v1.Platform) (content []byte, version string, err error)
-}
-
 // MergeLauncherConfig is graft.toml's [launcher] with every plugin's contributions appended in
 // lock order (graft.toml's plugin_order first): its settings, one [[hook]] per hook (named after the plugin, run from the
 // plugin's folder in the image), one [[template]] per template (its src in the plugin's
@@ -111,18 +105,29 @@ func sortedTargets(m map[string]string) []string {
 
 // launcherLayers are the launcher binary and its configuration, owned by root, as two layers:
 // the binary (megabytes) changes only with the launcher, so a plugin's change re-sends the
-// small configuration layer, not the binary. binEpoch and confEpoch are their mtimes.
+// small configuration layer, not the binary. The binary's mtime is launcherEpoch, the
+// configuration's confEpoch (the image's created time).
 // The configuration's layer also holds the folders the launcher writes, owned by the app's
 // uid:gid: the port folder and tmp_dir. The launcher runs as that user and could not create
 // them under a root-owned /run or app folder itself ("mkdir /archivesspace/tmp: permission
-// denied").
-//
-// parents are folders of the base above what graft's layers own, repeated here with the base's
-// own metadata (see basedirs.go: Docker would otherwise show them as root:root 0755).
-func launcherLayers(ctx context.Context, bin, conf []byte, lc *config.Config, parents []baseDir, uid, gid int, mt types.MediaType, binEpoch, confEpoch time.Time, o *options) (v1.Layer, *layer.Layer, error) {
+// denied"). It repeats the base's folders above what graft's layers own with the base's own
+// metadata (see basedirs.go: Docker would otherwise show them as root:root 0755).
+func (a *assembly) launcherLayers(ctx context.Context, bp *basePlatform, bin []byte, confEpoch time.Time) (v1.Layer, *layer.Layer, error) {
+	lc := a.plan.conf
+	conf, err := lc.Marshal()
+	if err != nil {
+		return nil, nil, err
+	}
+	parents, err := baseDirs(ctx, bp.image, bp.digest, ancestorDirs(a.plan.project, appDirs(lc)), a.o)
+	if err != nil {
+		return nil, nil, fmt.Errorf("base image folders: %w", err)
+	}
+	if err := checkBaseDirs(parents, a.plan.base.written); err != nil {
+		return nil, nil, err
+	}
 	// The binary's layer holds no directory: /usr/local/bin belongs to the base (a runtime
 	// creates a missing one as root 0755). The configuration's layer owns /etc/graft.
-	bl, err := binaryLayer(ctx, bin, mt, binEpoch, o)
+	bl, err := binaryLayer(ctx, bin, bp.layerMT, a.launcherEpoch(), a.o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -131,10 +136,10 @@ func launcherLayers(ctx context.Context, bin, conf []byte, lc *config.Config, pa
 		confEntries = append(confEntries, layer.Entry{Name: d.Path, Type: tar.TypeDir, Mode: d.Mode, UID: d.UID, GID: d.GID})
 	}
 	for _, dir := range appDirs(lc) {
-		confEntries = append(confEntries, layer.Entry{Name: dir, Type: tar.TypeDir, Mode: 0o755, UID: uid, GID: gid})
+		confEntries = append(confEntries, layer.Entry{Name: dir, Type: tar.TypeDir, Mode: 0o755, UID: bp.uid, GID: bp.gid})
 	}
-	cl, err := layer.New(confEntries,
-		o.layerOpts(layer.WithRoot(path.Dir(config.DefaultPath)), layer.WithEpoch(confEpoch), layer.WithMediaType(mt))...)
+	cl, err := layer.New(confEntries, a.o.layerOpts(layer.WithRoot(path.Dir(config.DefaultPath)),
+		layer.WithEpoch(confEpoch), layer.WithMediaType(bp.layerMT))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("launcher configuration layer: %w", err)
 	}
@@ -176,4 +181,10 @@ func binaryLayer(ctx context.Context, bin []byte, mt types.MediaType, epoch time
 		}
 		return l, nil
 	})
+}
+
+// launcherFix is how to make a launcher that passes elfcheck.Static.
+func launcherFix(p v1.Platform) string {
+	return fmt.Sprintf("rebuild it static: `CGO_ENABLED=0 GOOS=%s GOARCH=%s go build -trimpath -ldflags='-s -w' -o %s ./cmd/graft-launcher`",
+		p.OS, p.Architecture, LauncherFile(v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}))
 }

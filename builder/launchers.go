@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/graft-build/graft/builder/contract"
+	"github.com/graft-build/graft/internal/elfcheck"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/internal/version"
 
@@ -29,16 +31,16 @@ func LauncherFile(p v1.Platform) string {
 // Launchers finds launcher binaries in each of Override (an explicit choice, e.g.
 // $GRAFT_LAUNCHER_DIR), then in FS (graft's embedded set; may be nil), then in each of Dirs,
 // then asks Fallback (may be nil; graft builds one with the Go toolchain). A binary without
-// variant serves every variant of its architecture. Every binary is checked (CheckLauncher)
+// variant serves every variant of its architecture. Every binary is checked (elfcheck.Static)
 // before it is returned: a bad one is bad input (exit 2) naming the file and the fix.
 type Launchers struct {
 	Override []string
 	FS       fs.FS
 	Dirs     []string
-	Fallback LauncherSource
+	Fallback contract.LauncherSource
 }
 
-// Launcher implements LauncherSource.
+// Launcher implements contract.LauncherSource.
 func (l Launchers) Launcher(p v1.Platform) ([]byte, string, error) {
 	names := []string{LauncherFile(p)}
 	if p.Variant != "" {
@@ -46,7 +48,7 @@ func (l Launchers) Launcher(p v1.Platform) ([]byte, string, error) {
 	}
 	for _, name := range names {
 		if data, from, read, err := l.find(name); err == nil {
-			if err := CheckLauncher(data, p); err != nil {
+			if err := elfcheck.Static(data, p); err != nil {
 				return nil, "", usererr.New("%s: %v; %s", from, err, launcherFix(p))
 			}
 			if v := sidecarVersion(read, name); v != "" {
@@ -54,7 +56,7 @@ func (l Launchers) Launcher(p v1.Platform) ([]byte, string, error) {
 			}
 			return data, binaryVersion(data), nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, "", fmt.Errorf("launcher for %s: %w", platformString(p), err)
+			return nil, "", fmt.Errorf("launcher for %s: %w", contract.Platform(p), err)
 		}
 	}
 	if l.Fallback != nil {
@@ -62,8 +64,8 @@ func (l Launchers) Launcher(p v1.Platform) ([]byte, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		if err := CheckLauncher(data, p); err != nil {
-			return nil, "", fmt.Errorf("graft-launcher built for %s: %w", platformString(p), err)
+		if err := elfcheck.Static(data, p); err != nil {
+			return nil, "", fmt.Errorf("graft-launcher built for %s: %w", contract.Platform(p), err)
 		}
 		if v == "" {
 			v = binaryVersion(data)
@@ -74,7 +76,7 @@ func (l Launchers) Launcher(p v1.Platform) ([]byte, string, error) {
 	return nil, "", fmt.Errorf("no graft-launcher for %s (looked for %s in %s); build it with "+
 		"`CGO_ENABLED=0 GOOS=%s GOARCH=%s go build -trimpath -ldflags='-s -w' -o %s ./cmd/graft-launcher` "+
 		"and put it in $GRAFT_LAUNCHER_DIR or beside the graft executable, or build graft after `go generate ./cmd/graft`",
-		platformString(p), names[0], strings.Join(where, ", "), p.OS, p.Architecture, names[0])
+		contract.Platform(p), names[0], strings.Join(where, ", "), p.OS, p.Architecture, names[0])
 }
 
 // LauncherVersionSuffix names the file beside a launcher that holds its release version (one

@@ -10,16 +10,12 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
 	"github.com/graft-build/graft/lockfile/filetree"
 )
-
-// LabelUnlocked lists, comma-separated, the plugins an image was built with from a working
-// folder (`graft build --override`) instead of graft.lock: such an image is not what the lock
-// builds, and `graft verify` fails it.
-const LabelUnlocked = "org.graft.unlocked"
 
 // WithOverrides builds plugin NAME from the folder or file at PATH (name -> path) instead of
 // its locked source: for a plugin developer's loop. The image is labelled unlocked.
@@ -95,8 +91,8 @@ func treeOf(t *filetree.Tree, only string) string {
 	return t.Hash
 }
 
-// unlockedNames are the overridden plugins, sorted, for LabelUnlocked.
-func unlockedNames(plugins []PluginInfo) string {
+// unlockedNames are the overridden plugins, sorted, for contract.LabelUnlocked.
+func unlockedNames(plugins []contract.PluginInfo) string {
 	var names []string
 	for _, pl := range plugins {
 		if pl.Unlocked {

@@ -66,20 +66,15 @@ func (pl *plugin) version() string {
 	return pl.lock.Commit
 }
 
-// fetchAll fetches every plugin of the lock (bounded parallelism), in lock order.
-func fetchAll(ctx context.Context, p *lockfile.Project, o *options) ([]*plugin, error) {
-	out := make([]*plugin, len(p.Lock.Plugins))
-	for _, pk := range p.Lock.Plugins {
-		if p.Plugin(pk.Name) == nil {
-			return nil, usererr.New("graft.lock: plugin %s has no plugins/%s/plugin.toml; run `graft lock`", pk.Name, pk.Name)
-		}
-	}
+// fetchAll fetches every plugin of the plan (bounded parallelism), in lock order.
+func fetchAll(ctx context.Context, plan *Plan, o *options) ([]*plugin, error) {
+	out := make([]*plugin, len(plan.sources))
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.jobs)
-	for i, pk := range p.Lock.Plugins {
-		def := p.Plugin(pk.Name)
+	for i := range plan.sources {
+		src := &plan.sources[i]
 		g.Go(func() error {
-			pl, err := fetchOne(ctx, p, o, pk, def)
+			pl, err := fetchOne(ctx, plan, o, src)
 			out[i] = pl
 			return err
 		})
@@ -87,25 +82,10 @@ func fetchAll(ctx context.Context, p *lockfile.Project, o *options) ([]*plugin, 
 	return out, g.Wait()
 }
 
-func fetchOne(ctx context.Context, p *lockfile.Project, o *options, pk lockfile.PluginLock, def *lockfile.Plugin) (*plugin, error) {
+func fetchOne(ctx context.Context, plan *Plan, o *options, src *source) (*plugin, error) {
+	p, pk := plan.project, src.lock
 	o.event(progress.Event{Subject: pk.Name, Phase: progress.Fetching, Detail: shortVersion(pk)})
-	pl := &plugin{lock: pk, def: def, dir: p.Target(pk)}
-	switch path, overridden := o.overrides[pk.Name]; {
-	case overridden:
-		pl.src = Override{Name: pk.Name, Path: path}
-	case def.Source.Local != "":
-		abs, shown := p.LocalDir(*def)
-		pl.src = fetch.Local{Name: pk.Name, Site: p.Dir, Dir: abs, Shown: shown, Tree: pk.Tree}
-	case pk.IsArtifact():
-		req, err := p.ArtifactRequest(*def, pk)
-		if err != nil {
-			return nil, err
-		}
-		pl.src = fetch.Artifact{Store: o.artifactStore(), Request: req}
-	default:
-		pl.src = fetch.Git{Cache: o.cache, Source: fetch.Source{Name: pk.Name, URL: p.SourceURL(*def), Ref: pk.Ref,
-			Commit: pk.Commit, Path: pk.Path, Tree: pk.Tree}}
-	}
+	pl := &plugin{lock: pk, def: src.def, dir: src.dir, src: src.reader(o, plan.resolve)}
 	how, err := pl.list(ctx, o)
 	var edited *fetch.LockedCommitError
 	if errors.As(err, &edited) {

@@ -24,6 +24,7 @@ import (
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/internal/gittest"
@@ -94,7 +95,7 @@ type shared struct {
 
 // build builds p on the runner with the shared cache c (nil: none); the runner's layer
 // folder is its local cache.
-func (r runner) build(p *lockfile.Project, c *shared) *builder.Result {
+func (r runner) build(p *lockfile.Project, c *shared) *contract.Result {
 	r.t.Helper()
 	res, err := r.try(p, c)
 	if err != nil {
@@ -103,13 +104,13 @@ func (r runner) build(p *lockfile.Project, c *shared) *builder.Result {
 	return res
 }
 
-func (r runner) try(p *lockfile.Project, c *shared) (*builder.Result, error) {
+func (r runner) try(p *lockfile.Project, c *shared) (*contract.Result, error) {
 	_, res, err := r.exporting(p, c)
 	return res, err
 }
 
 // exporting builds and returns the build's cache too, for Export.
-func (r runner) exporting(p *lockfile.Project, c *shared) (*buildcache.Cache, *builder.Result, error) {
+func (r runner) exporting(p *lockfile.Project, c *shared) (*buildcache.Cache, *contract.Result, error) {
 	o := buildcache.Options{LayerDir: r.layer}
 	if c != nil {
 		o.From, o.To, o.Notes, o.MountOnly = c.from, c.to, c.notes, c.mountOnly
@@ -239,7 +240,7 @@ func layerSize(t *testing.T, img v1.Image, plugin string) int64 {
 }
 
 // exported is a site whose first build exported its layers to a registry cache.
-func exported(t *testing.T) (*buildtest.Site, *gitCounter, *regtest.Registry, string, *builder.Result) {
+func exported(t *testing.T) (*buildtest.Site, *gitCounter, *regtest.Registry, string, *contract.Result) {
 	s, gc := httpSite(t)
 	reg := regtest.New(t)
 	ref := reg.Host + "/ci/cache:main"
@@ -289,7 +290,7 @@ func TestRegistryCacheMissingBlobFallsBackToBuilding(t *testing.T) {
 }
 
 // localExport is a site whose first build exported its cache to a folder, and that build.
-func localExport(t *testing.T) (*buildtest.Site, *gitCounter, string, *builder.Result) {
+func localExport(t *testing.T) (*buildtest.Site, *gitCounter, string, *contract.Result) {
 	s, gc := httpSite(t)
 	dir := t.TempDir()
 	to, _, _ := layercache.Parse("type=local,dest="+dir, "--cache-to", "dest")
@@ -399,8 +400,8 @@ func TestTamperedCacheEntriesAreMisses(t *testing.T) {
 				t.Errorf("notes lack %q:\n%s", c.note, notes)
 			}
 			cf, _ := res.Image.ConfigFile()
-			var listed []builder.PluginInfo
-			if err := json.Unmarshal([]byte(cf.Config.Labels[builder.LabelPlugins]), &listed); err != nil || listed[0].Commit != s.Repos["alpha"].Head() {
+			var listed []contract.PluginInfo
+			if err := json.Unmarshal([]byte(cf.Config.Labels[contract.LabelPlugins]), &listed); err != nil || listed[0].Commit != s.Repos["alpha"].Head() {
 				t.Errorf("labels %v (%v), want the lock's commits", listed, err)
 			}
 		})

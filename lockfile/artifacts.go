@@ -191,7 +191,7 @@ func (p *Project) artifactErr(pl Plugin, req artifact.Request, err error) error 
 		return p.pluginErr(pl, sourceKey(pl.Source), "plugin %s: %s is not there (HTTP 404); fix the URL, version or coordinates", pl.Name, shownSource(req))
 	case errors.As(err, &mm) && pl.Source.SHA256 != "":
 		return p.pluginErr(pl, "source.sha256", "%v (plugin.toml's sha256); the server sends another file: check the URL, or set sha256 to the new file's after checking it", mm)
-	case errors.As(err, &re) && ImageNotFound(req.Ref, re.Err):
+	case errors.As(err, &re) && errors.Is(re.Err, imageref.ErrNotFound):
 		return p.pluginErr(pl, "source.oci", "plugin %s: %v; fix oci or push the artifact there", pl.Name, re.Err)
 	case usererr.Is(err):
 		return err

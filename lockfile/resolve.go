@@ -257,18 +257,13 @@ func (p *Project) resolveBaseRef(ctx context.Context, cfg *resolveConfig) (image
 	if err == nil {
 		return ref, res, nil
 	}
-	if ImageNotFound(ref, err) {
+	if errors.Is(err, imageref.ErrNotFound) {
 		// The reference names nothing: bad input at graft.toml's base (exit 2), not an outage.
 		return ref, nil, &tomldecode.Error{File: p.shownPath(SiteFile), Line: tomldecode.LineOf(p.siteData, "base"), Key: "base",
 			Msg: fmt.Sprintf("%v; fix base or put the image there", err)}
 	}
 	return ref, nil, fmt.Errorf("%s:%d: base: %w", p.shownPath(SiteFile), tomldecode.LineOf(p.siteData, "base"), err)
 }
-
-// ImageNotFound reports whether err from ref.Resolve means the image does not exist (a
-// missing layout, tar, tag or digest, or a registry answering that it has no such repository,
-// tag or digest), as opposed to a failure to reach it.
-func ImageNotFound(_ imageref.Ref, err error) bool { return errors.Is(err, imageref.ErrNotFound) }
 
 // resolvePlugin pins pl: a git source to the commit its ref names (listing its repository and
 // fetching that one commit for its title and the tree of source.path), a local folder to its

@@ -22,7 +22,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/lockfile"
 )
 
@@ -42,7 +42,7 @@ type Launcher struct {
 // Input is everything the documents describe.
 type Input struct {
 	Project   *lockfile.Project
-	Result    *builder.Result
+	Result    *contract.Result
 	Launchers []Launcher
 	// Name is the repository the image is known as (the SBOM's image package, the statements'
 	// subject): the first -t name without its tag, else graft.toml's name, else "image".
@@ -102,7 +102,7 @@ func licenseID(layer v1.Hash) string {
 
 // NewInput gathers the input from a build: the launcher binary of each built platform (from
 // src) and each plugin's licence (from its layer in the image).
-func NewInput(p *lockfile.Project, res *builder.Result, src builder.LauncherSource, opts ...Option) (*Input, error) {
+func NewInput(p *lockfile.Project, res *contract.Result, src contract.LauncherSource, opts ...Option) (*Input, error) {
 	in := &Input{Project: p, Result: res, Name: Repository(p.Site.Name), Licenses: map[string]string{}, Local: localSources(p)}
 	if in.Name == "" {
 		in.Name = "image"
@@ -133,56 +133,36 @@ func NewInput(p *lockfile.Project, res *builder.Result, src builder.LauncherSour
 	return in, nil
 }
 
-// firstImage is the image of a single-platform build, else the index's first platform: every
-// platform holds the same plugin files.
-func (in *Input) firstImage() (v1.Image, error) {
-	if in.Result.Image != nil {
-		return in.Result.Image, nil
-	}
-	m, err := in.Result.Index.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	if len(m.Manifests) == 0 {
-		return nil, errors.New("the index holds no image")
-	}
-	return in.Result.Index.Image(m.Manifests[0].Digest)
-}
-
-// detectLicenses reads each plugin's licence files from its layer in the image, so a build
-// that took every layer from the cache (and read no git objects) still finds them.
+// detectLicenses reads each plugin's licence files from its layer in the image (the first
+// platform's: every platform holds the same plugin files), so a build that took every layer
+// from the cache (and read no git objects) still finds them.
 func (in *Input) detectLicenses() error {
-	img, err := in.firstImage()
+	if len(in.Result.Platforms) == 0 {
+		return errors.New("the build holds no image")
+	}
+	first := in.Result.Platforms[0]
+	img, err := in.Result.PlatformImage(first)
 	if err != nil {
 		return err
 	}
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	byName := map[string]v1.Layer{}
-	for _, l := range layers {
-		d, err := l.Digest()
-		if err != nil {
-			return err
-		}
-		if what, ok := in.Result.Layers[d]; ok {
-			if name, ok := pluginOfLayer(what); ok {
-				byName[name] = l
-			}
-		}
-	}
-	for _, pk := range in.Project.Lock.Plugins {
-		l, ok := byName[pk.Name]
-		if !ok {
+	for _, info := range in.Result.PlatformLayers(first) {
+		if info.Kind != contract.KindPlugin {
 			continue
 		}
-		lic, err := in.layerLicense(l, in.Project.Target(pk))
+		l, err := img.LayerByDigest(info.Digest)
 		if err != nil {
-			return fmt.Errorf("plugin %s: licence files: %w", pk.Name, err)
+			return fmt.Errorf("plugin %s: %w", info.Plugin, err)
+		}
+		pk := in.Project.PluginLock(info.Plugin)
+		if pk == nil {
+			return fmt.Errorf("plugin %s is not in graft.lock", info.Plugin)
+		}
+		lic, err := in.layerLicense(l, in.Project.Target(*pk))
+		if err != nil {
+			return fmt.Errorf("plugin %s: licence files: %w", info.Plugin, err)
 		}
 		if lic != "" {
-			in.Licenses[pk.Name] = lic
+			in.Licenses[info.Plugin] = lic
 		}
 	}
 	return nil
@@ -206,15 +186,6 @@ func (in *Input) layerLicense(l v1.Layer, dir string) (string, error) {
 		return detect()
 	}
 	return in.cache.License(licenseID(d), detect)
-}
-
-// pluginOfLayer reads "plugin NAME COMMIT" (builder.Result.Layers) back.
-func pluginOfLayer(what string) (string, bool) {
-	f := strings.Fields(what)
-	if len(f) >= 2 && f[0] == "plugin" {
-		return f[1], true
-	}
-	return "", false
 }
 
 // maxLicenseFile bounds how much of one licence file is read: licence texts are kilobytes.

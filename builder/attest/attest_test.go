@@ -10,7 +10,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdxlib"
@@ -18,6 +17,7 @@ import (
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/attest"
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/lockfile"
 )
@@ -71,7 +71,7 @@ func inputs(t *testing.T, p *lockfile.Project, opts ...attest.Option) *attest.In
 }
 
 // documents builds p with a fresh cache and returns its SBOM and provenance.
-func documents(t *testing.T, p *lockfile.Project) (*builder.Result, []byte, []byte) {
+func documents(t *testing.T, p *lockfile.Project) (*contract.Result, []byte, []byte) {
 	t.Helper()
 	in := inputs(t, p)
 	sbom, err := attest.SBOM(in)
@@ -256,8 +256,8 @@ func TestProvenance(t *testing.T) {
 // copyRunner stands in for BuildKit: the plugin's files unchanged as its layer.
 type copyRunner struct{}
 
-func (copyRunner) RunSteps(_ context.Context, r builder.StepRequest) (v1.Layer, error) {
-	return tarball.LayerFromOpener(r.PluginTar, tarball.WithMediaType(types.MediaType(r.MediaType)))
+func (copyRunner) RunSteps(_ context.Context, r contract.StepRequest) (v1.Layer, error) {
+	return tarball.LayerFromOpener(r.PluginTar, tarball.WithMediaType(r.MediaType))
 }
 
 // mapCache is a LicenseCache in memory.

@@ -14,7 +14,7 @@ import (
 	"github.com/spdx/tools-golang/spdx/v2/common"
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
 
-	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/internal/version"
 	"github.com/graft-build/graft/lockfile"
 	"github.com/graft-build/graft/lockfile/gitremote"
@@ -343,7 +343,7 @@ func artifactPackage(pk lockfile.PluginLock, licence string) *spdx.Package {
 }
 
 // unlocked is plugin name's label entry when it was built with --override, else nil.
-func (in *Input) unlocked(name string) *builder.PluginInfo {
+func (in *Input) unlocked(name string) *contract.PluginInfo {
 	for _, pl := range in.Result.Plugins {
 		if pl.Name == name && pl.Unlocked {
 			return &pl
@@ -354,7 +354,7 @@ func (in *Input) unlocked(name string) *builder.PluginInfo {
 
 // unlockedPackage is the SBOM package of a plugin built from a working folder (--override):
 // no version, location or purl a reader could fetch, and a comment saying so.
-func unlockedPackage(pk lockfile.PluginLock, info builder.PluginInfo, licence string) *spdx.Package {
+func unlockedPackage(pk lockfile.PluginLock, info contract.PluginInfo, licence string) *spdx.Package {
 	return &spdx.Package{
 		PackageName: pk.Name, PackageSPDXIdentifier: common.ElementID("Plugin-" + spdxID(pk.Name)), PackageVersion: "unlocked",
 		PackageDownloadLocation: noAssertion, PackageSourceInfo: "UNLOCKED: built with graft build --override from a working folder (" + info.Tree + "), not from graft.lock",

@@ -12,14 +12,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/buildkit/client"
 
-	"github.com/graft-build/graft/lockfile"
+	"github.com/graft-build/graft/builder/contract"
 )
 
 // stamped is a plugin whose step writes a random value: if the step runs again, its layer
 // changes, so an unchanged layer proves the step came from the cache.
 func stamped(name, content string) testPlugin {
 	return testPlugin{name: name, files: map[string]string{"plugin.toml": content},
-		build: lockfile.Build{Run: []string{"cat /proc/sys/kernel/random/uuid > stamp"}}}
+		build: contract.Steps{Run: []string{"cat /proc/sys/kernel/random/uuid > stamp"}}}
 }
 
 // TestOtherPluginChangeRunsNothing: rebuilding after another plugin changed takes this plugin's

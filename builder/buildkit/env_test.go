@@ -26,10 +26,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/internal/buildkittest"
-	"github.com/graft-build/graft/lockfile"
+	"github.com/graft-build/graft/internal/imageref"
 )
 
 var shared *buildkittest.Shared
@@ -166,7 +166,7 @@ func needOrFail(t *testing.T, reason string) {
 type testPlugin struct {
 	name  string
 	files map[string]string // name -> content; names ending in .sh are executable
-	build lockfile.Build
+	build contract.Steps
 }
 
 // filesLayer is the daemonless layer of the plugin's files, made as the builder makes it.
@@ -190,18 +190,22 @@ func (p testPlugin) filesLayer(t *testing.T, epoch time.Time) *layer.Layer {
 
 var epoch = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-func (p testPlugin) request(t *testing.T, baseRef string, base *testBase, progress io.Writer) builder.StepRequest {
-	return builder.StepRequest{
-		Plugin:    lockfile.Plugin{Name: p.name, Build: p.build},
-		Lock:      lockfile.PluginLock{Name: p.name, Commit: strings.Repeat("a", 40)},
+func (p testPlugin) request(t *testing.T, baseRef string, base *testBase, progress io.Writer) contract.StepRequest {
+	ref, err := imageref.Parse(baseRef, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return contract.StepRequest{
+		Plugin:    p.name,
+		Steps:     p.build,
 		Platform:  v1.Platform{OS: "linux", Architecture: "amd64"},
-		BaseRef:   baseRef,
+		BaseRef:   ref,
 		Base:      base.img,
 		PluginTar: p.filesLayer(t, epoch).Uncompressed,
 		PluginDir: pluginsDir + "/" + p.name,
 		UID:       uid, GID: gid,
 		Epoch:     epoch,
-		MediaType: string(types.OCILayer),
+		MediaType: types.OCILayer,
 		Progress:  progress,
 	}
 }
@@ -218,18 +222,18 @@ func newEngine(t *testing.T, addr string, opts ...Option) *Engine {
 	return e
 }
 
-func run(t *testing.T, e *Engine, req builder.StepRequest) (v1.Layer, error) {
+func run(t *testing.T, e *Engine, req contract.StepRequest) (v1.Layer, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	return e.RunSteps(ctx, req)
 }
 
-func mustRun(t *testing.T, e *Engine, req builder.StepRequest) v1.Layer {
+func mustRun(t *testing.T, e *Engine, req contract.StepRequest) v1.Layer {
 	t.Helper()
 	l, err := run(t, e, req)
 	if err != nil {
-		t.Fatalf("RunSteps %s: %v", req.Plugin.Name, err)
+		t.Fatalf("RunSteps %s: %v", req.Plugin, err)
 	}
 	return l
 }

@@ -15,9 +15,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/internal/usererr"
-	"github.com/graft-build/graft/lockfile"
 )
 
 // TestFailingStep: the error names the plugin, the command, its exit code and the end of its
@@ -26,7 +26,7 @@ func TestFailingStep(t *testing.T) {
 	d := shared.Daemon(t)
 	base := newBase(t)
 	e := newEngine(t, d.Addr)
-	p := testPlugin{name: "broken", files: map[string]string{"plugin.toml": ""}, build: lockfile.Build{
+	p := testPlugin{name: "broken", files: map[string]string{"plugin.toml": ""}, build: contract.Steps{
 		Run: []string{"true", "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo line $i; done; echo gem install $((40+2)) failed >&2; exit 3"},
 	}}
 	_, err := run(t, e, p.request(t, base.layout, base, nil))
@@ -56,9 +56,9 @@ func TestBuildSecret(t *testing.T) {
 	e := newEngine(t, d.Addr)
 	secret := "tok-" + randomHex(t)
 	t.Setenv("GRAFT_TEST_GEM_TOKEN", secret)
-	p := testPlugin{name: "gems", files: map[string]string{"Gemfile": "source 'x'\n"}, build: lockfile.Build{
+	p := testPlugin{name: "gems", files: map[string]string{"Gemfile": "source 'x'\n"}, build: contract.Steps{
 		Run:     []string{"sha256sum /run/secrets/gem_token | cut -d' ' -f1 > token.sha256", "echo using $(cat /run/secrets/gem_token)"},
-		Secrets: []lockfile.BuildSecret{{ID: "gem_token", Env: "GRAFT_TEST_GEM_TOKEN"}},
+		Secrets: []contract.Secret{{ID: "gem_token", Env: "GRAFT_TEST_GEM_TOKEN"}},
 	}}
 	var progress bytes.Buffer
 	l := mustRun(t, e, p.request(t, base.layout, base, &progress))
@@ -100,9 +100,9 @@ func TestBuildSecret(t *testing.T) {
 
 // TestBuildSecretMissing: an unset secret source is bad input naming plugin, secret and variable.
 func TestBuildSecretMissing(t *testing.T) {
-	p := testPlugin{name: "gems", build: lockfile.Build{Run: []string{"true"},
-		Secrets: []lockfile.BuildSecret{{ID: "gem_token", Env: "GRAFT_TEST_UNSET_TOKEN"}}}}
-	_, err := readSecrets(lockfile.Plugin{Name: p.name, Build: p.build})
+	p := testPlugin{name: "gems", build: contract.Steps{Run: []string{"true"},
+		Secrets: []contract.Secret{{ID: "gem_token", Env: "GRAFT_TEST_UNSET_TOKEN"}}}}
+	_, err := readSecrets(p.name, p.build.Secrets)
 	if err == nil || !usererr.Is(err) {
 		t.Fatalf("err = %v, want bad input", err)
 	}
@@ -112,8 +112,7 @@ func TestBuildSecretMissing(t *testing.T) {
 		}
 	}
 	t.Setenv("GRAFT_TEST_SET_TOKEN", "value")
-	_, err = readSecrets(lockfile.Plugin{Name: "gems", Build: lockfile.Build{
-		Secrets: []lockfile.BuildSecret{{ID: "../../etc/x", Env: "GRAFT_TEST_SET_TOKEN"}}}})
+	_, err = readSecrets("gems", []contract.Secret{{ID: "../../etc/x", Env: "GRAFT_TEST_SET_TOKEN"}})
 	if err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), `"../../etc/x"`) {
 		t.Errorf("a secret id with a path: %v", err)
 	}

@@ -12,7 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/layer"
 )
 
@@ -22,7 +22,7 @@ import (
 // step deleted from the base kept as whiteouts. The parents of the plugin folder are dropped:
 // they are the base's (the diff carries them only to hold the path), and the daemonless layer
 // leaves them out too.
-func diffLayer(tarPath, work string, req builder.StepRequest) (v1.Layer, error) {
+func diffLayer(tarPath, work string, req contract.StepRequest) (v1.Layer, error) {
 	layers, err := readExport(tarPath, filepath.Join(work, "export"))
 	if err != nil {
 		return nil, err
@@ -30,7 +30,7 @@ func diffLayer(tarPath, work string, req builder.StepRequest) (v1.Layer, error) 
 	entries := squash(layers)
 	root := path.Clean("/" + req.PluginDir)
 	kept := dropStubs(dropParents(entries, root))
-	mt := types.MediaType(req.MediaType)
+	mt := req.MediaType
 	if mt == "" {
 		mt = types.OCILayer
 	}

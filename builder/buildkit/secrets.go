@@ -7,23 +7,22 @@ import (
 
 	"github.com/moby/buildkit/client/llb"
 
-	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/internal/usererr"
-	"github.com/graft-build/graft/lockfile"
 )
 
 // readSecrets reads each [build] secret from graft's environment or a file on graft's machine.
 // The values go to BuildKit only through the session (secretsprovider), never into the LLB, so
 // they are in no layer, config, history or cache key; a changed value does not re-run steps.
-func readSecrets(p lockfile.Plugin) (map[string][]byte, error) {
-	out := make(map[string][]byte, len(p.Build.Secrets))
-	for _, s := range p.Build.Secrets {
+func readSecrets(plugin string, secrets []contract.Secret) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(secrets))
+	for _, s := range secrets {
 		if !secretID.MatchString(s.ID) {
-			return nil, usererr.New("plugin %s: build secret id %q: use letters, digits, '.', '_' and '-' (it names /run/secrets/<id>)", p.Name, s.ID)
+			return nil, usererr.New("plugin %s: build secret id %q: use letters, digits, '.', '_' and '-' (it names /run/secrets/<id>)", plugin, s.ID)
 		}
 		v, err := readSecret(s)
 		if err != nil {
-			return nil, usererr.New("plugin %s: build secret %q: %v", p.Name, s.ID, err)
+			return nil, usererr.New("plugin %s: build secret %q: %v", plugin, s.ID, err)
 		}
 		out[s.ID] = v
 	}
@@ -32,7 +31,7 @@ func readSecrets(p lockfile.Plugin) (map[string][]byte, error) {
 
 var secretID = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 
-func readSecret(s lockfile.BuildSecret) ([]byte, error) {
+func readSecret(s contract.Secret) ([]byte, error) {
 	switch {
 	case s.Env != "" && s.File != "":
 		return nil, fmt.Errorf("give env or file, not both")
@@ -54,9 +53,9 @@ func readSecret(s lockfile.BuildSecret) ([]byte, error) {
 }
 
 // secretMounts mounts every secret at /run/secrets/<id>, readable by the steps' user only.
-func secretMounts(req builder.StepRequest) []llb.RunOption {
+func secretMounts(req contract.StepRequest) []llb.RunOption {
 	var opts []llb.RunOption
-	for _, s := range req.Plugin.Build.Secrets {
+	for _, s := range req.Steps.Secrets {
 		opts = append(opts, llb.AddSecret("/run/secrets/"+s.ID, llb.SecretID(s.ID),
 			llb.SecretFileOpt(req.UID, req.GID, 0o400)))
 	}

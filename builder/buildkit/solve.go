@@ -18,7 +18,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/contract"
 )
 
 // tailLines is how many lines of a failing step's output its error shows.
@@ -27,7 +27,7 @@ const tailLines = 15
 // solve runs def with BuildKit's progress display beside it, and turns a failing build step
 // into an error naming the step, its exit code and the end of its output.
 func (e *Engine) solve(ctx context.Context, def *llb.Definition, opt client.SolveOpt,
-	req builder.StepRequest, names map[string]int, secrets map[string][]byte) error {
+	req contract.StepRequest, names map[string]int, secrets map[string][]byte) error {
 	disp, shown, err := e.display(req)
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func (e *Engine) solve(ctx context.Context, def *llb.Definition, opt client.Solv
 // display is the progress display: WithProgress's, else plain lines to the request's writer,
 // else nothing.
 // shown reports whether it prints anything.
-func (e *Engine) display(req builder.StepRequest) (d progressui.Display, shown bool, err error) {
+func (e *Engine) display(req contract.StepRequest) (d progressui.Display, shown bool, err error) {
 	mode, w := e.o.progressMode, e.o.progressOut
 	if mode == "" {
 		mode, w = progressui.QuietMode, req.Progress
@@ -122,7 +122,7 @@ func (r *recorder) add(s *client.SolveStatus) *client.SolveStatus {
 }
 
 // explain names the failing build step when one failed; other failures keep BuildKit's error.
-func (r *recorder) explain(err error, addr string, req builder.StepRequest, names map[string]int) error {
+func (r *recorder) explain(err error, addr string, req contract.StepRequest, names map[string]int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for dg, v := range r.vertices {
@@ -130,8 +130,8 @@ func (r *recorder) explain(err error, addr string, req builder.StepRequest, name
 		if v.Error == "" || !isStep {
 			continue
 		}
-		cmd := req.Plugin.Build.Run[i]
-		msg := fmt.Sprintf("build step %d/%d %q failed with exit code %s", i+1, len(req.Plugin.Build.Run), cmd, exitCode(err, v.Error))
+		cmd := req.Steps.Run[i]
+		msg := fmt.Sprintf("build step %d/%d %q failed with exit code %s", i+1, len(req.Steps.Run), cmd, exitCode(err, v.Error))
 		out, errOut := lastLines(r.logs[dg], tailLines), lastLines(r.stderr[dg], tailLines/3)
 		switch {
 		case out == "":

@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/layer"
-	"github.com/graft-build/graft/lockfile"
 )
 
 func dir(name string) layer.Entry { return layer.Entry{Name: name, Type: tar.TypeDir, Mode: 0o755} }
@@ -98,7 +98,7 @@ func TestStepDeletesBaseFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	base.withLayer(t, extra)
-	p := testPlugin{name: "cleaner", files: map[string]string{"f": "f"}, build: lockfile.Build{Run: []string{
+	p := testPlugin{name: "cleaner", files: map[string]string{"f": "f"}, build: contract.Steps{Run: []string{
 		"rm /data/old.txt",
 		"echo new > /data/keep.txt",
 		"rm -r /data/cache && mkdir /data/cache && echo fresh > /data/cache/new",

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
@@ -18,7 +19,8 @@ import (
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 
-	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/contract"
+	"github.com/graft-build/graft/internal/imageref"
 )
 
 // Names inside one solve's session; they are fixed so the LLB of a plugin is the same on every
@@ -29,9 +31,9 @@ const (
 	shell     = "/bin/sh"
 )
 
-var _ builder.StepRunner = (*Engine)(nil)
+var _ contract.StepRunner = (*Engine)(nil)
 
-// RunSteps runs req.Plugin's [build] commands in the base image with the plugin's files in
+// RunSteps runs the plugin's [build] commands (req.Steps) in the base image with the plugin's files in
 // place, and returns exactly what the files and the commands added or changed, as one layer.
 //
 // Each command runs as `/bin/sh -c CMD` (so the base needs /bin/sh; pipes, && and $VARS work as
@@ -39,30 +41,30 @@ var _ builder.StepRunner = (*Engine)(nil)
 // plus the plugin's [build] env, and with each [build] secret mounted at /run/secrets/<id>.
 // Every plugin is its own solve starting from the base, so changing one plugin never re-runs
 // another's steps: BuildKit finds them in its cache because their LLB is unchanged.
-func (e *Engine) RunSteps(ctx context.Context, req builder.StepRequest) (v1.Layer, error) {
-	if len(req.Plugin.Build.Run) == 0 {
-		return nil, fmt.Errorf("plugin %s: no build steps to run", req.Plugin.Name)
+func (e *Engine) RunSteps(ctx context.Context, req contract.StepRequest) (v1.Layer, error) {
+	if len(req.Steps.Run) == 0 {
+		return nil, fmt.Errorf("plugin %s: no build steps to run", req.Plugin)
 	}
 	if err := e.checkPlatform(ctx, req.Platform); err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", req.Plugin.Name, err)
+		return nil, fmt.Errorf("plugin %s: %w", req.Plugin, err)
 	}
-	secrets, err := readSecrets(req.Plugin)
+	secrets, err := readSecrets(req.Plugin, req.Steps.Secrets)
 	if err != nil {
 		return nil, err
 	}
 	work, err := os.MkdirTemp(e.tmp, "plugin-")
 	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", req.Plugin.Name, err)
+		return nil, fmt.Errorf("plugin %s: %w", req.Plugin, err)
 	}
 	defer os.RemoveAll(work)
 	lay, err := e.runSteps(ctx, req, secrets, work)
 	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", req.Plugin.Name, err)
+		return nil, fmt.Errorf("plugin %s: %w", req.Plugin, err)
 	}
 	return lay, nil
 }
 
-func (e *Engine) runSteps(ctx context.Context, req builder.StepRequest, secrets map[string][]byte, work string) (v1.Layer, error) {
+func (e *Engine) runSteps(ctx context.Context, req contract.StepRequest, secrets map[string][]byte, work string) (v1.Layer, error) {
 	filesDir := filepath.Join(work, "files")
 	if err := extractPlugin(req.PluginTar, req.PluginDir, filesDir); err != nil {
 		return nil, err
@@ -106,12 +108,11 @@ func (e *Engine) runSteps(ctx context.Context, req builder.StepRequest, secrets 
 // baseState is the base image by its locked digest, handed to BuildKit through the session
 // from what graft read (see imageStore): the daemon needs no access to the base's registry,
 // layout or archive, and no credentials for it.
-func baseState(req builder.StepRequest) (llb.State, *imageStore, error) {
-	at := strings.LastIndex(req.BaseRef, "@")
-	if at < 0 {
+func baseState(req contract.StepRequest) (llb.State, *imageStore, error) {
+	dgst := pinnedDigest(req.BaseRef)
+	if dgst == "" {
 		return llb.State{}, nil, fmt.Errorf("base %s: not pinned by digest", req.BaseRef)
 	}
-	dgst := req.BaseRef[at+1:]
 	if got, err := req.Base.Digest(); err != nil || got.String() != dgst {
 		return llb.State{}, nil, fmt.Errorf("base %s: the image read has digest %v (%v)", req.BaseRef, got, err)
 	}
@@ -122,9 +123,22 @@ func baseState(req builder.StepRequest) (llb.State, *imageStore, error) {
 	return llb.OCILayout("graft/base@"+dgst, llb.OCIStore("", baseStore)), store, nil
 }
 
+// pinnedDigest is the digest r names its image by ("" when it names none).
+func pinnedDigest(r imageref.Ref) string {
+	switch r.Kind {
+	case imageref.Registry:
+		if d, ok := r.Name.(name.Digest); ok {
+			return d.DigestStr()
+		}
+	case imageref.Layout, imageref.OCIArchive:
+		return r.Digest
+	}
+	return ""
+}
+
 // stepsState puts the plugin's files on the base (owned by UID:GID) and runs each command on
 // the result. names maps each step's vertex name to its index, to find a failing step.
-func stepsState(base llb.State, req builder.StepRequest) (llb.State, map[string]int, error) {
+func stepsState(base llb.State, req contract.StepRequest) (llb.State, map[string]int, error) {
 	cfg, err := req.Base.ConfigFile()
 	if err != nil {
 		return llb.State{}, nil, fmt.Errorf("base config: %w", err)
@@ -135,26 +149,26 @@ func stepsState(base llb.State, req builder.StepRequest) (llb.State, map[string]
 		st = st.AddEnv(k, v)
 	}
 	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range req.Plugin.Build.Env {
+		for k := range req.Steps.Env {
 			if !yield(k) {
 				return
 			}
 		}
 	})
 	for _, k := range keys {
-		st = st.AddEnv(k, req.Plugin.Build.Env[k])
+		st = st.AddEnv(k, req.Steps.Env[k])
 	}
 	owner := &llb.ChownOpt{User: &llb.UserOpt{UID: req.UID}, Group: &llb.UserOpt{UID: req.GID}}
-	files := llb.Local(filesName, llb.SharedKeyHint("graft-plugin-"+req.Plugin.Name),
-		llb.WithCustomNamef("[%s] plugin files", req.Plugin.Name))
+	files := llb.Local(filesName, llb.SharedKeyHint("graft-plugin-"+req.Plugin),
+		llb.WithCustomNamef("[%s] plugin files", req.Plugin))
 	st = st.File(llb.Copy(files, "/", req.PluginDir, &llb.CopyInfo{
 		CopyDirContentsOnly: true, CreateDestPath: true, ChownOpt: owner,
-	}), llb.WithCustomNamef("[%s] copy plugin files to %s", req.Plugin.Name, req.PluginDir))
+	}), llb.WithCustomNamef("[%s] copy plugin files to %s", req.Plugin, req.PluginDir))
 	st = st.Dir(req.PluginDir).User(fmt.Sprintf("%d:%d", req.UID, req.GID))
 	names := map[string]int{}
-	run := req.Plugin.Build.Run
+	run := req.Steps.Run
 	for i, cmd := range run {
-		name := fmt.Sprintf("[%s] build step %d/%d: %s", req.Plugin.Name, i+1, len(run), cmd)
+		name := fmt.Sprintf("[%s] build step %d/%d: %s", req.Plugin, i+1, len(run), cmd)
 		names[name] = i
 		opts := []llb.RunOption{llb.Args([]string{shell, "-c", cmd}), llb.WithCustomName(name)}
 		opts = append(opts, secretMounts(req)...)
@@ -168,12 +182,8 @@ func ociPlatform(p v1.Platform) ocispecs.Platform {
 }
 
 // cacheKey names the plugin and platform in a shared cache location.
-func cacheKey(req builder.StepRequest) string {
-	key := req.Plugin.Name + "-" + req.Platform.OS + "-" + req.Platform.Architecture
-	if req.Platform.Variant != "" {
-		key += "-" + req.Platform.Variant
-	}
-	return key
+func cacheKey(req contract.StepRequest) string {
+	return req.Plugin + "-" + strings.ReplaceAll(contract.Platform(req.Platform), "/", "-")
 }
 
 // createFile is an exporter output writing to path.

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/graft-build/graft/lockfile"
+	"github.com/graft-build/graft/builder/contract"
 )
 
 var demo = testPlugin{
@@ -17,7 +17,7 @@ var demo = testPlugin{
 		"scripts/hello.sh":  "#!/bin/sh\necho hello\n",
 		"frontend/view.erb": "<p>hi</p>\n",
 	},
-	build: lockfile.Build{
+	build: contract.Steps{
 		Run: []string{"init-plugin.sh demo", "scripts/hello.sh > generated/hello.txt"},
 		Env: map[string]string{"GREETING": "hej"},
 	},
@@ -133,7 +133,7 @@ func TestConcurrentDisplaysDoNotInterleave(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			p := testPlugin{name: name, files: map[string]string{"f": name},
-				build: lockfile.Build{Run: []string{"sleep 1; echo " + name + " > out"}}}
+				build: contract.Steps{Run: []string{"sleep 1; echo " + name + " > out"}}}
 			if _, err := run(t, e, p.request(t, base.layout, base, nil)); err != nil {
 				t.Error(err)
 			}

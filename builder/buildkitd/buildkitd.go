@@ -35,9 +35,11 @@ import (
 // Defaults: one container and one state volume per Docker Engine, shared by every site.
 const (
 	DefaultContainer = "graft-buildkitd"
-	// clientVersion is used when the binary carries no module information (never in a normal
-	// build): keep it at go.mod's github.com/moby/buildkit version.
-	clientVersion = "v0.33.1"
+	// Version is go.mod's github.com/moby/buildkit version, the one place graft names it:
+	// ClientVersion's answer when the binary carries no module information (never in a normal
+	// build), the release whose images are pinned below, and the daemon the tests build
+	// (package buildkittest). Bump it with go.mod and pinned.
+	Version = "v0.33.1"
 	// labelImage records the image asked for (the default or --buildkit-image) on what graft
 	// creates; a container without it was not made by graft. labelPrivileges says how it runs.
 	labelImage      = "org.graft.buildkitd.image"
@@ -48,7 +50,7 @@ const (
 // release graft was built with: a tag can be moved, a digest cannot. A version missing here is
 // run by tag (TestDefaultImageIsPinned keeps the client's version here).
 var pinned = map[string]struct{ rootful, rootless string }{
-	"v0.33.1": {
+	Version: {
 		rootful:  "sha256:cec9f139f45e93c5c69c60f8b07cfad9f43f4ef6b6a6cd917527fea5ff2e3dea",
 		rootless: "sha256:f8a833b2de9d68e27f0815e4a737abdfaf8a2e4c615650557df11025101557b4",
 	},
@@ -86,7 +88,7 @@ func ClientVersion() string {
 			}
 		}
 	}
-	return clientVersion
+	return Version
 }
 
 // Result is what Ensure found or did.

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-build/graft/internal/buildkittest"
 	"github.com/graft-build/graft/internal/usererr"
 )
 
@@ -14,11 +13,11 @@ import (
 // built from (the daemon the tests build is the same version), pinned by the digest of the
 // official image's index, and so is its rootless variant.
 func TestDefaultImageIsPinned(t *testing.T) {
-	want := "moby/buildkit:" + buildkittest.Version + "@sha256:"
+	want := "moby/buildkit:" + Version + "@sha256:"
 	if got := DefaultImage(); !strings.HasPrefix(got, want) || len(got) != len(want)+64 {
 		t.Fatalf("DefaultImage() = %s, want %s<64 hex digits>", got, want)
 	}
-	want = "moby/buildkit:" + buildkittest.Version + "-rootless@sha256:"
+	want = "moby/buildkit:" + Version + "-rootless@sha256:"
 	if got := DefaultRootlessImage(); !strings.HasPrefix(got, want) || len(got) != len(want)+64 {
 		t.Fatalf("DefaultRootlessImage() = %s, want %s<64 hex digits>", got, want)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/internal/flagspec"
 	"github.com/graft-build/graft/internal/usererr"
 )
@@ -125,7 +126,7 @@ func platformImage(a Artifact) (v1.Image, string, error) {
 	img, err := a.Index.Image(pick.Digest)
 	plat := ""
 	if pick.Platform != nil {
-		plat = pick.Platform.OS + "/" + pick.Platform.Architecture
+		plat = contract.Platform(*pick.Platform)
 	}
 	return img, plat, err
 }

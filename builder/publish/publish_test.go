@@ -27,6 +27,7 @@ import (
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/internal/imageref"
@@ -43,7 +44,7 @@ func site(t *testing.T, platforms ...string) *buildtest.Site {
 	return s
 }
 
-func build(t *testing.T, p *lockfile.Project, archs ...string) *builder.Result {
+func build(t *testing.T, p *lockfile.Project, archs ...string) *contract.Result {
 	t.Helper()
 	res, err := builder.Build(context.Background(), p, builder.WithCache(fetch.NewCache(t.TempDir())),
 		builder.WithLaunchers(buildtest.Launchers(t, archs...)))
@@ -53,8 +54,8 @@ func build(t *testing.T, p *lockfile.Project, archs ...string) *builder.Result {
 	return res
 }
 
-func artifact(r *builder.Result) publish.Artifact {
-	return publish.Artifact{Image: r.Image, Index: r.Index, Names: r.Layers}
+func artifact(r *contract.Result) publish.Artifact {
+	return publish.Artifact{Image: r.Image, Index: r.Index, Names: r.Names()}
 }
 
 func publishTo(t *testing.T, spec string, o publish.Options, a publish.Artifact) string {
@@ -362,7 +363,7 @@ func TestOutputsHonourCancelUntilCommitted(t *testing.T) {
 func TestLayoutLinksCachedLayersAndRefusesChangedOnes(t *testing.T) {
 	s := site(t, "linux/amd64")
 	layers := t.TempDir()
-	buildCached := func() *builder.Result {
+	buildCached := func() *contract.Result {
 		res, err := builder.Build(context.Background(), s.Load(), builder.WithCache(fetch.NewCache(t.TempDir())),
 			builder.WithLaunchers(buildtest.Launchers(t, "amd64")), builder.WithLayerCache(layers))
 		if err != nil {
@@ -373,11 +374,11 @@ func TestLayoutLinksCachedLayersAndRefusesChangedOnes(t *testing.T) {
 	res := buildCached()
 	publishTo(t, "type=oci,dest=out/image", publish.Options{BaseDir: s.Dir}, artifact(res))
 	var linked []string
-	for d, what := range res.Layers {
-		if !strings.HasPrefix(what, "plugin ") {
+	for _, info := range res.Layers {
+		if info.Kind != contract.KindPlugin {
 			continue
 		}
-		out, err := os.Stat(filepath.Join(s.Dir, "out/image/blobs/sha256", d.Hex))
+		out, err := os.Stat(filepath.Join(s.Dir, "out/image/blobs/sha256", info.Digest.Hex))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"time"
 
 	"github.com/graft-build/graft/builder"
@@ -12,7 +13,7 @@ import (
 // timeout, and graft's cache for url, maven and oci sources (so a build after a lock downloads
 // nothing again).
 func resolveOptions(jobs int, timeout time.Duration) ([]lockfile.ResolveOption, error) {
-	dir, err := builder.DefaultCacheDir()
+	dir, err := builder.DefaultCacheDir(os.Getenv)
 	if err != nil {
 		return nil, err
 	}

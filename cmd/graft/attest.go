@@ -3,8 +3,8 @@ package main
 import (
 	"github.com/spf13/pflag"
 
-	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/attest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/builder/sign"
 	"github.com/graft-build/graft/lockfile"
@@ -50,7 +50,7 @@ const (
 // ls is the launcher source the build used: the SBOM lists each launcher's Go modules.
 // lc keeps licence verdicts between builds (nil: none kept). name is the first -t name, which
 // the documents name the image by ("" for graft.toml's name).
-func (a *attestOpts) attachments(p *lockfile.Project, res *builder.Result, ls builder.LauncherSource, lc attest.LicenseCache, name string) ([]publish.Attachment, error) {
+func (a *attestOpts) attachments(p *lockfile.Project, res *contract.Result, ls contract.LauncherSource, lc attest.LicenseCache, name string) ([]publish.Attachment, error) {
 	var out []publish.Attachment
 	if a.sbom || a.provenance {
 		opts := []attest.Option{attest.WithName(name)}

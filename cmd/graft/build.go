@@ -5,48 +5,23 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/graft-build/graft/builder"
-	"github.com/graft-build/graft/builder/buildcache"
-	"github.com/graft-build/graft/builder/buildkit"
-	"github.com/graft-build/graft/builder/buildkitd"
-	"github.com/graft-build/graft/builder/fetch"
+	"github.com/graft-build/graft/builder/contract"
 	graftprogress "github.com/graft-build/graft/builder/progress"
 	"github.com/graft-build/graft/builder/publish"
-	"github.com/graft-build/graft/internal/usererr"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/lockfile"
 )
 
-// EnvBuildkitHost is BuildKit's address when --buildkit is not given (as buildctl reads it).
-const EnvBuildkitHost = "BUILDKIT_HOST"
-
+// buildOpts are graft build's options: buildopts.Build and the attestations'.
 type buildOpts struct {
-	outputs   []string
-	platforms []string
-	buildkit  string
-	progress  string
-	cacheTo   []string
-	cacheFrom []string
-	// cacheCheck is --cache-check: read (default) or all (buildcache.CheckAll).
-	cacheCheck string
-	tlsCA      string
-	tlsCert    string
-	tlsKey     string
-	bkImage    string
-	json       bool
-	jobs       int
-	attest     attestOpts
-	tags       []string // -t/--tag, as buildx
-	push       bool     // --push, as buildx
-	overrides  []string // --override NAME=PATH
-	allowPush  bool     // --allow-override-push
+	buildopts.Build
+	attest attestOpts
 }
 
 func newBuildCmd(g *globalOpts) *cobra.Command {
@@ -80,54 +55,33 @@ last line of stdout is the image digest.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBuild(cmd.Context(), g, o) },
 	}
-	f := cmd.Flags()
-	f.StringArrayVarP(&o.outputs, "output", "o", nil, "where the image goes (repeatable; default "+publish.DefaultSpec+")")
-	f.StringSliceVar(&o.platforms, "platform", nil, "platforms of a multi-platform base to build (default: graft.toml platforms, else all)")
-	f.StringVar(&o.buildkit, "buildkit", "", "BuildKit address for plugins with build steps (default $"+EnvBuildkitHost+")")
-	f.StringVar(&o.bkImage, "buildkit-image", "", "image --buildkit auto runs (default $"+EnvBuildkitImage+", else "+buildkitd.DefaultImage()+")")
-	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, plain, tty or quiet")
-	f.StringArrayVar(&o.cacheTo, "cache-to", nil, "export graft's plugin layers and BuildKit's step cache: type=local,dest=DIR | type=registry,ref=REF[,mode=max]")
-	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import graft's plugin layers and BuildKit's step cache: type=local,src=DIR | type=registry,ref=REF")
-	f.StringVar(&o.cacheCheck, "cache-check", "read", "what is checked of the caches: read (every entry the build reads; a registry layer only mounted is taken on its index entry) or all (download and check every hit)")
-	f.StringVar(&o.tlsCA, "tlscacert", "", "CA certificate of a tcp:// BuildKit daemon (PEM)")
-	f.StringVar(&o.tlsCert, "tlscert", "", "client certificate for a tcp:// BuildKit daemon (PEM)")
-	f.StringVar(&o.tlsKey, "tlskey", "", "client key for a tcp:// BuildKit daemon (PEM)")
-	f.BoolVar(&o.json, "json", false, "print one JSON document on stdout")
-	o.attest.flags(f)
-	f.IntVar(&o.jobs, "jobs", 0, "plugins fetched and compressed, and blobs uploaded, in parallel (default: CPUs)")
-	f.StringArrayVarP(&o.tags, "tag", "t", nil, "image name, as buildx (repeatable; the first is the outputs' default name)")
-	f.BoolVar(&o.push, "push", false, "push to every -t NAME (graft.toml name without -t): shorthand for --output type=registry,name=NAME")
-	f.StringArrayVar(&o.overrides, "override", nil, "NAME=PATH: build plugin NAME from this folder or file instead of graft.lock (repeatable; the image is unlocked)")
-	f.BoolVar(&o.allowPush, "allow-override-push", false, "push an image built with --override all the same")
+	o.AddFlags(cmd.Flags())
+	o.attest.flags(cmd.Flags())
 	return cmd
 }
 
 // buildReport is `graft build --json`.
 type buildReport struct {
-	Digest    string               `json:"digest"`
-	MediaType string               `json:"media_type"`
-	Base      string               `json:"base"`
-	BaseRef   string               `json:"base_ref"`
-	Created   string               `json:"created"`
-	Platforms []string             `json:"platforms"`
-	Plugins   []builder.PluginInfo `json:"plugins"`
-	Outputs   []string             `json:"outputs"`
+	Digest    string                `json:"digest"`
+	MediaType string                `json:"media_type"`
+	Base      string                `json:"base"`
+	BaseRef   string                `json:"base_ref"`
+	Created   string                `json:"created"`
+	Platforms []string              `json:"platforms"`
+	Plugins   []contract.PluginInfo `json:"plugins"`
+	Outputs   []string              `json:"outputs"`
 }
 
 func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
-	switch o.progress {
-	case "auto", "plain", "tty", "quiet":
-	default:
-		return usererr.New("--progress %q: use auto, plain, tty or quiet", o.progress)
+	if err := o.Check(); err != nil {
+		return err
 	}
-	if err := checkPlatforms(o.platforms); err != nil {
+	env, err := buildopts.ReadEnv(os.Getenv)
+	if err != nil {
 		return err
 	}
 	p, err := lockfile.Load(g.dir)
 	if err != nil {
-		return err
-	}
-	if err := p.CheckFresh(); err != nil {
 		return err
 	}
 	pubs, err := parseOutputs(p, o)
@@ -141,32 +95,49 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err != nil {
 		return err
 	}
-	if err := resolveBuildkit(ctx, g, o, p); err != nil {
-		return err
-	}
-	progress, rep, closeReporter := reporter(g, o, p)
-	defer closeReporter() // before main prints an error, so the error follows the display
-	cacheDir, err := builder.DefaultCacheDir()
+	popts, err := o.PlanOptions(env)
 	if err != nil {
 		return err
 	}
+	if len(overrides) > 0 {
+		popts = append(popts, builder.WithOverrides(overrides))
+	}
+	plan, err := builder.Resolve(ctx, p, popts...)
+	if err != nil {
+		return err
+	}
+	// BuildKit is contacted only when a plugin has build steps, so a CI that exports
+	// BUILDKIT_HOST everywhere still builds daemonless images when nothing needs it.
+	bkAddr := o.BuildKit.Address(env)
+	if plan.HasSteps() {
+		if bkAddr, err = o.BuildKit.Ensure(ctx, env, g.stderr); err != nil {
+			return err
+		}
+	}
+	steps := plan.HasSteps() && bkAddr != ""
+	progress, rep, closeReporter := reporter(g, o.Progress, steps)
+	defer closeReporter() // before main prints an error, so the error follows the display
+	// The build cache is made before the launchers, which it keeps; it reads its indexes once
+	// the build starts.
 	notes := graftprogress.Lines(rep, "cache", graftprogress.Fetched)
 	defer notes.Close()
-	cache, err := buildCache(o, cacheDir, pubs, notes)
+	cache, err := buildCache(o, env, bkAddr != "", pubs, notes)
 	if err != nil {
 		return err
 	}
-	opts, closeEngine, err := builderOptions(ctx, g, p, o, cache, progress)
-	if err != nil {
-		return err
+	ls := launchers(ctx, g, env, cache, progress)
+	opts := append(o.BuilderOptions(env, ls, progress), builder.WithBuildCache(cache))
+	if steps {
+		engine, closeEngine, err := o.BuildKit.Engine(ctx, bkAddr, o.EngineOptions(progress)...)
+		if err != nil {
+			return err
+		}
+		defer closeEngine()
+		opts = append(opts, builder.WithStepRunner(engine))
 	}
-	defer closeEngine()
 	start := time.Now()
 	cache.Load(ctx)
-	if len(overrides) > 0 {
-		opts = append(opts, builder.WithOverrides(overrides))
-	}
-	res, err := builder.Build(ctx, p, append(opts, builder.WithReporter(rep))...)
+	res, err := plan.Build(ctx, append(opts, builder.WithReporter(rep))...)
 	if err != nil {
 		return err
 	}
@@ -176,7 +147,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err := reportContract(p, rep); err != nil {
 		return err
 	}
-	atts, err := o.attest.attachments(p, res, launchers(ctx, g, os.Getenv, cache, io.Discard), cache, firstTag(o.tags))
+	atts, err := o.attest.attachments(p, res, ls, cache, firstTag(o.Tags))
 	if err != nil {
 		return err
 	}
@@ -189,22 +160,10 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err != nil {
 		return err
 	}
-	if o.json {
+	if o.JSON {
 		return writeJSON(g.stdout, report(res, where))
 	}
 	fmt.Fprintln(g.stdout, res.Digest)
-	return nil
-}
-
-// checkPlatforms insists on os/arch[/variant]: a bare "linux" would match whichever Linux
-// image of a multi-platform base comes first, silently building one architecture.
-func checkPlatforms(ps []string) error {
-	for _, pl := range ps {
-		parts := strings.Split(pl, "/")
-		if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
-			return usererr.New("--platform %q: write os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8", pl)
-		}
-	}
 	return nil
 }
 
@@ -213,7 +172,7 @@ func parseOutputs(p *lockfile.Project, o *buildOpts) ([]publish.Publisher, error
 	if err != nil {
 		return nil, err
 	}
-	popts := publish.Options{BaseDir: p.Dir, DefaultName: defaultName, Jobs: o.jobs}
+	popts := publish.Options{BaseDir: p.Dir, DefaultName: defaultName, Jobs: o.Jobs}
 	var pubs []publish.Publisher
 	for _, s := range specs {
 		pub, err := publish.Parse(s, popts)
@@ -225,65 +184,8 @@ func parseOutputs(p *lockfile.Project, o *buildOpts) ([]publish.Publisher, error
 	return pubs, nil
 }
 
-// builderOptions gathers the build's options; BuildKit is contacted only when a plugin has
-// build steps, so a CI that exports BUILDKIT_HOST everywhere still builds daemonless images
-// when nothing needs it.
-func builderOptions(ctx context.Context, g *globalOpts, p *lockfile.Project, o *buildOpts, cache *buildcache.Cache, progress io.Writer) ([]builder.Option, func(), error) {
-	cacheDir, err := builder.DefaultCacheDir()
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := []builder.Option{builder.WithLaunchers(launchers(ctx, g, os.Getenv, cache, progress)), builder.WithProgress(progress),
-		builder.WithCache(fetch.NewCache(filepath.Join(cacheDir, "git"))), builder.WithBuildCache(cache)}
-	if o.jobs > 0 {
-		opts = append(opts, builder.WithJobs(o.jobs))
-	}
-	if len(o.platforms) > 0 {
-		opts = append(opts, builder.WithPlatforms(o.platforms...))
-	}
-	epoch, ok, err := builder.ParseSourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))
-	if err != nil {
-		return nil, nil, err
-	}
-	if ok {
-		opts = append(opts, builder.WithSourceDateEpoch(epoch))
-	}
-	addr := buildkitAddr(o)
-	if addr == "" || !hasSteps(p) {
-		return opts, func() {}, nil
-	}
-	engine, err := buildkit.New(ctx, addr, engineOptions(o, progress)...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("BuildKit at %s: %w", addr, err)
-	}
-	return append(opts, builder.WithStepRunner(engine)), func() { engine.Close() }, nil
-}
-
-func engineOptions(o *buildOpts, progress io.Writer) []buildkit.Option {
-	var eopts []buildkit.Option
-	if len(o.cacheFrom) > 0 {
-		eopts = append(eopts, buildkit.WithCacheImports(o.cacheFrom...))
-	}
-	if len(o.cacheTo) > 0 {
-		eopts = append(eopts, buildkit.WithCacheExports(o.cacheTo...))
-	}
-	if o.tlsCA != "" || o.tlsCert != "" || o.tlsKey != "" {
-		eopts = append(eopts, buildkit.WithTLS(o.tlsCA, o.tlsCert, o.tlsKey))
-	}
-	return append(eopts, buildkit.WithProgress(o.progress, progress))
-}
-
-func hasSteps(p *lockfile.Project) bool {
-	for _, pl := range p.Plugins {
-		if len(pl.Build.Run) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-func publishAll(ctx context.Context, pubs []publish.Publisher, res *builder.Result, atts []publish.Attachment, rep graftprogress.Reporter) ([]string, error) {
-	a := publish.Artifact{Image: res.Image, Index: res.Index, Names: res.Layers, Attachments: atts}
+func publishAll(ctx context.Context, pubs []publish.Publisher, res *contract.Result, atts []publish.Attachment, rep graftprogress.Reporter) ([]string, error) {
+	a := publish.Artifact{Image: res.Image, Index: res.Index, Names: res.Names(), Attachments: atts}
 	for _, pub := range pubs {
 		rep.Event(graftprogress.Event{Subject: "output " + fmt.Sprint(pub), Phase: graftprogress.Waiting})
 	}
@@ -324,8 +226,7 @@ func publishOne(ctx context.Context, pub publish.Publisher, a publish.Artifact, 
 // goes to, the reporter of graft's own events, and what ends the display (safe to call twice).
 // On a terminal, a build that runs BuildKit steps keeps plain lines: BuildKit's own tty
 // display then owns the terminal, and two displays redrawing one screen would garble both.
-func reporter(g *globalOpts, o *buildOpts, p *lockfile.Project) (io.Writer, graftprogress.Reporter, func()) {
-	mode := o.progress
+func reporter(g *globalOpts, mode string, buildkitSteps bool) (io.Writer, graftprogress.Reporter, func()) {
 	if mode == "auto" {
 		mode = "plain"
 		if f, ok := g.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -335,7 +236,7 @@ func reporter(g *globalOpts, o *buildOpts, p *lockfile.Project) (io.Writer, graf
 	switch {
 	case mode == "quiet":
 		return io.Discard, graftprogress.Discard, func() {}
-	case mode == "tty" && !(buildkitAddr(o) != "" && hasSteps(p)):
+	case mode == "tty" && !buildkitSteps:
 		t := graftprogress.NewTTY(g.stderr)
 		return g.stderr, t, func() { t.Close() }
 	default:
@@ -343,67 +244,7 @@ func reporter(g *globalOpts, o *buildOpts, p *lockfile.Project) (io.Writer, graf
 	}
 }
 
-// Environment of --buildkit auto: the image it runs and the container's name.
-const (
-	EnvBuildkitImage     = "GRAFT_BUILDKIT_IMAGE"
-	EnvBuildkitContainer = "GRAFT_BUILDKIT_CONTAINER"
-	// EnvBuildkitRootlessImage is the rootless image tried first beside GRAFT_BUILDKIT_IMAGE
-	// or --buildkit-image (a mirror of moby/buildkit:VERSION-rootless).
-	EnvBuildkitRootlessImage = "GRAFT_BUILDKIT_ROOTLESS_IMAGE"
-)
-
-// resolveBuildkit settles BuildKit's address before anything is shown. When plugins have build
-// steps and no address is given, a reachable Docker Engine makes it auto; auto starts or reuses
-// the buildkitd container and becomes its docker-container:// address.
-func resolveBuildkit(ctx context.Context, g *globalOpts, o *buildOpts, p *lockfile.Project) error {
-	if !hasSteps(p) {
-		return nil
-	}
-	addr := buildkitAddr(o)
-	if addr == "" && buildkitd.Reachable(ctx) {
-		addr = "auto"
-	}
-	if addr != "auto" {
-		return nil
-	}
-	// Always on stderr, --progress quiet too: starting a container with privileges on the
-	// user's Docker Engine is an action they must be able to see.
-	opts := []buildkitd.Option{buildkitd.WithLog(g.stderr)}
-	if img := firstNonEmpty(o.bkImage, os.Getenv(EnvBuildkitImage)); img != "" {
-		opts = append(opts, buildkitd.WithImage(img))
-	}
-	if img := os.Getenv(EnvBuildkitRootlessImage); img != "" {
-		opts = append(opts, buildkitd.WithRootlessImage(img))
-	}
-	if name := os.Getenv(EnvBuildkitContainer); name != "" {
-		opts = append(opts, buildkitd.WithName(name))
-	}
-	res, err := buildkitd.Ensure(ctx, opts...)
-	if err != nil {
-		return err
-	}
-	o.buildkit = res.Addr
-	return nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-// buildkitAddr is --buildkit, else $BUILDKIT_HOST.
-func buildkitAddr(o *buildOpts) string {
-	if o.buildkit != "" {
-		return o.buildkit
-	}
-	return os.Getenv(EnvBuildkitHost)
-}
-
-func report(res *builder.Result, where []string) buildReport {
+func report(res *contract.Result, where []string) buildReport {
 	r := buildReport{Digest: res.Digest.String(), Base: res.Base, BaseRef: res.BaseRef,
 		Created: res.Created.Format(time.RFC3339), Platforms: res.Platforms, Plugins: res.Plugins, Outputs: where}
 	if res.Index != nil {
@@ -414,7 +255,7 @@ func report(res *builder.Result, where []string) buildReport {
 		r.MediaType = string(mt)
 	}
 	if r.Plugins == nil {
-		r.Plugins = []builder.PluginInfo{}
+		r.Plugins = []contract.PluginInfo{}
 	}
 	return r
 }

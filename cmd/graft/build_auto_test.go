@@ -16,6 +16,7 @@ import (
 
 	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/internal/buildkittest"
+	"github.com/graft-build/graft/internal/buildopts"
 )
 
 // TestBuildAutoStartsBuildkitd: with build steps, no --buildkit and no BUILDKIT_HOST, graft
@@ -25,7 +26,7 @@ import (
 func TestBuildAutoStartsBuildkitd(t *testing.T) {
 	buildEnv(t)
 	suffix, image, name := autoContainer(t, buildkittest.LoadImage)
-	t.Setenv(EnvBuildkitImage, image)
+	t.Setenv(buildopts.EnvBuildkitImage, image)
 
 	s := buildtest.NewSite(t, "oci-layout://base", "")
 	buildtest.WriteBusyboxBaseLayout(t, filepath.Join(s.Dir, "base"))
@@ -88,7 +89,7 @@ func TestBuildAutoStartsBuildkitd(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("docker", "rmi", other).Run() })
 	image = other
-	t.Setenv(EnvBuildkitImage, "")
+	t.Setenv(buildopts.EnvBuildkitImage, "")
 	if replaced := build("replaced", "--buildkit-image", other); !strings.Contains(replaced, "CACHED") {
 		t.Fatalf("the replacement lost the step cache:\n%s", replaced)
 	}
@@ -159,7 +160,7 @@ func TestBuildAutoFailedStartLeavesNothing(t *testing.T) {
 			t.Fatalf("docker %v: %v %s", args, err, out)
 		}
 	}
-	t.Setenv(EnvBuildkitContainer, name)
+	t.Setenv(buildopts.EnvBuildkitContainer, name)
 	s := buildtest.NewSite(t, "oci-layout://base", "")
 	buildtest.WriteBusyboxBaseLayout(t, filepath.Join(s.Dir, "base"))
 	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"true\"]")
@@ -212,7 +213,7 @@ func autoContainer(t *testing.T, load ...func(testing.TB, string)) (suffix, imag
 		exec.Command("docker", "rm", "-f", "-v", name).Run()
 		exec.Command("docker", "volume", "rm", "-f", name+"_state", name+"_rootless_state").Run()
 	})
-	t.Setenv(EnvBuildkitContainer, name)
+	t.Setenv(buildopts.EnvBuildkitContainer, name)
 	return suffix, image, name
 }
 
@@ -274,7 +275,7 @@ func TestBuildAutoPullsByDigest(t *testing.T) {
 	if out, err := exec.Command("docker", "rmi", remoteTag).CombinedOutput(); err != nil {
 		t.Fatalf("docker rmi: %v %s", err, out)
 	}
-	t.Setenv(EnvBuildkitContainer, name)
+	t.Setenv(buildopts.EnvBuildkitContainer, name)
 	s := buildtest.NewSite(t, "oci-layout://base", "")
 	buildtest.WriteBusyboxBaseLayout(t, filepath.Join(s.Dir, "base"))
 	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"true\"]")
@@ -301,8 +302,8 @@ func TestBuildAutoTriesRootlessFirst(t *testing.T) {
 	buildEnv(t)
 	_, image, name := autoContainer(t, buildkittest.LoadImage, buildkittest.LoadRootlessImage)
 	rootlessImage := image + "-rootless"
-	t.Setenv(EnvBuildkitImage, image)
-	t.Setenv(EnvBuildkitRootlessImage, rootlessImage)
+	t.Setenv(buildopts.EnvBuildkitImage, image)
+	t.Setenv(buildopts.EnvBuildkitRootlessImage, rootlessImage)
 	s := buildtest.NewSite(t, "oci-layout://base", "")
 	buildtest.WriteBusyboxBaseLayout(t, filepath.Join(s.Dir, "base"))
 	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"echo built-by-$(id -u) > generated.txt\"]")

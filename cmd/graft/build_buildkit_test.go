@@ -23,6 +23,7 @@ import (
 	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/internal/buildkittest"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/imageref"
 )
 
@@ -37,7 +38,7 @@ func TestBuildRunsStepsWithBuildKit(t *testing.T) {
 	s.Plugin("alpha", map[string]string{"a.txt": "alpha"}, "")
 	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"echo built-by-$(id -u) > generated.txt\"]")
 	s.Lock()
-	t.Setenv(EnvBuildkitHost, d.Addr)
+	t.Setenv(buildopts.EnvBuildkitHost, d.Addr)
 	code, out, errOut := graft(t, "build", "-C", s.Dir, "--progress", "plain")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -122,7 +123,7 @@ func TestBuildKitAndLayerCacheShareAFolder(t *testing.T) {
 	s.Plugin("alpha", map[string]string{"a.txt": "alpha"}, "")
 	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"echo built-by-$(id -u) > generated.txt\"]")
 	s.Lock()
-	t.Setenv(EnvBuildkitHost, d.Addr)
+	t.Setenv(buildopts.EnvBuildkitHost, d.Addr)
 	dir := filepath.Join(t.TempDir(), "cache")
 	code, out, errOut := graft(t, "build", "-C", s.Dir, "--progress", "plain", "--cache-to", "type=local,dest="+dir)
 	if code != 0 {

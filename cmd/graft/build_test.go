@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/gittest"
 )
 
@@ -25,8 +26,8 @@ import (
 func buildEnv(t *testing.T) {
 	t.Setenv("GRAFT_CACHE_DIR", t.TempDir())
 	t.Setenv("XDG_STATE_HOME", t.TempDir()) // the local cache's key
-	t.Setenv(EnvLauncherDir, buildtest.LauncherDir(t, "amd64"))
-	t.Setenv(EnvBuildkitHost, "")
+	t.Setenv(buildopts.EnvLauncherDir, buildtest.LauncherDir(t, "amd64"))
+	t.Setenv(buildopts.EnvBuildkitHost, "")
 	t.Setenv("SOURCE_DATE_EPOCH", "")
 }
 

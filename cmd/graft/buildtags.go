@@ -13,18 +13,18 @@ import (
 // (graft.toml's name without -t). As in buildx, --push is an output: the default out/image is
 // then written only when an --output asks for it.
 func outputSpecs(o *buildOpts, siteName string) (specs []string, defaultName string, err error) {
-	for _, t := range o.tags {
+	for _, t := range o.Tags {
 		if _, err := name.NewTag(t); err != nil {
 			return nil, "", usererr.New("--tag %q: %v; write [host/]repository[:tag], e.g. registry.example.org/lib/app:v1", t, err)
 		}
 	}
 	defaultName = siteName
-	if len(o.tags) > 0 {
-		defaultName = o.tags[0]
+	if len(o.Tags) > 0 {
+		defaultName = o.Tags[0]
 	}
-	specs = append(specs, o.outputs...)
-	if o.push {
-		names := o.tags
+	specs = append(specs, o.Outputs...)
+	if o.Push {
+		names := o.Tags
 		if len(names) == 0 && siteName != "" {
 			names = []string{siteName}
 		}

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/graft-build/graft/internal/buildopts"
 )
 
 // -t NAME (repeatable) and --push, as buildx: pushed to every name, and --push is an output,
@@ -51,14 +53,14 @@ func TestTagAndPushShorthands(t *testing.T) {
 
 // --push without -t pushes to graft.toml's name; with neither, it is a usage error.
 func TestPushNames(t *testing.T) {
-	specs, def, err := outputSpecs(&buildOpts{push: true}, "registry.test/lib/app")
+	specs, def, err := outputSpecs(&buildOpts{Build: buildopts.Build{Push: true}}, "registry.test/lib/app")
 	if err != nil || len(specs) != 1 || specs[0] != "type=registry,name=registry.test/lib/app" || def != "registry.test/lib/app" {
 		t.Fatalf("%v %q %v", specs, def, err)
 	}
-	if _, _, err := outputSpecs(&buildOpts{push: true}, ""); err == nil || !strings.Contains(err.Error(), "give -t NAME") {
+	if _, _, err := outputSpecs(&buildOpts{Build: buildopts.Build{Push: true}}, ""); err == nil || !strings.Contains(err.Error(), "give -t NAME") {
 		t.Fatalf("%v", err)
 	}
-	specs, def, _ = outputSpecs(&buildOpts{tags: []string{"a/b:1"}, outputs: []string{"type=oci,dest=x"}}, "site/name")
+	specs, def, _ = outputSpecs(&buildOpts{Build: buildopts.Build{Tags: []string{"a/b:1"}, Outputs: []string{"type=oci,dest=x"}}}, "site/name")
 	if len(specs) != 1 || def != "a/b:1" {
 		t.Fatalf("-t without --push: %v %q", specs, def)
 	}

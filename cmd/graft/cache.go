@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -10,54 +9,40 @@ import (
 	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/builder/publish"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/usererr"
 )
 
 // localCache is graft's cache folder as a build cache (package builder/buildcache): layers,
 // listings and base folders under layers/, licence verdicts under licenses/, launchers under
-// launchers/, and the key that marks this machine's records outside it (cacheKeyFile).
-func localCache(cacheDir string, check buildcache.Check, notes io.Writer) buildcache.Options {
-	return buildcache.Options{LayerDir: filepath.Join(cacheDir, "layers"), LicenseDir: filepath.Join(cacheDir, "licenses"),
-		LauncherDir: filepath.Join(cacheDir, "launchers"), KeyFile: cacheKeyFile(), Check: check, Notes: notes}
-}
-
-// cacheKeyFile is where the local cache's key is kept: graft's state folder
-// ($XDG_STATE_HOME/graft, else ~/.local/state/graft), never in the cache folder, which CI
-// restores from archives. "" when neither is known.
-func cacheKeyFile() string {
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		dir = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(dir, "graft", "cache.key")
+// launchers/, and the key that marks this machine's records outside it (Env.CacheKeyFile).
+func localCache(env buildopts.Env, check buildcache.Check, notes io.Writer) buildcache.Options {
+	return buildcache.Options{LayerDir: filepath.Join(env.CacheDir, "layers"), LicenseDir: filepath.Join(env.CacheDir, "licenses"),
+		LauncherDir: filepath.Join(env.CacheDir, "launchers"), KeyFile: env.CacheKeyFile, Check: check, Notes: notes}
 }
 
 // buildCache is the build's cache: graft's cache folder, and --cache-from/--cache-to where
 // they name graft's layer cache (registry and local specs, which are BuildKit's step cache too
 // when BuildKit runs; other types are BuildKit's only, so they need --buildkit). Load reads
 // the imported indexes.
-func buildCache(o *buildOpts, cacheDir string, pubs []publish.Publisher, notes io.Writer) (*buildcache.Cache, error) {
-	from, err := stores(o.cacheFrom, "--cache-from", "src", buildkitAddr(o) != "")
+func buildCache(o *buildOpts, env buildopts.Env, buildkit bool, pubs []publish.Publisher, notes io.Writer) (*buildcache.Cache, error) {
+	from, err := stores(o.CacheFrom, "--cache-from", "src", buildkit)
 	if err != nil {
 		return nil, err
 	}
-	to, err := stores(o.cacheTo, "--cache-to", "dest", buildkitAddr(o) != "")
+	to, err := stores(o.CacheTo, "--cache-to", "dest", buildkit)
 	if err != nil {
 		return nil, err
 	}
 	check := buildcache.CheckRead
-	switch o.cacheCheck {
+	switch o.CacheCheck {
 	case "all":
 		check = buildcache.CheckAll
 	case "", "read":
 	default:
-		return nil, usererr.New("--cache-check %q: use read (check what the build reads) or all (download and check every cache hit)", o.cacheCheck)
+		return nil, usererr.New("--cache-check %q: use read (check what the build reads) or all (download and check every cache hit)", o.CacheCheck)
 	}
-	opts := localCache(cacheDir, check, notes)
+	opts := localCache(env, check, notes)
 	opts.From, opts.To, opts.MountOnly = from, to, mountOnly(pubs, from)
 	return buildcache.New(opts), nil
 }
@@ -72,7 +57,7 @@ func stores(specs []string, flag, dirKey string, buildkit bool) ([]layercache.St
 		if !ok {
 			if !buildkit {
 				return nil, usererr.New("%s %q: only BuildKit reads this cache type (graft's layer cache takes type=registry and type=local); give --buildkit ADDR or set %s",
-					flag, spec, EnvBuildkitHost)
+					flag, spec, buildopts.EnvBuildkitHost)
 			}
 			continue
 		}

@@ -11,8 +11,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildkit"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/doctor"
 	"github.com/graft-build/graft/lockfile"
 )
@@ -60,13 +60,13 @@ func runDoctor(ctx context.Context, g *globalOpts) *doctor.Report {
 	if p != nil {
 		platforms = p.Site.Platforms
 	}
-	cacheDir, err := builder.DefaultCacheDir()
+	env, err := buildopts.ReadEnv(os.Getenv)
 	if err != nil {
-		cacheDir = err.Error()
+		env.CacheDir = err.Error()
 	}
+	l := launchers(ctx, g, env, nil, nil)
+	l.Fallback = nil // look, never build
 	find := func(pl v1.Platform) (string, error) {
-		l := launchers(ctx, g, os.Getenv, nil, nil)
-		l.Fallback = nil // look, never build
 		_, v, err := l.Launcher(pl)
 		return v, err
 	}
@@ -75,10 +75,10 @@ func runDoctor(ctx context.Context, g *globalOpts) *doctor.Report {
 		doctor.Launchers(find, platforms, exec.LookPath),
 		doctor.Git(p, exec.LookPath),
 		doctor.Docker(),
-		doctor.BuildKit(p, os.Getenv(EnvBuildkitHost), probeBuildkit),
+		doctor.BuildKit(p, env.BuildkitHost, probeBuildkit),
 		doctor.Registries(p, authn.DefaultKeychain),
 		doctor.GitHosts(p, os.Getenv),
-		doctor.Cache(cacheDir),
+		doctor.Cache(env.CacheDir),
 	)
 }
 

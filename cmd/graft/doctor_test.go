@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/doctor"
 )
 
@@ -40,7 +41,7 @@ func TestDoctorNamesWhatTheSiteLacks(t *testing.T) {
 	t.Setenv("HOME", home)
 	t.Setenv("SSH_AUTH_SOCK", "")
 	t.Setenv("SSH_KNOWN_HOSTS", "")
-	t.Setenv(EnvBuildkitHost, "unix://"+filepath.Join(t.TempDir(), "none.sock"))
+	t.Setenv(buildopts.EnvBuildkitHost, "unix://"+filepath.Join(t.TempDir(), "none.sock"))
 	s := buildtest.NewSite(t, "oci-layout://base", "")
 	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64")
 	s.Plugin("alpha", map[string]string{"a.txt": "alpha"}, "")

@@ -10,7 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/internal/imageref"
 )
@@ -40,14 +40,14 @@ type inspectReport struct {
 }
 
 type platformReport struct {
-	Platform        string               `json:"platform"`
-	Digest          string               `json:"digest"`
-	BaseName        string               `json:"base_name"`
-	BaseDigest      string               `json:"base_digest"`
-	Created         string               `json:"created"`
-	LauncherVersion string               `json:"launcher_version"`
-	GraftVersion    string               `json:"graft_version"`
-	Plugins         []builder.PluginInfo `json:"plugins"`
+	Platform        string                `json:"platform"`
+	Digest          string                `json:"digest"`
+	BaseName        string                `json:"base_name"`
+	BaseDigest      string                `json:"base_digest"`
+	Created         string                `json:"created"`
+	LauncherVersion string                `json:"launcher_version"`
+	GraftVersion    string                `json:"graft_version"`
+	Plugins         []contract.PluginInfo `json:"plugins"`
 	// Contract is the runtime contract the image's launcher.toml and config give it.
 	Contract *imagecontract.Contract `json:"contract"`
 }
@@ -129,18 +129,15 @@ func imagePlatform(img v1.Image, digest v1.Hash) (platformReport, error) {
 		return platformReport{}, err
 	}
 	l := cf.Config.Labels
-	pr := platformReport{Platform: cf.OS + "/" + cf.Architecture, Digest: digest.String(),
-		BaseName: l[builder.LabelBaseName], BaseDigest: l[builder.LabelBaseDigest], Created: l[builder.LabelCreated],
-		LauncherVersion: l[builder.LabelLauncherVersion], GraftVersion: l[builder.LabelGraftVersion]}
-	if cf.Variant != "" {
-		pr.Platform += "/" + cf.Variant
-	}
-	raw, ok := l[builder.LabelPlugins]
+	pr := platformReport{Platform: contract.Platform(contract.ConfigPlatform(cf)), Digest: digest.String(),
+		BaseName: l[contract.LabelBaseName], BaseDigest: l[contract.LabelBaseDigest], Created: l[contract.LabelCreated],
+		LauncherVersion: l[contract.LabelLauncherVersion], GraftVersion: l[contract.LabelGraftVersion]}
+	raw, ok := l[contract.LabelPlugins]
 	if !ok {
-		return pr, fmt.Errorf("image %s (%s) was not built by graft: it has no %s label", digest, pr.Platform, builder.LabelPlugins)
+		return pr, fmt.Errorf("image %s (%s) was not built by graft: it has no %s label", digest, pr.Platform, contract.LabelPlugins)
 	}
 	if err := json.Unmarshal([]byte(raw), &pr.Plugins); err != nil {
-		return pr, fmt.Errorf("image %s: label %s: %w", digest, builder.LabelPlugins, err)
+		return pr, fmt.Errorf("image %s: label %s: %w", digest, contract.LabelPlugins, err)
 	}
 	if pr.Contract, err = imagecontract.FromImage(img); err != nil {
 		return pr, fmt.Errorf("image %s: runtime contract: %w", digest, err)

@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-build/graft/builder"
+	"github.com/graft-build/graft/builder/contract"
 )
 
 // Plugin names longer than any fixed width still line up: every commit starts in one column.
 func TestInspectColumnsAlignOnLongNames(t *testing.T) {
 	sha := strings.Repeat("a", 40)
-	r := inspectReport{Image: "img", Digest: "sha256:x", Platforms: []platformReport{{Platform: "linux/amd64", Plugins: []builder.PluginInfo{
+	r := inspectReport{Image: "img", Digest: "sha256:x", Platforms: []platformReport{{Platform: "linux/amd64", Plugins: []contract.PluginInfo{
 		{Name: "aeon_fulfillment", Commit: sha, Ref: "v1.0"},
 		{Name: "archivesspace-digitization-work-order-reports", Commit: sha, Ref: "main"},
 		{Name: "x", Tree: sha, Local: "files"},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildcache"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/launcherbuild"
 	"github.com/graft-build/graft/internal/version"
 )
@@ -24,10 +25,6 @@ import (
 //go:embed launchers
 var embeddedLaunchers embed.FS
 
-// EnvLauncherDir names a folder of graft-launcher-<os>-<arch> binaries graft uses when it has
-// none embedded for a platform.
-const EnvLauncherDir = "GRAFT_LAUNCHER_DIR"
-
 // embeddedSet is the embedded launchers folder.
 func embeddedSet() fs.FS {
 	sub, _ := fs.Sub(embeddedLaunchers, "launchers")
@@ -36,11 +33,12 @@ func embeddedSet() fs.FS {
 
 // launchers is where graft finds launcher binaries: $GRAFT_LAUNCHER_DIR (an explicit choice
 // wins), the embedded set, beside the graft executable, else one built with the local Go
-// toolchain from graft's own version (kept in the build cache, when there is one).
-func launchers(ctx context.Context, g *globalOpts, getenv func(string) string, cache *buildcache.Cache, log io.Writer) builder.Launchers {
+// toolchain from graft's own version (kept in the build cache, when there is one). A build
+// makes one and gives it to the builder and the attestations alike.
+func launchers(ctx context.Context, g *globalOpts, env buildopts.Env, cache *buildcache.Cache, log io.Writer) builder.Launchers {
 	l := builder.Launchers{FS: g.embedded}
-	if d := getenv(EnvLauncherDir); d != "" {
-		l.Override = []string{d}
+	if env.LauncherDir != "" {
+		l.Override = []string{env.LauncherDir}
 	}
 	if exe, err := os.Executable(); err == nil {
 		l.Dirs = append(l.Dirs, filepath.Dir(exe))

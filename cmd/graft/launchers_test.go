@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/launcherbuild"
 )
 
@@ -26,7 +27,7 @@ func graftWith(t *testing.T, embedded fstest.MapFS, args ...string) (code int, s
 // `go generate ./cmd/graft` makes.
 func TestGoInstalledGraftBuildsTheSameImage(t *testing.T) {
 	buildEnv(t)
-	t.Setenv(EnvLauncherDir, "")
+	t.Setenv(buildopts.EnvLauncherDir, "")
 	s := graftSite(t)
 	gen := t.TempDir()
 	cmd := exec.Command("go", "run", "./internal/launcherbuild/cmd/genlaunchers", "-o", gen, "linux/amd64")
@@ -61,7 +62,7 @@ func TestGoInstalledGraftBuildsTheSameImage(t *testing.T) {
 // Without embedded launchers and without Go, the error says what to install: exit 2.
 func TestGoInstalledGraftWithoutGoSaysWhatToInstall(t *testing.T) {
 	buildEnv(t)
-	t.Setenv(EnvLauncherDir, "")
+	t.Setenv(buildopts.EnvLauncherDir, "")
 	s := graftSite(t)
 	// Only git stays reachable (file:// plugin fetches run git-upload-pack).
 	bin := t.TempDir()
@@ -91,7 +92,7 @@ func TestDynamicLauncherIsRefused(t *testing.T) {
 		t.Skip(err)
 	}
 	os.WriteFile(file, dynamic, 0o755)
-	t.Setenv(EnvLauncherDir, dir)
+	t.Setenv(buildopts.EnvLauncherDir, dir)
 	code, _, errOut := graft(t, "build", "-C", s.Dir, "--progress", "quiet")
 	if code != 2 || !strings.Contains(errOut, file+": dynamically linked (interpreter /lib") ||
 		!strings.Contains(errOut, "CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build") {

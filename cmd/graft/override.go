@@ -12,11 +12,11 @@ import (
 // parseOverrides reads --override NAME=PATH (PATH made absolute) and refuses pushing an image
 // built from working folders unless --allow-override-push says so.
 func parseOverrides(o *buildOpts, pubs []publish.Publisher) (map[string]string, error) {
-	if len(o.overrides) == 0 {
+	if len(o.Overrides) == 0 {
 		return nil, nil
 	}
 	out := map[string]string{}
-	for _, spec := range o.overrides {
+	for _, spec := range o.Overrides {
 		name, path, ok := strings.Cut(spec, "=")
 		if !ok || name == "" || path == "" {
 			return nil, usererr.New("--override %q: write NAME=PATH, e.g. --override oauth=../aspace-oauth", spec)
@@ -30,7 +30,7 @@ func parseOverrides(o *buildOpts, pubs []publish.Publisher) (map[string]string, 
 		}
 		out[name] = abs
 	}
-	if o.allowPush {
+	if o.AllowOverridePush {
 		return out, nil
 	}
 	for _, pub := range pubs {

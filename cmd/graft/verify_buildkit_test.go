@@ -8,6 +8,7 @@ import (
 	"github.com/graft-build/graft/builder/attest"
 	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/internal/buildkittest"
+	"github.com/graft-build/graft/internal/buildopts"
 )
 
 // TestVerifyRecomputesBuildStepsWithBuildKit: an image whose plugin ran build steps through a
@@ -21,7 +22,7 @@ func TestVerifyRecomputesBuildStepsWithBuildKit(t *testing.T) {
 	s.Plugin("alpha", map[string]string{"a.txt": "alpha"}, "")
 	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"echo built > generated.txt\"]")
 	s.Lock()
-	t.Setenv(EnvBuildkitHost, d.Addr)
+	t.Setenv(buildopts.EnvBuildkitHost, d.Addr)
 	code, out, errOut := graft(t, "build", "-C", s.Dir, "--progress", "quiet")
 	if code != 0 {
 		t.Fatalf("build: exit %d: %s", code, errOut)
@@ -32,7 +33,7 @@ func TestVerifyRecomputesBuildStepsWithBuildKit(t *testing.T) {
 	if code, out, errOut := graft(t, "verify", img, "-C", s.Dir); code != 0 || !strings.Contains(out, digest) {
 		t.Errorf("verify through BuildKit: exit %d\n%s%s", code, out, errOut)
 	}
-	t.Setenv(EnvBuildkitHost, "")
+	t.Setenv(buildopts.EnvBuildkitHost, "")
 	if code, out, errOut := graft(t, "verify", img, "-C", s.Dir); code != 1 ||
 		!strings.Contains(out, "layer 2 (plugin gamma) not recomputed") || strings.Contains(out, "differs") {
 		t.Errorf("verify without BuildKit: exit %d\n%s%s", code, out, errOut)

@@ -17,7 +17,9 @@ import (
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
+	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/registrytest"
 )
@@ -34,11 +36,23 @@ func TestVerifyAcceptsWhatTheLockBuilds(t *testing.T) {
 	digest := lastLine(out)
 	// Another machine: a fresh cache, the site checked out elsewhere.
 	t.Setenv("GRAFT_CACHE_DIR", t.TempDir())
-	for _, img := range []string{"oci-layout://" + filepath.Join(s.Dir, "out/image"), filepath.Join(s.Dir, "out/image.tar"), host + "/lib/app:v1"} {
+	for _, img := range []string{"oci-layout://" + filepath.Join(s.Dir, "out/image"), host + "/lib/app:v1"} {
 		code, out, errOut := graft(t, "verify", img, "-C", s.Dir)
 		if code != 0 || !strings.Contains(out, "is exactly what graft.lock builds ("+digest+")") {
 			t.Errorf("verify %s: exit %d\n%s%s", img, code, out, errOut)
 		}
+	}
+	// A docker save tar keeps the config and the layers, not the manifest: it is named by the
+	// image ID Docker shows (its config's digest).
+	ref, _ := imageref.Parse("oci-layout://"+filepath.Join(s.Dir, "out/image"), "/")
+	res, err := ref.Resolve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := res.Image.ConfigName()
+	code, out, errOut = graft(t, "verify", filepath.Join(s.Dir, "out/image.tar"), "-C", s.Dir)
+	if code != 0 || !strings.Contains(out, "is exactly what graft.lock builds (image ID "+id.String()+"; a docker save tar keeps no manifest") {
+		t.Errorf("verify the docker tar: exit %d\n%s%s", code, out, errOut)
 	}
 }
 
@@ -57,7 +71,7 @@ func swapLayer(t *testing.T, src string, i int, l v1.Layer, dir string) {
 	}
 	layers, _ := res.Image.Layers()
 	layers[i] = l
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	img, err = mutate.AppendLayers(img, layers...)
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +84,11 @@ func swapLayer(t *testing.T, src string, i int, l v1.Layer, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m, err := res.Image.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.Annotations(img, m.Annotations).(v1.Image)
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		t.Fatal(err)
@@ -147,8 +166,8 @@ func TestVerifySourceDateEpochAndStale(t *testing.T) {
 // stepRunner stands in for BuildKit when making the test image: the plugin's files as its layer.
 type stepRunner struct{}
 
-func (stepRunner) RunSteps(_ context.Context, r builder.StepRequest) (v1.Layer, error) {
-	return tarball.LayerFromOpener(r.PluginTar, tarball.WithMediaType(types.MediaType(r.MediaType)))
+func (stepRunner) RunSteps(_ context.Context, r contract.StepRequest) (v1.Layer, error) {
+	return tarball.LayerFromOpener(r.PluginTar, tarball.WithMediaType(r.MediaType))
 }
 
 func TestVerifySaysWhichLayersNeedBuildKit(t *testing.T) {
@@ -190,7 +209,7 @@ func readFileT(t *testing.T, path string) string {
 // platforms than the base has).
 func TestMultiPlatformAttestAndVerify(t *testing.T) {
 	buildEnv(t)
-	t.Setenv(EnvLauncherDir, buildtest.LauncherDir(t, "amd64", "arm64"))
+	t.Setenv(buildopts.EnvLauncherDir, buildtest.LauncherDir(t, "amd64", "arm64"))
 	s := buildtest.NewSite(t, "oci-layout://base", "")
 	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64", "linux/arm64")
 	s.Plugin("alpha", map[string]string{"a": "a"}, "")

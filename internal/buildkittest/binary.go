@@ -12,14 +12,15 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/graft-build/graft/builder/buildkitd"
 	"github.com/graft-build/graft/internal/tooltest"
 )
 
 // Module and Version are the BuildKit module built into buildkitd: the version of the client in
-// go.mod. Bump both together.
+// go.mod (see buildkitd.Version).
 const (
 	Module  = "github.com/moby/buildkit"
-	Version = "v0.33.1"
+	Version = buildkitd.Version
 )
 
 // BinaryPath is where the cached buildkitd lives: <user cache dir>/graft/buildkitd-<version>/buildkitd.

@@ -14,8 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/layer"
+	"github.com/graft-build/graft/internal/elfcheck"
 )
 
 // Paths and the user inside the image.
@@ -48,7 +48,7 @@ func Image(in Inputs) (v1.Image, error) {
 		return nil, fmt.Errorf("graft image: no CA certificates")
 	}
 	for name, bin := range map[string][]byte{"graft": in.Graft, "busybox": in.Busybox} {
-		if err := builder.CheckLauncher(bin, p); err != nil {
+		if err := elfcheck.Static(bin, p); err != nil {
 			return nil, fmt.Errorf("graft image: %s: %v", name, err)
 		}
 	}

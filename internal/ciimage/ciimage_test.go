@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
-	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/internal/ciimage"
 	"github.com/graft-build/graft/internal/gittest"
@@ -227,9 +227,9 @@ func TestGraftImageRunsInDocker(t *testing.T) {
 		t.Fatalf("site image %v (%v), graft printed %q\n%s", r, err, built, got)
 	}
 	cf, _ := r.Image.ConfigFile()
-	var plugins []builder.PluginInfo
-	json.Unmarshal([]byte(cf.Config.Labels[builder.LabelPlugins]), &plugins)
-	if cf.Config.Labels[builder.LabelGraftVersion] != version || len(plugins) != 1 || plugins[0].Commit != s.Repos["alpha"].Head() {
+	var plugins []contract.PluginInfo
+	json.Unmarshal([]byte(cf.Config.Labels[contract.LabelPlugins]), &plugins)
+	if cf.Config.Labels[contract.LabelGraftVersion] != version || len(plugins) != 1 || plugins[0].Commit != s.Repos["alpha"].Head() {
 		t.Fatalf("labels %v", cf.Config.Labels)
 	}
 }

@@ -16,19 +16,21 @@ import (
 	"github.com/graft-build/graft/internal/usererr"
 )
 
-// Builder is a launcher source (builder.LauncherSource) that builds graft-launcher of graft's
+// Builder is a launcher source (contract.LauncherSource) that builds graft-launcher of graft's
 // own version with the local Go toolchain, for a graft that has none embedded for a platform.
-// A launcher of a released module version is kept in Cache and built once.
+// A launcher of a released module version is kept in Cache and built once; any launcher is
+// built at most once per Builder (a build asks for it again for its SBOM).
 type Builder struct {
 	Ctx    context.Context
 	Cache  Cache     // nil: nothing kept
 	Log    io.Writer // one line per build; nil: none
 	Locate func(context.Context) (Source, error)
 
-	once sync.Once
-	src  Source
-	err  error
-	mu   sync.Mutex // one go build at a time: each already uses every core
+	once  sync.Once
+	src   Source
+	err   error
+	mu    sync.Mutex // one go build at a time: each already uses every core
+	built map[Target][]byte
 }
 
 // FileName is the launcher's name for t in a launcher folder: graft-launcher-linux-arm64-v8.
@@ -47,7 +49,7 @@ func FileName(t Target) string {
 	return name
 }
 
-// Launcher implements builder.LauncherSource; the version is the release version the launcher
+// Launcher implements contract.LauncherSource; the version is the release version the launcher
 // was built with, or for a checkout's its commit (Source.Label).
 func (b *Builder) Launcher(p v1.Platform) ([]byte, string, error) {
 	t := Target{OS: p.OS, Arch: p.Architecture, Variant: p.Variant}
@@ -63,9 +65,16 @@ func (b *Builder) Launcher(p v1.Platform) ([]byte, string, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	data, err := b.build(t)
-	if err != nil {
-		return nil, "", fmt.Errorf("no graft-launcher for %s embedded, and building one failed: %w", t, err)
+	data, ok := b.built[t]
+	if !ok {
+		var err error
+		if data, err = b.build(t); err != nil {
+			return nil, "", fmt.Errorf("no graft-launcher for %s embedded, and building one failed: %w", t, err)
+		}
+		if b.built == nil {
+			b.built = map[Target][]byte{}
+		}
+		b.built[t] = data
 	}
 	// The version it was built with: what a release records beside its launchers.
 	return data, b.src.Label(), nil

@@ -17,6 +17,7 @@ import (
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildcache"
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/internal/launcherbuild"
 	"github.com/graft-build/graft/internal/usererr"
 )
@@ -181,7 +182,7 @@ func TestGoInstalledGraftBuildsTheReleaseLauncher(t *testing.T) {
 			t.Fatal(err)
 		}
 		cf, _ := res.Image.ConfigFile()
-		if v := cf.Config.Labels[builder.LabelLauncherVersion]; v != fakeVersion {
+		if v := cf.Config.Labels[contract.LabelLauncherVersion]; v != fakeVersion {
 			t.Errorf("launcher version label %q, want %s", v, fakeVersion)
 		}
 		return res.Digest.String()
@@ -304,7 +305,7 @@ func TestCheckoutLauncherRecordsItsCommit(t *testing.T) {
 			d, _ := l.Digest()
 			layers = append(layers, d.String())
 		}
-		return cf.Config.Labels[builder.LabelLauncherVersion], layers
+		return cf.Config.Labels[contract.LabelLauncherVersion], layers
 	}
 	clean, want := build()
 	if clean != "devel+"+rev[:12] {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/internal/imageref"
@@ -232,7 +233,7 @@ func MustLock(t *testing.T, dir string) *lockfile.Project {
 }
 
 // Build builds p with graft's builder (fresh launchers, the caches under GRAFT_CACHE_DIR).
-func Build(t *testing.T, p *lockfile.Project, opts ...builder.Option) *builder.Result {
+func Build(t *testing.T, p *lockfile.Project, opts ...builder.Option) *contract.Result {
 	t.Helper()
 	cache := os.Getenv("GRAFT_CACHE_DIR")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -1,4 +1,7 @@
-package builder
+// Package elfcheck checks that a binary can be the entrypoint of a Linux image of a given
+// platform: an ELF executable for its architecture, statically linked. graft checks every
+// graft-launcher it puts in an image with it, and the binaries of its own CI image.
+package elfcheck
 
 import (
 	"bytes"
@@ -27,13 +30,13 @@ var elfArch = map[string]struct {
 	"mips64le": {elf.EM_MIPS, elf.ELFCLASS64, binary.LittleEndian},
 }
 
-// CheckLauncher makes sure a launcher runs as PID 1 of an image for p: an executable ELF for
-// p's architecture, statically linked. A dynamically linked one (cgo, which `go build` uses
+// Static makes sure a binary runs as PID 1 of an image for p: an executable ELF for p's
+// architecture, statically linked. A dynamically linked one (cgo, which `go build` uses
 // where a C compiler is installed) names an interpreter the image may lack; the container then
 // dies at start with "exec /usr/local/bin/graft-launcher: no such file or directory".
-func CheckLauncher(data []byte, p v1.Platform) error {
+func Static(data []byte, p v1.Platform) error {
 	if p.OS != "linux" {
-		return fmt.Errorf("images for %s: graft-launcher runs on linux only", platformString(p))
+		return fmt.Errorf("images for %s: graft-launcher runs on linux only", p.String())
 	}
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
@@ -45,7 +48,7 @@ func CheckLauncher(data []byte, p v1.Platform) error {
 	case f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN:
 		return fmt.Errorf("an ELF %s, not an executable", f.Type)
 	case known && (f.Machine != want.machine || f.Class != want.class || f.ByteOrder != want.order):
-		return fmt.Errorf("built for %s (%s), the image is %s", machineName(f), f.Class, platformString(p))
+		return fmt.Errorf("built for %s (%s), the image is %s", machineName(f), f.Class, p.String())
 	case f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX:
 		return fmt.Errorf("built for OS ABI %s, the image is linux", f.OSABI)
 	}
@@ -66,10 +69,4 @@ func machineName(f *elf.File) string {
 		}
 	}
 	return f.Machine.String()
-}
-
-// launcherFix is how to make a launcher that passes CheckLauncher.
-func launcherFix(p v1.Platform) string {
-	return fmt.Sprintf("rebuild it static: `CGO_ENABLED=0 GOOS=%s GOARCH=%s go build -trimpath -ldflags='-s -w' -o %s ./cmd/graft-launcher`",
-		p.OS, p.Architecture, LauncherFile(v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}))
 }
