@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -304,6 +305,13 @@ func TestGitHubActionStepsPush(t *testing.T) {
 	inputs := map[string]string{"site": s.Dir, "outputs": "type=oci,dest=" + filepath.Join(temp, "img.tar") + "\n",
 		"tags": host + "/org/site:v1\n" + host + "/org/site:latest", "push": "true", "check-lock": "true",
 		"registry": host, "username": user, "password": pw}
+	const signPW = "sign-pass-phrase"
+	priv, _ := buildtest.CosignKeyPair(t, signPW)
+	key, err := os.ReadFile(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs["sign-key"], inputs["sign-password"] = string(key), signPW
 	expr := regexp.MustCompile(`^\$\{\{ inputs\.([a-z-]+) }}$`)
 	env := scriptEnv(t, map[string]string{"RUNNER_TEMP": temp, "GITHUB_OUTPUT": outputs})
 	for _, name := range []string{"Check graft.lock", "Log in to the registry", "Build"} {
@@ -321,7 +329,7 @@ func TestGitHubActionStepsPush(t *testing.T) {
 		}
 		cmd := exec.Command("bash", "-e", "-c", st["run"].(string))
 		cmd.Env, cmd.Dir = stepEnv, temp
-		if out, err := cmd.CombinedOutput(); err != nil || strings.Contains(string(out), pw) {
+		if out, err := cmd.CombinedOutput(); err != nil || strings.Contains(string(out), pw) || strings.Contains(string(out), signPW) {
 			t.Fatalf("step %q: %v\n%s", name, err, out)
 		}
 	}
@@ -332,6 +340,14 @@ func TestGitHubActionStepsPush(t *testing.T) {
 	}
 	checkPushed(t, host+"/org/site:v1", user, pw, digest)
 	checkPushed(t, host+"/org/site:latest", user, pw, digest)
+	// Signed with the sign-key input: cosign's signature tag is there, the key file is not left.
+	sig := host + "/org/site:" + strings.Replace(digest, ":", "-", 1) + ".sig"
+	if _, err := crane.Digest(sig, crane.WithAuth(&authn.Basic{Username: user, Password: pw})); err != nil {
+		t.Errorf("no signature at %s: %v", sig, err)
+	}
+	if _, err := os.Stat(filepath.Join(temp, "graft-sign.key")); err == nil {
+		t.Error("the sign key was left in RUNNER_TEMP")
+	}
 	if _, err := os.Stat(filepath.Join(temp, "img.tar")); err != nil {
 		t.Errorf("the outputs input was not used: %v", err)
 	}
