@@ -153,6 +153,39 @@ service public (public): required secret setting oauth_shared_secret is not give
 	}
 }
 
+// In each example's compose and stack files, leaving out the plugin's required secret is a
+// problem for every service running the image, naming the service, its components and the
+// setting, and nothing else is.
+func TestMissingRequiredSecretInEveryExample(t *testing.T) {
+	for _, c := range []struct {
+		site, setting, line string
+		files               []string
+	}{
+		{aspace, "oauth_shared_secret", "  ASPACE_OAUTH_SHARED_SECRET_FILE: /run/secrets/oauth_shared_secret\n", []string{aspace + "/deploy/compose.yaml"}},
+		{aspace, "oauth_shared_secret", "  ASPACE_OAUTH_SHARED_SECRET_FILE: /run/secrets/oauth_shared_secret\n", []string{aspace + "/deploy/stack.yml"}},
+		{demo, "greeting_shared_secret", "  GREETING_SHARED_SECRET_FILE: /run/secrets/greeting_shared_secret\n", []string{demoDeploy + "/compose.yaml"}},
+		{demo, "greeting_shared_secret", "  GREETING_SHARED_SECRET_FILE: /run/secrets/greeting_shared_secret\n", []string{demoDeploy + "/stack.yml", demoDeploy + "/stack.mesh.yml"}},
+	} {
+		t.Run(filepath.Base(c.files[0])+" of "+filepath.Base(c.site), func(t *testing.T) {
+			files := append([]string{edited(t, c.files[0], c.line, "")}, c.files[1:]...)
+			r, err := check(t, c.site, files...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK() || len(r.Problems) != len(r.Services) || len(r.Services) < 4 {
+				t.Fatalf("%d services, problems:\n%s", len(r.Services), problems(r))
+			}
+			for i, p := range r.Problems {
+				svc := r.Services[i]
+				want := "service " + svc.Name + " (" + strings.Join(p.Components, ", ") + "): required secret setting " + c.setting + " is not given: set "
+				if p.Service != svc.Name || p.Setting != c.setting || len(p.Components) == 0 || !strings.HasPrefix(p.String(), want) {
+					t.Errorf("problem %d: %+v\nwant %q… for service %s (%s)", i, p, want, svc.Name, strings.Join(svc.Components, ","))
+				}
+			}
+		})
+	}
+}
+
 // A missing or broken file is bad input, naming it; so is a file where no service runs the image.
 func TestBadFiles(t *testing.T) {
 	dir := t.TempDir()
