@@ -126,6 +126,18 @@ func TestFileExt(t *testing.T) {
 	}
 }
 
+// A url plugin's archives (zip, tar, gzip- and zstd-compressed tars) are unpacked; a .jar or a
+// .war is one file, as Gerrit, Jenkins and Keycloak take them.
+func TestArchiveNames(t *testing.T) {
+	for name, want := range map[string]bool{"site.zip": true, "site.tar": true, "site.tgz": true, "site-1.0.tar.gz": true,
+		"SITE.TAR.GZ": true, "site.tar.zst": true, "site.tzst": true, "oauth.jar": false, "jenkins.war": false,
+		"theme.gz": false, "README": false, "zip": false} {
+		if got := isArchiveName(name); got != want {
+			t.Errorf("isArchiveName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
 // FuzzNewSourceParsers: ranges, versions, Maven coordinates and templates never panic, and what
 // they accept reads back the same.
 func FuzzNewSourceParsers(f *testing.F) {
