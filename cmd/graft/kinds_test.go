@@ -208,10 +208,10 @@ func TestURLMavenOCIPlugins(t *testing.T) {
 	}
 }
 
-// TestArtifactVersionsOutdatedBump: a url with {version} listed by a git repository's tags, a
-// maven artifact listed by maven-metadata.xml and an oci tag are reported by outdated and moved
-// by lock --bump (plugin.toml and graft.lock together); a url without {version} says it cannot
-// list versions.
+// TestArtifactVersionsOutdatedBump: a url with {version} listed by a git repository's tags or by
+// a maven-metadata.xml, a maven artifact listed by maven-metadata.xml and an oci tag are reported
+// by outdated and moved by lock --bump (plugin.toml and graft.lock together); a url without
+// {version} says it cannot list versions.
 func TestArtifactVersionsOutdatedBump(t *testing.T) {
 	k := newKindsSite(t, "")
 	tags := gittest.NewRepo(t, t.TempDir(), "tool.git")
@@ -223,6 +223,11 @@ func TestArtifactVersionsOutdatedBump(t *testing.T) {
 	k.plugin("tool", fmt.Sprintf("[source]\nurl = %q\nversion = \"1.0\"\nversions = { git = %q }\n", k.srv.URL+"/rel/v{version}/tool-{version}.zip", tags.URL()))
 	k.maven.Publish("org.example", "lib", "2.0.0", "", "", []byte("lib 2.0.0"), "sha256")
 	k.plugin("lib", fmt.Sprintf("[source]\nmaven = \"org.example:lib:2.0.0\"\nrepository = %q\n", k.maven.Root))
+	// A url whose versions a maven-metadata.xml lists (a .war beside a Maven layout, fetched as a
+	// plain file): {version} is filled from it.
+	k.maven.Publish("org.example", "webapp", "3.0.0", "", "war", []byte("war 3.0.0"))
+	k.plugin("webapp", fmt.Sprintf("[source]\nurl = %q\nversion = \"3.0.0\"\nversions = { maven = %q }\n\n[install]\nas = \"file\"\n",
+		k.maven.Root+"/org/example/webapp/{version}/webapp-{version}.war", k.maven.Root+"/org/example/webapp/maven-metadata.xml"))
 	k.srv.Put("/plain.jar", []byte("plain"))
 	k.plugin("plain", fmt.Sprintf("[source]\nurl = %q\n", k.srv.URL+"/plain.jar"))
 	art := k.reg + "/plugins/art"
@@ -240,9 +245,10 @@ func TestArtifactVersionsOutdatedBump(t *testing.T) {
 	k.maven.Publish("org.example", "lib", "2.1.0", "", "", []byte("lib 2.1.0"), "sha256")
 	k.maven.Publish("org.example", "lib", "2.2.0-rc1", "", "", []byte("lib rc"), "sha256")
 	artifacttest.PushArtifact(t, art+":1.2.0", map[string]string{"a.txt": "1.2.0"})
+	k.maven.Publish("org.example", "webapp", "3.1.0", "", "war", []byte("war 3.1.0"))
 	code, out, _ := k.graft(t, "outdated", "--exit-code")
 	for _, want := range []string{"tool: url", "newer versions: 1.1 (to bump: graft lock --bump tool)", "newer versions: 2.1.0 (to bump: graft lock --bump lib)",
-		"newer versions: 1.2.0 (to bump: graft lock --bump art)"} {
+		"newer versions: 1.2.0 (to bump: graft lock --bump art)", "newer versions: 3.1.0 (to bump: graft lock --bump webapp)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("outdated lacks %q:\n%s", want, out)
 		}
@@ -251,8 +257,8 @@ func TestArtifactVersionsOutdatedBump(t *testing.T) {
 		t.Errorf("outdated --exit-code: exit %d, want 1", code)
 	}
 
-	out = k.mustGraft(t, "lock", "--bump", "tool", "lib", "art")
-	for _, want := range []string{"tool: version 1.0 -> 1.1", "lib: version 2.0.0 -> 2.1.0", "art: tag 1.0.0 -> 1.2.0"} {
+	out = k.mustGraft(t, "lock", "--bump", "tool", "lib", "art", "webapp")
+	for _, want := range []string{"tool: version 1.0 -> 1.1", "lib: version 2.0.0 -> 2.1.0", "art: tag 1.0.0 -> 1.2.0", "webapp: version 3.0.0 -> 3.1.0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bump output lacks %q:\n%s", want, out)
 		}
@@ -266,6 +272,9 @@ func TestArtifactVersionsOutdatedBump(t *testing.T) {
 	l := k.lock(t)
 	if pk := pluginLock(t, l, "tool"); pk.Version != "1.1" || pk.URL != k.srv.URL+"/rel/v1.1/tool-1.1.zip" {
 		t.Errorf("tool locked as %+v", pk)
+	}
+	if pk := pluginLock(t, l, "webapp"); pk.Version != "3.1.0" || pk.Size != int64(len("war 3.1.0")) || pk.Dest != "/app/plugins/webapp.war" {
+		t.Errorf("webapp locked as %+v", pk)
 	}
 	if code, out, _ := k.graft(t, "lock", "--check"); code != 0 {
 		t.Errorf("lock --check after bump: exit %d\n%s", code, out)
