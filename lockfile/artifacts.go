@@ -193,8 +193,8 @@ func (p *Project) artifactErr(pl Plugin, req artifact.Request, err error) error 
 		return p.pluginErr(pl, "source.sha256", "%v (plugin.toml's sha256); the server sends another file: check the URL, or set sha256 to the new file's after checking it", mm)
 	case errors.As(err, &re) && errors.Is(re.Err, imageref.ErrNotFound):
 		return p.pluginErr(pl, "source.oci", "plugin %s: %v; fix oci or push the artifact there", pl.Name, re.Err)
-	case usererr.Is(err):
-		return err
+	case usererr.Is(err), strings.HasPrefix(err.Error(), "plugin "+pl.Name+": "):
+		return err // it names the plugin already
 	}
 	return fmt.Errorf("plugin %s: %w", pl.Name, err)
 }

@@ -2,15 +2,21 @@ package main
 
 import (
 	"archive/tar"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -329,7 +335,8 @@ func TestHostileSourcesRefused(t *testing.T) {
 			c.setup()
 			code, out, errOut := k.graft(t, "lock")
 			lines := strings.Split(strings.TrimSpace(errOut), "\n")
-			if code != c.code || len(lines) != 1 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, "s3cret") {
+			if code != c.code || len(lines) != 1 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, "s3cret") ||
+				strings.Contains(errOut, "plugin p: plugin p:") {
 				t.Fatalf("exit %d (want %d), stderr:\n%s\nwant one line with %q (stdout %q)", code, c.code, errOut, c.want, out)
 			}
 			if _, err := os.Stat(filepath.Join(k.Dir, "graft.lock")); !errors.Is(err, os.ErrNotExist) {
@@ -649,5 +656,50 @@ func TestOutdatedAndBumpBaseWithPlugins(t *testing.T) {
 	l := k.lock(t)
 	if l.Base.Version != "1.43.0" || pluginLock(t, l, "ext").Ref != "REL1_43" {
 		t.Errorf("after bump base: base %+v, ext %+v", l.Base, pluginLock(t, l, "ext"))
+	}
+}
+
+// TestOCIPluginFromAPrivateRegistry: an oci plugin is read with the credentials the base is
+// (Docker's config.json, what graft login writes): without them lock fails naming the
+// reference, with them it locks and builds, and no password reaches the output or the lock.
+func TestOCIPluginFromAPrivateRegistry(t *testing.T) {
+	k := newKindsSite(t, "")
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	const pw = "s3cret-registry-token"
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	open := httptest.NewServer(reg) // where the test pushes
+	t.Cleanup(open.Close)
+	private := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "ci" || p != pw {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(private.Close)
+	host := strings.TrimPrefix(private.URL, "http://")
+	artifacttest.PushArtifact(t, strings.TrimPrefix(open.URL, "http://")+"/plugins/skin:1.0", map[string]string{"skin.css": "a{}"})
+	k.plugin("skin", fmt.Sprintf("[source]\noci = %q\n", host+"/plugins/skin:1.0"))
+
+	code, out, errOut := k.graft(t, "lock")
+	if code != 1 || !strings.Contains(errOut, "graft: plugin skin: image "+host+"/plugins/skin:1.0: ") || !strings.Contains(errOut, "401 Unauthorized") ||
+		strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("lock without credentials: exit %d\n%s%s", code, out, errOut)
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("ci:" + pw))
+	if err := os.WriteFile(filepath.Join(os.Getenv("DOCKER_CONFIG"), "config.json"),
+		[]byte(`{"auths":{"`+host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = k.mustGraft(t, "lock")
+	dest := filepath.Join(t.TempDir(), "img")
+	out += k.mustGraft(t, "build", "--output", "type=oci,dest="+dest)
+	if files := buildtest.ImageFiles(t, layoutImage(t, dest)); files["/app/plugins/skin/skin.css"] != "a{}" {
+		t.Errorf("skin.css in the image: %q", files["/app/plugins/skin/skin.css"])
+	}
+	lock, _ := os.ReadFile(filepath.Join(k.Dir, "graft.lock"))
+	if strings.Contains(out+string(lock), pw) || strings.Contains(out+string(lock), auth) {
+		t.Error("the registry's password reached the output or graft.lock")
 	}
 }
