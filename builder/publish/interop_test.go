@@ -12,9 +12,13 @@ import (
 	"testing"
 
 	"github.com/graft-build/graft/builder/attest"
+	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/publish"
+	"github.com/graft-build/graft/builder/sign"
 	"github.com/graft-build/graft/internal/registrytest"
 	"github.com/graft-build/graft/internal/tooltest"
+	"github.com/graft-build/graft/lockfile"
 )
 
 // The outputs of the tool table in docs/reference/outputs.md, by column heading.
@@ -41,22 +45,29 @@ type outputs struct {
 	digest   string // the image digest graft build prints
 	multi    string // a layout of a linux/amd64 + linux/arm64 image, with attachments
 	multiID  string // its linux/amd64 image's config digest
+	pub      string // the cosign public key the image and its attestations are signed with
 }
 
 const tableTag = "v1"
 
 func writeOutputs(t *testing.T) *outputs {
 	s := site(t, "linux/amd64")
-	res := build(t, s.Load(), "amd64")
+	p := s.Load()
+	res := build(t, p, "amd64")
+	priv, pub := buildtest.CosignKeyPair(t, "pw")
+	signer, err := sign.LoadSigner(priv, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := artifact(res)
-	a.Attachments = attachments()
+	a.Attachments = attachments(t, p, res, signer, "amd64")
 	dir := t.TempDir()
 	id, _ := res.Image.ConfigName()
 	o := &outputs{dir: dir, layout: filepath.Join(dir, "layout"), plain: filepath.Join(dir, "plain"),
 		ociTar: filepath.Join(dir, "image.tar"), dockTar: filepath.Join(dir, "docker.tar"),
 		referrer: registrytest.GGCR(t, true) + "/lib/app:" + tableTag,
 		fallback: registrytest.Distribution(t) + "/lib/app:" + tableTag,
-		imageID:  id.String(), digest: res.Digest.String(), multi: filepath.Join(dir, "multi")}
+		imageID:  id.String(), digest: res.Digest.String(), multi: filepath.Join(dir, "multi"), pub: pub}
 	opts := publish.Options{DefaultName: "registry.test/lib/app:" + tableTag}
 	for _, spec := range []string{"type=oci,dest=" + o.layout, "type=oci,dest=" + o.ociTar,
 		"type=docker,dest=" + o.dockTar, "type=registry,name=" + o.referrer, "type=registry,name=" + o.fallback} {
@@ -65,9 +76,10 @@ func writeOutputs(t *testing.T) *outputs {
 	publishTo(t, "type=oci,dest="+o.plain, opts, artifact(res))
 
 	ms := site(t, "linux/amd64", "linux/arm64")
-	mres := build(t, ms.Load(), "amd64", "arm64")
+	mp := ms.Load()
+	mres := build(t, mp, "amd64", "arm64")
 	ma := artifact(mres)
-	ma.Attachments = attachments()
+	ma.Attachments = attachments(t, mp, mres, signer, "amd64", "arm64")
 	publishTo(t, "type=oci,dest="+o.multi, opts, ma)
 	im, _ := mres.Index.IndexManifest()
 	for _, d := range im.Manifests {
@@ -80,13 +92,49 @@ func writeOutputs(t *testing.T) *outputs {
 	return o
 }
 
-func attachments() []publish.Attachment {
-	return []publish.Attachment{
-		{ArtifactType: attest.SBOMMediaType, Title: "sbom.spdx.json", TagSuffix: "sbom",
-			Data: []byte(`{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"app","dataLicense":"CC0-1.0"}`)},
-		{ArtifactType: attest.ProvenanceMediaType, Title: "provenance.intoto.json", TagSuffix: "att",
-			Data: []byte(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://slsa.dev/provenance/v1"}`)},
+// attachments are the documents graft build attaches (cmd/graft's attachments, signed as with
+// --sign-key): the SPDX SBOM, the SBOM and provenance attestations as DSSE envelopes, and the
+// image's cosign signature.
+func attachments(t *testing.T, p *lockfile.Project, res *contract.Result, signer *sign.Signer, archs ...string) []publish.Attachment {
+	t.Helper()
+	in, err := attest.NewInput(p, res, buildtest.Launchers(t, archs...), attest.WithName("registry.test/lib/app:"+tableTag))
+	if err != nil {
+		t.Fatal(err)
 	}
+	sbom, err := attest.SBOM(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbomSt, err := attest.SBOMStatement(in, sbom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, err := attest.ProvenanceStatement(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []publish.Attachment{{ArtifactType: attest.SBOMMediaType, Title: "sbom.spdx.json", Data: sbom, TagSuffix: "sbom"}}
+	for _, st := range []struct {
+		statement            []byte
+		predicateType, title string
+	}{{sbomSt, attest.SPDXPredicate, "sbom.spdx.intoto.json"}, {prov, attest.SLSAProvenance, "provenance.intoto.json"}} {
+		env, err := sign.Envelope(st.statement, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, publish.Attachment{ArtifactType: sign.DSSEMediaType, Title: st.title, Data: env, TagSuffix: "att",
+			Annotations: map[string]string{sign.PredicateTypeAnnotation: st.predicateType, sign.SignatureAnnotation: ""}})
+	}
+	payload, err := sign.ImagePayload("registry.test/lib/app", res.Digest.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := signer.SignImage(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, publish.Attachment{ArtifactType: sign.SignatureArtifactType, MediaType: sign.SimpleSigningMediaType,
+		Data: payload, Annotations: map[string]string{sign.SignatureAnnotation: sig}, TagSuffix: "sig"})
 }
 
 // TestToolsReadOutputs runs the standard tools against every output kind graft writes and
@@ -301,31 +349,36 @@ func orasReads(t *testing.T, bin string, o *outputs, output string) error {
 		return err
 	}
 	var tree struct {
-		Referrers []struct{ Digest, ArtifactType string }
+		Referrers []struct {
+			Digest, ArtifactType string
+			Annotations          map[string]string
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &tree); err != nil {
 		return fmt.Errorf("oras discover %s: %v", target, err)
 	}
-	// Some registries (ggcr's) list a referrer's config media type as its artifactType: then
-	// the referrer's manifest says what it is.
+	// An attestation is a DSSE envelope: its predicateType annotation says which. Some
+	// registries (ggcr's) list a referrer's config media type as its artifactType and leave
+	// the annotations out: then the referrer's manifest says what it is.
 	found := map[string]bool{}
 	repo := target[:strings.LastIndexAny(target, ":@")]
 	for _, r := range tree.Referrers {
-		if r.ArtifactType != "application/vnd.oci.empty.v1+json" {
-			found[r.ArtifactType] = true
-			continue
+		m := struct {
+			ArtifactType string
+			Annotations  map[string]string
+		}{r.ArtifactType, r.Annotations}
+		if r.ArtifactType == "application/vnd.oci.empty.v1+json" {
+			raw, err := run(bin, env, append([]string{"manifest", "fetch", repo + "@" + r.Digest}, flags...)...)
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(raw), &m); err != nil {
+				return fmt.Errorf("oras manifest fetch %s@%s: %v", repo, r.Digest, err)
+			}
 		}
-		raw, err := run(bin, env, append([]string{"manifest", "fetch", repo + "@" + r.Digest}, flags...)...)
-		if err != nil {
-			return err
-		}
-		var m struct{ ArtifactType string }
-		if err := json.Unmarshal([]byte(raw), &m); err != nil {
-			return fmt.Errorf("oras manifest fetch %s@%s: %v", repo, r.Digest, err)
-		}
-		found[m.ArtifactType] = true
+		found[strings.TrimSpace(m.ArtifactType+" "+m.Annotations[sign.PredicateTypeAnnotation])] = true
 	}
-	for _, typ := range []string{attest.SBOMMediaType, attest.ProvenanceMediaType} {
+	for _, typ := range []string{attest.SBOMMediaType, sign.DSSEMediaType + " " + attest.SLSAProvenance, sign.DSSEMediaType + " " + attest.SPDXPredicate} {
 		if !found[typ] {
 			return fmt.Errorf("oras discover %s finds no %s: %s", target, typ, out)
 		}
