@@ -233,6 +233,7 @@ var toolChecks = map[string]toolCheck{
 	"umoci":  {tooltest.Umoci, umociReads},
 	"oras":   {tooltest.Oras, orasReads},
 	"docker": {tooltest.Docker, dockerReads},
+	"cosign": {tooltest.Cosign, cosignReads},
 }
 
 // run runs a tool; an error carries its output.
@@ -431,4 +432,34 @@ func dockerReads(t *testing.T, bin string, o *outputs, output string) error {
 		return fmt.Errorf("docker holds %s as %s, want %s", ref, strings.TrimSpace(id), want)
 	}
 	return nil
+}
+
+// cosignReads verifies the image's signature and its provenance attestation with the public
+// key: `cosign verify` and `cosign verify-attestation` (offline: no transparency log). cosign
+// reads them from a registry's cosign tags; a local output is given as --local-image, the
+// layout cosign itself writes with `cosign save`.
+func cosignReads(t *testing.T, bin string, o *outputs, output string) error {
+	home := filepath.Join(o.dir, "cosign-home")
+	env := []string{"HOME=" + home, "TUF_ROOT=" + filepath.Join(home, "tuf"), "SIGSTORE_NO_CACHE=true"}
+	var target []string
+	switch output {
+	case outReferrers, outFallback:
+		ref := map[string]string{outReferrers: o.referrer, outFallback: o.fallback}[output]
+		target = []string{"--allow-http-registry", ref[:strings.LastIndex(ref, ":")] + "@" + o.digest}
+	default:
+		target = []string{"--local-image", map[string]string{outLayout: o.layout, outPlainLayout: o.plain, outOCITar: o.ociTar,
+			outDockerTar: o.dockTar, outMulti: o.multi}[output]}
+	}
+	flags := []string{"--key", o.pub, "--insecure-ignore-tlog"}
+	out, err := run(bin, env, append(append([]string{"verify"}, flags...), target...)...)
+	if err != nil {
+		return err
+	}
+	if output == outReferrers || output == outFallback {
+		if !strings.Contains(out, o.digest) {
+			return fmt.Errorf("cosign verify does not name %s: %s", o.digest, out)
+		}
+	}
+	_, err = run(bin, env, append(append([]string{"verify-attestation", "--type", "slsaprovenance1"}, flags...), target...)...)
+	return err
 }
