@@ -250,23 +250,62 @@ func verifyWants(t *testing.T, site, img, want string) {
 	}
 }
 
+// verifyUnreadable runs verify on img, which cannot be read as an image: exit 2 (bad input),
+// one line naming it, no verdict.
+func verifyUnreadable(t *testing.T, site, img string) {
+	t.Helper()
+	code, out, errOut := graft(t, "verify", img, "-C", site)
+	if code != 2 || out != "" || !strings.Contains(errOut, img) || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("verify %s: exit %d, want 2 and one line naming it\n%s%s", img, code, out, errOut)
+	}
+}
+
 func TestVerifyTamperedLayoutsAndOCITars(t *testing.T) {
 	buildEnv(t)
 	s := graftSite(t)
-	if code, _, errOut := graft(t, "build", "-C", s.Dir); code != 0 {
+	if code, _, errOut := graft(t, "build", "-C", s.Dir, "-o", "type=oci,dest=out/image", "-o", "type=oci,dest=out/image.tar"); code != 0 {
 		t.Fatalf("build: exit %d: %s", code, errOut)
 	}
 	good := filepath.Join(s.Dir, "out/image")
-	// The plain folder and an OCI tar of it are read as build writes them.
+	// Every form build writes is read: the plain folder, oci-layout://, the OCI tar build
+	// writes, and a tar of the folder made by another tool.
 	verifyWants(t, s.Dir, good, "")
+	verifyWants(t, s.Dir, "oci-layout://"+good, "")
+	verifyWants(t, s.Dir, filepath.Join(s.Dir, "out/image.tar"), "")
 	goodTar := filepath.Join(t.TempDir(), "image.tar")
 	tarDir(t, good, goodTar)
 	verifyWants(t, s.Dir, goodTar, "")
-	for _, c := range layoutTampers(t) {
+	// What cannot be read as an image is bad input (exit 2), not a difference: a damaged
+	// index.json, a manifest the layout names but lacks, a file that is no tar, a tar cut short.
+	damaged := copyDir(t, good)
+	if err := os.WriteFile(filepath.Join(damaged, "index.json"), []byte("{damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verifyUnreadable(t, s.Dir, damaged)
+	noManifest := copyDir(t, good)
+	if err := os.Remove(layoutDir(noManifest).blob(layoutDir(noManifest).imageDesc(t).Digest)); err != nil {
+		t.Fatal(err)
+	}
+	verifyUnreadable(t, s.Dir, "oci-layout://"+noManifest)
+	notATar := filepath.Join(t.TempDir(), "image.tar")
+	raw, err := os.ReadFile(filepath.Join(s.Dir, "out/image.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(notATar, raw[:len(raw)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verifyUnreadable(t, s.Dir, notATar)
+	for i, c := range layoutTampers(t) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := copyDir(t, good)
 			c.do(layoutDir(dir))
-			verifyWants(t, s.Dir, dir, c.want)
+			// The folder by plain path and as oci-layout://, in turn (one reader reads both).
+			if i%2 == 0 {
+				verifyWants(t, s.Dir, dir, c.want)
+			} else {
+				verifyWants(t, s.Dir, "oci-layout://"+dir, c.want)
+			}
 			file := filepath.Join(t.TempDir(), "image.tar")
 			tarDir(t, dir, file)
 			want := c.want
