@@ -30,7 +30,7 @@ IMAGE down to the bytes: every blob IMAGE relies on is hashed (index, manifests,
 layer's compressed and uncompressed bytes), each layer is compared with what the lock builds
 there (base, plugin, launcher, launcher.toml), then graft's labels, the config and the manifest
 digest itself. Exit 0 when identical; 1 with one line per difference; 2 when IMAGE names
-nothing or the lock cannot be used. Plugins with [build] steps need BuildKit (--buildkit or
+nothing, is a folder or tar that cannot be read as an image, or the lock cannot be used. Plugins with [build] steps need BuildKit (--buildkit or
 BUILDKIT_HOST) to be recomputed; without it their layers are named as not verified and the
 exit is 1. Set SOURCE_DATE_EPOCH as the build did; an image built with it is also recognised
 by its created time. With --key PUB, IMAGE must also be signed by that key (graft build

@@ -89,6 +89,11 @@ func (t *tarFile) read(h v1.Hash, limit int64) ([]byte, error) {
 	return io.ReadAll(rc)
 }
 
+// ErrTampered is wrapped by the error reading a blob of an OCI tar whose bytes are not its
+// digest's: the image is read, and is not what its names say (verify's difference, not bad
+// input).
+var ErrTampered = errors.New("content has another digest: damaged or tampered")
+
 // verifying checks what it read against want at the end of the stream.
 type verifying struct {
 	r    io.Reader
@@ -101,7 +106,7 @@ func (v *verifying) Read(p []byte) (int, error) {
 	n, err := v.r.Read(p)
 	v.h.Write(p[:n])
 	if errors.Is(err, io.EOF) && hex.EncodeToString(v.h.Sum(nil)) != v.want.Hex {
-		return n, fmt.Errorf("blob %s: content has another digest: damaged or tampered", v.want)
+		return n, fmt.Errorf("blob %s: %w", v.want, ErrTampered)
 	}
 	return n, err
 }
