@@ -5,7 +5,7 @@
 // Everything is set up offline in a temporary folder: plugin repositories served by a real git
 // smart-HTTP server on 127.0.0.1, a base image, and a registry on 127.0.0.1.
 //
-//	go run ./bench [-runs N] [-plugins N] [-lock-plugins N] [-delay 50ms] [-quick] [-only lock,build] [-out FILE]
+//	go run ./bench [-runs N] [-plugins N] [-lock-plugins N] [-delay 30ms] [-conn-delay 60ms] [-quick] [-only lock,build] [-out FILE]
 package main
 
 import (
@@ -24,7 +24,8 @@ type config struct {
 	runs        int
 	plugins     int // plugins in the build scenarios
 	lockPlugins int // plugins in the lock scenario
-	delay       time.Duration
+	delay       time.Duration // added to every request to the bench's git servers and registries
+	connDelay   time.Duration // added to every new connection to them
 	layerMB     int
 	quick       bool
 	only        map[string]bool
@@ -48,7 +49,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.runs, "runs", 3, "timed runs per measurement; the table shows the median")
 	fs.IntVar(&c.plugins, "plugins", 20, "plugins in the build scenarios")
 	fs.IntVar(&c.lockPlugins, "lock-plugins", 50, "plugins in the lock scenario")
-	fs.DurationVar(&c.delay, "delay", 50*time.Millisecond, "delay added to every git HTTP request in the lock scenario")
+	fs.DurationVar(&c.delay, "delay", 30*time.Millisecond, "delay added to every request to the bench's git servers and registries (one round trip to a nearby registry)")
+	fs.DurationVar(&c.connDelay, "conn-delay", 60*time.Millisecond, "delay added to every new connection to them (TCP and TLS handshakes)")
 	fs.IntVar(&c.layerMB, "layer-mb", 200, "size of the plugin in the layer throughput scenario, in MB")
 	fs.BoolVar(&c.quick, "quick", false, "a fast smoke run: 1 run, 5 build plugins, 10 lock plugins, a 40 MB layer")
 	only := fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(scenarioNames, ","))

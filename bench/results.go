@@ -44,6 +44,7 @@ type flagsOut struct {
 	Plugins     int    `json:"plugins"`
 	LockPlugins int    `json:"lock_plugins"`
 	Delay       string `json:"delay"`
+	ConnDelay   string `json:"conn_delay"`
 	LayerMB     int    `json:"layer_mb"`
 	Quick       bool   `json:"quick"`
 	Worktree    bool   `json:"worktree"` // graft built from the working tree, not graft_commit
@@ -57,7 +58,7 @@ func newResults(b *bench, m machine, rows []*row, took time.Duration) *results {
 		Date:     time.Now().UTC().Format(time.RFC3339),
 		Duration: took.Round(time.Second).String(),
 		Machine:  m,
-		Flags: flagsOut{Runs: c.runs, Plugins: c.plugins, LockPlugins: c.lockPlugins, Delay: c.delay.String(),
+		Flags: flagsOut{Runs: c.runs, Plugins: c.plugins, LockPlugins: c.lockPlugins, Delay: c.delay.String(), ConnDelay: c.connDelay.String(),
 			LayerMB: c.layerMB, Quick: c.quick, Seed: c.seed, Worktree: c.worktree},
 		Rows:  rows,
 		Table: formatTable(rows),
