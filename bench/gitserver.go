@@ -157,7 +157,7 @@ func (b *bench) gitServerFor() (*gitServer, error) {
 	if b.git != nil {
 		return b.git, nil
 	}
-	g, err := startGitServer(b.reposDir(), netdelay.New(b.cfg.delay, b.cfg.connDelay))
+	g, err := startGitServer(b.reposDir(), b.newLink())
 	if err != nil {
 		return nil, err
 	}

@@ -141,11 +141,12 @@ func lsRemoteOnce(ctx context.Context, git *gitServer, n int) error {
 
 func lsRemoteLoop(ctx context.Context, b *bench, git *gitServer, n int) *side {
 	name := "`git ls-remote` loop"
-	runs, err := measure(b.cfg.runs, nil, func(int) error { return lsRemoteOnce(ctx, git, n) })
+	var net netRuns
+	runs, err := measure(b.cfg.runs, nil, net.wrap(b, func(int) error { return lsRemoteOnce(ctx, git, n) }))
 	if err != nil {
 		return failedSide(name, err)
 	}
-	return okSide(name, unitSeconds, runs)
+	return net.set(okSide(name, unitSeconds, runs))
 }
 
 func graftLock(ctx context.Context, b *bench, site string) *side {
@@ -158,25 +159,26 @@ func graftLock(ctx context.Context, b *bench, site string) *side {
 	}
 	lock := filepath.Join(site, "graft.lock")
 	var own, all []float64
+	var net netRuns
 	runs, err := measure(b.cfg.runs, func(i int) error {
 		// A full resolution every run: no lock to start from, and an empty cache.
 		if err := os.Remove(lock); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 		return nil
-	}, func(i int) error {
+	}, net.wrap(b, func(i int) error {
 		before := childrenCPU()
 		u, err := runCmdCPU(ctx, b.graftSpec(site, fmt.Sprintf("lock-%d", i)), b.graft, "lock", "-C", site)
 		own, all = append(own, u.cpu), append(all, childrenCPU()-before)
 		return err
-	})
+	}))
 	if err != nil {
 		return failedSide(name, err)
 	}
 	if _, err := os.Stat(lock); err != nil {
 		return failedSide(name, fmt.Errorf("graft lock exited 0 but wrote no graft.lock"))
 	}
-	s := okSide(name, unitSeconds, runs)
+	s := net.set(okSide(name, unitSeconds, runs))
 	s.setExtra("graft_cpu_s", own)
 	s.setExtra("server_cpu_s", sub(all, own))
 	return s

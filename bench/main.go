@@ -22,8 +22,8 @@ import (
 // config holds the command-line flags.
 type config struct {
 	runs        int
-	plugins     int // plugins in the build scenarios
-	lockPlugins int // plugins in the lock scenario
+	plugins     int           // plugins in the build scenarios
+	lockPlugins int           // plugins in the lock scenario
 	delay       time.Duration // added to every request to the bench's git servers and registries
 	connDelay   time.Duration // added to every new connection to them
 	layerMB     int
@@ -52,7 +52,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.delay, "delay", 30*time.Millisecond, "delay added to every request to the bench's git servers and registries (one round trip to a nearby registry)")
 	fs.DurationVar(&c.connDelay, "conn-delay", 60*time.Millisecond, "delay added to every new connection to them (TCP and TLS handshakes)")
 	fs.IntVar(&c.layerMB, "layer-mb", 200, "size of the plugin in the layer throughput scenario, in MB")
-	fs.BoolVar(&c.quick, "quick", false, "a fast smoke run: 1 run, 5 build plugins, 10 lock plugins, a 40 MB layer")
+	fs.BoolVar(&c.quick, "quick", false, "a fast smoke run of the same rows: 1 run, 5 build plugins, 10 lock plugins, a 40 MB layer")
 	only := fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(scenarioNames, ","))
 	fs.StringVar(&c.out, "out", "", "results file (default bench/results/<date>-<host>.json)")
 	fs.BoolVar(&c.worktree, "worktree", false, "build graft from the working tree instead of the HEAD commit")

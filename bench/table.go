@@ -79,6 +79,9 @@ func (s *side) cell() string {
 	if up, ok := s.Extra["bytes_uploaded"]; ok {
 		out += fmt.Sprintf(", %s uploaded", formatValue(up, unitBytes))
 	}
+	if n := s.netCell(); n != "" {
+		out += ", " + n
+	}
 	if cpu, ok := s.Extra["cpu_s"]; ok {
 		out += fmt.Sprintf(" (CPU %s, %.0f page faults)", formatValue(cpu, unitSeconds), s.Extra["page_faults"])
 	}

@@ -46,9 +46,9 @@ func WithDelay(d time.Duration) Option { return func(r *Registry) { r.delay = d 
 
 var quiet sync.Once
 
-// New starts a registry (blob deletes enabled) for the test's lifetime.
-func New(t testing.TB, opts ...Option) *Registry {
-	t.Helper()
+// Handler is a new CNCF distribution registry with in-memory storage of its own (blob deletes
+// enabled) and its logs discarded. New serves it for a test; the bench serves it with latency.
+func Handler() http.Handler {
 	quiet.Do(func() { logrus.SetOutput(io.Discard) })
 	cfg := &configuration.Configuration{Storage: configuration.Storage{
 		"inmemory":    configuration.Parameters{},
@@ -56,7 +56,13 @@ func New(t testing.TB, opts ...Option) *Registry {
 		"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
 	}}
 	cfg.HTTP.Headers = http.Header{"X-Content-Type-Options": []string{"nosniff"}}
-	app := handlers.NewApp(context.Background(), cfg)
+	return handlers.NewApp(context.Background(), cfg)
+}
+
+// New starts a registry (blob deletes enabled) for the test's lifetime.
+func New(t testing.TB, opts ...Option) *Registry {
+	t.Helper()
+	app := Handler()
 	r := &Registry{}
 	for _, o := range opts {
 		o(r)
