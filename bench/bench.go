@@ -33,6 +33,7 @@ type bench struct {
 	reg   *registry
 	reg2  *registry // a second registry: the target of a copy
 	base  *baseImage
+	big   *bigBase         // the realistic base of the first-push rows
 	links []*netdelay.Link // the network paths to the servers above, in the order they started
 
 	closers []func()

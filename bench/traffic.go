@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/graft-build/graft/internal/netdelay"
 )
@@ -34,6 +36,7 @@ func (b *bench) markTraffic() trafficMark {
 // traffic is what the servers answered over a stretch of time.
 type traffic struct {
 	requests, connections, sequential int
+	mix                               string // the requests by kind, most first
 }
 
 func (b *bench) trafficSince(m trafficMark) traffic {
@@ -50,11 +53,61 @@ func (b *bench) trafficSince(m trafficMark) traffic {
 		reqs = append(reqs, l.RequestsSince(mark)...)
 	}
 	t.sequential = netdelay.Sequential(reqs)
+	t.mix = requestMix(reqs)
 	return t
 }
 
+// requestMix counts requests by method and kind ("HEAD blob 40, POST upload 20"), most first.
+func requestMix(reqs []netdelay.Request) string {
+	counts := map[string]int{}
+	for _, q := range reqs {
+		counts[q.Method+" "+requestKind(q.Path)]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if counts[keys[i]] != counts[keys[j]] {
+			return counts[keys[i]] > counts[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, counts[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// requestKind names what a registry or git request path asks for.
+func requestKind(path string) string {
+	switch {
+	case strings.Contains(path, "/blobs/uploads/"):
+		return "upload"
+	case strings.Contains(path, "/blobs/"):
+		return "blob"
+	case strings.Contains(path, "/manifests/"):
+		return "manifest"
+	case strings.Contains(path, "/referrers/"):
+		return "referrers"
+	case strings.HasSuffix(path, "/tags/list"):
+		return "tags"
+	case path == "/v2/" || path == "/v2":
+		return "ping"
+	case strings.HasSuffix(path, "/info/refs"):
+		return "git refs"
+	case strings.HasSuffix(path, "/git-upload-pack"):
+		return "git fetch"
+	}
+	return "other"
+}
+
 // netRuns collects the traffic of one side's timed runs.
-type netRuns struct{ requests, connections, sequential []float64 }
+type netRuns struct {
+	requests, connections, sequential []float64
+	mix                               string // of the last run
+}
 
 // timed runs f and records the traffic it caused.
 func (n *netRuns) timed(b *bench, f func() error) error {
@@ -65,6 +118,7 @@ func (n *netRuns) timed(b *bench, f func() error) error {
 		n.requests = append(n.requests, float64(t.requests))
 		n.connections = append(n.connections, float64(t.connections))
 		n.sequential = append(n.sequential, float64(t.sequential))
+		n.mix = t.mix
 	}
 	return err
 }
@@ -80,6 +134,7 @@ func (n *netRuns) set(s *side) *side {
 		s.setExtra("requests", n.requests)
 		s.setExtra("connections", n.connections)
 		s.setExtra("sequential", n.sequential)
+		s.RequestMix = n.mix
 	}
 	return s
 }
