@@ -184,7 +184,7 @@ func (p *firstPush) copyCache(ctx context.Context, cache string) error {
 // pushSide collects one tool's runs of a first-push row.
 type pushSide struct {
 	changeSide
-	rss, mounts []float64
+	rss, mounts, downloaded []float64
 }
 
 // measure fills r: for each run and tool, target gives the registry and the reference to push
@@ -246,12 +246,13 @@ func (p *firstPush) measure(ctx context.Context, r *row, target func(i int, tool
 	}
 }
 
-// timedRSS runs one timed push, recording time, traffic, bytes uploaded, mounts and peak RSS.
+// timedRSS runs one timed push, recording time, traffic, bytes uploaded, mounts, bytes read
+// from the first registry (the base's and the source image's) and peak RSS.
 func (p *firstPush) timedRSS(s *pushSide, reg *registry, f func() (usage, error)) {
 	if s.status != "" {
 		return
 	}
-	mounts := reg.mounted()
+	mounts, sent := reg.mounted(), p.e.reg.sentBytes()
 	var u usage
 	s.timed(p.e.b, reg, func() (err error) {
 		u, err = f()
@@ -260,6 +261,7 @@ func (p *firstPush) timedRSS(s *pushSide, reg *registry, f func() (usage, error)
 	if s.status == "" {
 		s.rss = append(s.rss, u.maxRSS)
 		s.mounts = append(s.mounts, float64(reg.mounted()-mounts))
+		s.downloaded = append(s.downloaded, float64(p.e.reg.sentBytes()-sent))
 	}
 }
 
@@ -273,6 +275,7 @@ func (s *pushSide) finish(size float64) *side {
 		out.setExtra("peak_rss", s.rss)
 	}
 	out.setExtra("mounts", s.mounts)
+	out.setExtra("bytes_downloaded", s.downloaded)
 	if size > 0 && out.Median > 0 {
 		out.Extra["mb_per_s"] = size / (1 << 20) / out.Median
 	}

@@ -27,6 +27,7 @@ type registry struct {
 	uploaded atomic.Int64
 	attested atomic.Int64 // of uploaded: SBOM and provenance documents and their manifests
 	mounts   atomic.Int64 // blobs mounted from another repository (201 to POST ?mount=&from=)
+	sent     atomic.Int64 // response body bytes (blobs and manifests clients read)
 	srv      *httptest.Server
 }
 
@@ -43,15 +44,16 @@ func startRegistry(link *netdelay.Link, distribution bool) *registry {
 		case http.MethodPut, http.MethodPatch, http.MethodPost:
 			req.Body = &countingReader{r: req.Body, n: &r.uploaded, attested: &r.attested}
 		}
+		cw := &countingWriter{ResponseWriter: w, n: &r.sent}
 		if req.Method == http.MethodPost && req.URL.Query().Get("mount") != "" {
-			sw := &statusWriter{ResponseWriter: w}
+			sw := &statusWriter{ResponseWriter: cw}
 			inner.ServeHTTP(sw, req)
 			if sw.status == http.StatusCreated {
 				r.mounts.Add(1)
 			}
 			return
 		}
-		inner.ServeHTTP(w, req)
+		inner.ServeHTTP(cw, req)
 	})))
 	r.srv.Listener = link.Listener(r.srv.Listener)
 	r.srv.Start()
@@ -69,6 +71,9 @@ func (s *statusWriter) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// sentBytes is the response-body bytes clients have read so far.
+func (r *registry) sentBytes() int64 { return r.sent.Load() }
 
 // mounted is the number of blobs mounted from another repository so far.
 func (r *registry) mounted() int64 { return r.mounts.Load() }

@@ -84,6 +84,9 @@ func (s *side) cell() string {
 	if n, ok := s.Extra["mounts"]; ok && n > 0 {
 		out += fmt.Sprintf(" (%.0f blobs mounted)", n)
 	}
+	if down, ok := s.Extra["bytes_downloaded"]; ok {
+		out += fmt.Sprintf(", %s downloaded", formatValue(down, unitBytes))
+	}
 	if n := s.netCell(); n != "" {
 		out += ", " + n
 	}
