@@ -108,7 +108,7 @@ func (b *bench) bigBaseFor(ctx context.Context, mb int) (*bigBase, error) {
 	return b.big, nil
 }
 
-// configured gives img the base's config (user, folder, environment, a fixed date).
+// configured gives img the bases' config (user, folder, environment, a fixed date).
 func configured(img v1.Image) (v1.Image, error) {
 	cf, err := img.ConfigFile()
 	if err != nil {
