@@ -121,17 +121,7 @@ func makeBaseImage(seed uint64) (v1.Image, error) {
 			return nil, err
 		}
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Created = v1.Time{Time: time.Unix(1767225600, 0).UTC()}
-	cf.Config.User = "1000:1000"
-	cf.Config.WorkingDir = "/app"
-	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "APP_HOME=/app"}
-	return mutate.ConfigFile(img, cf)
+	return configured(img)
 }
 
 // baseFor makes the base image on first use: an OCI layout, pushed to the bench registry and,
