@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/graft-build/graft/internal/netdelay"
 )
 
 // bench is one run's environment: the temporary folder, the binaries under test and the servers,
@@ -27,9 +29,12 @@ type bench struct {
 	launcher    string // path of graft-launcher, "" when it did not build
 	launcherErr error
 
-	git  *gitServer
-	reg  *registry
-	base *baseImage
+	git   *gitServer
+	reg   *registry
+	reg2  *registry // a second registry: the target of a copy
+	base  *baseImage
+	big   *bigBase         // the realistic base of the first-push rows
+	links []*netdelay.Link // the network paths to the servers above, in the order they started
 
 	closers []func()
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -107,5 +109,39 @@ func TestTableKeepsWaitingRowsAndEscapesPipes(t *testing.T) {
 		if n := strings.Count(strings.ReplaceAll(line, `\|`, ""), "|"); n != 8 {
 			t.Errorf("line has %d column separators, want 8: %s", n, line)
 		}
+	}
+}
+
+// A row's traffic sums every server's requests and counts the sequential ones across servers:
+// a client waiting on the git server, then the registry, made two round trips in a chain.
+func TestTrafficAcrossServers(t *testing.T) {
+	b := &bench{cfg: &config{}}
+	var urls []string
+	for range 2 {
+		link := b.newLink()
+		srv := httptest.NewUnstartedServer(link.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+		srv.Listener = link.Listener(srv.Listener)
+		srv.Start()
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
+	get := func(url string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get(urls[0] + "/before")
+	m := b.markTraffic()
+	get(urls[0] + "/plugin-1.git/info/refs")
+	get(urls[1] + "/v2/bench/graft/blobs/sha256:00")
+	get(urls[1] + "/v2/bench/graft/blobs/sha256:01")
+	tr := b.trafficSince(m)
+	if tr.requests != 3 || tr.sequential != 3 {
+		t.Errorf("traffic %+v, want 3 requests, 3 sequential", tr)
+	}
+	if want := "GET blob 2, GET git refs 1"; tr.mix != want {
+		t.Errorf("mix %q, want %q", tr.mix, want)
 	}
 }

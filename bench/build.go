@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -157,15 +158,24 @@ func (e *buildEnv) checkLayout(dir string) error {
 	return nil
 }
 
-// pushedLayerSize is the compressed size of plugin k's layer in the image at ref.
-func (e *buildEnv) pushedLayerSize(ctx context.Context, ref string, k int) (int64, error) {
+// remoteImage reads the image at ref from its registry.
+func remoteImage(ctx context.Context, ref string) (v1.Image, error) {
 	r, err := name.ParseReference(ref)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	img, err := remote.Image(r, remote.WithContext(ctx))
 	if err != nil {
-		return 0, fmt.Errorf("read pushed image: %w", err)
+		return nil, fmt.Errorf("read %s: %w", ref, err)
+	}
+	return img, nil
+}
+
+// pushedLayerSize is the compressed size of plugin k's layer in the image at ref.
+func (e *buildEnv) pushedLayerSize(ctx context.Context, ref string, k int) (int64, error) {
+	img, err := remoteImage(ctx, ref)
+	if err != nil {
+		return 0, err
 	}
 	layers, err := img.Layers()
 	if err != nil {

@@ -32,8 +32,8 @@ func (e *buildEnv) changedBuild(ctx context.Context, r *row) {
 				"--update", pluginName(k))
 			return err
 		})
-		g.timed(e.reg, func() error { return e.graftBuild(ctx, "build-warm", "type=registry,name="+graftRef) })
-		d.timed(e.reg, func() error {
+		g.timed(e.b, e.reg, func() error { return e.graftBuild(ctx, "build-warm", "type=registry,name="+graftRef) })
+		d.timed(e.b, e.reg, func() error {
 			if err := e.clonePlugin(ctx, k); err != nil {
 				return err
 			}
@@ -78,6 +78,7 @@ type changeSide struct {
 	secs     []float64
 	bytes    []float64
 	attested []float64 // of bytes: SBOM and provenance
+	net      netRuns
 }
 
 func (c *changeSide) try(f func() error) {
@@ -89,10 +90,13 @@ func (c *changeSide) try(f func() error) {
 	}
 }
 
-func (c *changeSide) timed(reg *registry, f func() error) {
+func (c *changeSide) timed(b *bench, reg *registry, f func() error) {
+	if c.status != "" {
+		return
+	}
 	before, attBefore := reg.uploadedBytes(), reg.attestedBytes()
 	start := time.Now()
-	c.try(f)
+	c.try(func() error { return c.net.timed(b, f) })
 	if c.status == "" {
 		c.secs = append(c.secs, time.Since(start).Seconds())
 		c.bytes = append(c.bytes, float64(reg.uploadedBytes()-before))
@@ -104,7 +108,7 @@ func (c *changeSide) side() *side {
 	if c.status != "" {
 		return statusSide(c.name, c.status)
 	}
-	s := okSide(c.name, unitSeconds, c.secs)
+	s := c.net.set(okSide(c.name, unitSeconds, c.secs))
 	s.setExtra("bytes_uploaded", c.bytes)
 	if median(c.attested) > 0 {
 		s.setExtra("attested_bytes", c.attested)

@@ -14,9 +14,10 @@ func (e *buildEnv) coldBuild(ctx context.Context, r *row) {
 	r.Peers = []*side{e.dockerCold(ctx), e.craneCold(ctx)}
 	r.Graft = e.graftSide(func() *side {
 		out := filepath.Join(b.tmp, "out-cold")
-		runs, err := measure(b.cfg.runs, func(int) error { return removeAll(out) }, func(i int) error {
+		var net netRuns
+		runs, err := measure(b.cfg.runs, func(int) error { return removeAll(out) }, net.wrap(b, func(i int) error {
 			return e.graftBuild(ctx, fmt.Sprintf("build-cold-%d", i), "type=oci,dest="+out)
-		})
+		}))
 		if err == nil {
 			err = e.checkLayout(out)
 		}
@@ -25,7 +26,7 @@ func (e *buildEnv) coldBuild(ctx context.Context, r *row) {
 		}
 		b.profileGraft(ctx, "build-cold", b.graftSpec(e.site, "build-cold-profile"),
 			"build", "-C", e.site, "--progress", "quiet", "--output", "type=oci,dest="+out)
-		return okSide("graft build", unitSeconds, runs)
+		return net.set(okSide("graft build", unitSeconds, runs))
 	})
 	if r.Graft.ok() && r.Peers[0].ok() {
 		r.Met = boolPtr(r.Graft.Median <= 0.3*r.Peers[0].Median)
@@ -55,18 +56,19 @@ func (e *buildEnv) dockerCold(ctx context.Context) *side {
 		return statusSide(name, e.dockerErr.Error())
 	}
 	var clones []float64
-	runs, err := measure(e.b.cfg.runs, nil, func(i int) error {
+	var net netRuns
+	runs, err := measure(e.b.cfg.runs, nil, net.wrap(e.b, func(i int) error {
 		start := time.Now()
 		if err := e.cloneAll(ctx); err != nil {
 			return err
 		}
 		clones = append(clones, time.Since(start).Seconds())
 		return e.dockerBuild(ctx, fmt.Sprintf("%s:cold-%d", e.b.dockerName("docker"), i), true)
-	})
+	}))
 	if err != nil {
 		return failedSide(name, err)
 	}
-	s := okSide(name, unitSeconds, runs)
+	s := net.set(okSide(name, unitSeconds, runs))
 	s.setExtra("clone_s", clones)
 	return s
 }
@@ -80,13 +82,14 @@ func (e *buildEnv) noopBuild(ctx context.Context, r *row) {
 		if err := build(0); err != nil { // warm the cache
 			return failedSide("graft build", err)
 		}
-		runs, err := measure(b.cfg.runs, nil, build)
+		var net netRuns
+		runs, err := measure(b.cfg.runs, nil, net.wrap(b, build))
 		if err != nil {
 			return failedSide("graft build", err)
 		}
 		b.profileGraft(ctx, "build-noop", b.graftSpec(e.site, "build-warm"),
 			"build", "-C", e.site, "--progress", "quiet", "--output", "type=oci,dest="+out)
-		return okSide("graft build", unitSeconds, runs)
+		return net.set(okSide("graft build", unitSeconds, runs))
 	})
 	r.Peers = []*side{e.dockerNoop(ctx)}
 	if r.Graft.ok() {
@@ -106,9 +109,10 @@ func (e *buildEnv) dockerNoop(ctx context.Context) *side {
 	if err := e.dockerBuild(ctx, tag, false); err != nil { // warm the cache
 		return failedSide(name, err)
 	}
-	runs, err := measure(e.b.cfg.runs, nil, func(int) error { return e.dockerBuild(ctx, tag, false) })
+	var net netRuns
+	runs, err := measure(e.b.cfg.runs, nil, net.wrap(e.b, func(int) error { return e.dockerBuild(ctx, tag, false) }))
 	if err != nil {
 		return failedSide(name, err)
 	}
-	return okSide(name, unitSeconds, runs)
+	return net.set(okSide(name, unitSeconds, runs))
 }

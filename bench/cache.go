@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // freshRunnerBuild: CI on a fresh machine (issue 15). One plugin changed since the image and
@@ -48,7 +45,7 @@ func (e *buildEnv) freshRunnerBuild(ctx context.Context, r *row) {
 		})
 		fresh.try(func() error { return e.changeAndLock(ctx, k, 200+2*i) })
 		g := gitBytes(func() {
-			fresh.timed(e.reg, func() error {
+			fresh.timed(b, e.reg, func() error {
 				return e.graftBuildArgs(ctx, fmt.Sprintf("build-fresh-%d", i), "--output", "type=registry,name="+graftRef,
 					"--cache-from", "type=registry,ref="+cacheRef, "--cache-to", "type=registry,ref="+cacheRef)
 			})
@@ -65,7 +62,7 @@ func (e *buildEnv) freshRunnerBuild(ctx context.Context, r *row) {
 		// The same kind of change on a machine whose cache holds the previous state.
 		warm.try(func() error { return e.changeAndLock(ctx, k, 201+2*i) })
 		g = gitBytes(func() {
-			warm.timed(e.reg, func() error {
+			warm.timed(b, e.reg, func() error {
 				return e.graftBuildArgs(ctx, "build-warm", "--output", "type=registry,name="+graftRef)
 			})
 		})
@@ -73,7 +70,7 @@ func (e *buildEnv) freshRunnerBuild(ctx context.Context, r *row) {
 			warmGit = append(warmGit, g)
 		}
 		g = gitBytes(func() {
-			dock.timed(e.reg, func() error {
+			dock.timed(b, e.reg, func() error {
 				if err := e.cloneAll(ctx); err != nil {
 					return err
 				}
@@ -116,8 +113,8 @@ func (e *buildEnv) freshRunnerBuild(ctx context.Context, r *row) {
 	}
 	r.Notes = append(r.Notes, "a one-line commit to one plugin before each build; times exclude `graft lock --update` "+
 		"(the maintainer's commit); the fresh runner starts from an empty GRAFT_CACHE_DIR and writes the cache back "+
-		"(--cache-to); the registry on 127.0.0.1 is go-containerregistry's, which stores blobs once for all "+
-		"repositories, so cross-repository mounts are not exercised here (tests do them against distribution); "+
+		"(--cache-to); the registry on 127.0.0.1 is CNCF distribution, which links blobs per repository, so a blob "+
+		"the cache's repository holds is mounted into the image's, not uploaded again; "+
 		"docker: classic builder, `docker pull` of the previous image (already in the engine) then "+
 		"`docker build --cache-from` it and `docker push`")
 	b.logf("fresh runner: graft %s, warm %s, docker %s", r.Graft.cell(), r.Peers[0].cell(), r.Peers[1].cell())
@@ -155,13 +152,9 @@ func (e *buildEnv) dockerBuildCacheFrom(ctx context.Context, ref string) error {
 
 // artifactOverhead is the size of the cache artifact's own blobs (its index and manifest).
 func artifactOverhead(ctx context.Context, ref string) (int64, error) {
-	r, err := name.ParseReference(ref)
+	img, err := remoteImage(ctx, ref)
 	if err != nil {
 		return 0, err
-	}
-	img, err := remote.Image(r, remote.WithContext(ctx))
-	if err != nil {
-		return 0, fmt.Errorf("read the cache artifact: %w", err)
 	}
 	m, err := img.Manifest()
 	if err != nil {

@@ -57,12 +57,13 @@ func (e *buildEnv) craneCold(ctx context.Context) *side {
 	for _, t := range tars {
 		args = append(args, "-f", t)
 	}
-	runs, err := measure(e.b.cfg.runs, func(int) error { return removeAll(out) }, func(int) error {
+	var net netRuns
+	runs, err := measure(e.b.cfg.runs, func(int) error { return removeAll(out) }, net.wrap(e.b, func(int) error {
 		_, err := runCmd(ctx, cmdSpec{}, crane, args...)
 		return err
-	})
+	}))
 	if err != nil {
 		return failedSide(name, err)
 	}
-	return okSide(name, unitSeconds, runs)
+	return net.set(okSide(name, unitSeconds, runs))
 }

@@ -9,27 +9,26 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/graft-build/graft/internal/gittest"
+	"github.com/graft-build/graft/internal/netdelay"
 )
 
 // gitServer serves every bare repository under a folder over git's smart HTTP protocol, the
-// way forges do: `git http-backend` behind net/http/cgi on 127.0.0.1. An optional delay is
-// added to every request, to stand in for the round trip to a real forge.
+// way forges do: gittest's `git http-backend` behind net/http/cgi on 127.0.0.1, behind a
+// netdelay.Link that adds the round trip to a real forge per request and the handshakes per new
+// connection, and counts the requests.
 type gitServer struct {
-	URL       string // http://127.0.0.1:PORT; repo "x.git" is URL+"/x.git"
-	root      string
-	delay     atomic.Int64 // nanoseconds added to every request
-	connDelay atomic.Int64 // nanoseconds added to the first read of every new connection
-	requests  atomic.Int64
-	sent      atomic.Int64 // response body bytes
-	srv       *http.Server
+	URL  string // http://127.0.0.1:PORT; repo "x.git" is URL+"/x.git"
+	root string
+	link *netdelay.Link
+	sent atomic.Int64 // response body bytes
+	srv  *http.Server
 
 	// A forge answers many requests at once from its caches; git http-backend as CGI on the
 	// bench's 2 cores cannot (every request forks git and packs objects). With record on,
@@ -46,22 +45,13 @@ type keptResponse struct {
 	body   []byte
 }
 
-func startGitServer(root string) (*gitServer, error) {
-	execPath, err := exec.Command("git", "--exec-path").Output()
+func startGitServer(root string, link *netdelay.Link) (*gitServer, error) {
+	backend, err := gittest.Handler(root)
 	if err != nil {
-		return nil, fmt.Errorf("git --exec-path: %w (is git installed?)", err)
+		return nil, err
 	}
-	g := &gitServer{root: root}
-	backend := &cgi.Handler{
-		Path: filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend"),
-		Root: "/",
-		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1"},
-	}
+	g := &gitServer{root: root, link: link}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.requests.Add(1)
-		if d := time.Duration(g.delay.Load()); d > 0 {
-			time.Sleep(d)
-		}
 		cw := &countingWriter{ResponseWriter: w, n: &g.sent}
 		if !g.record.Load() && !g.replay.Load() {
 			backend.ServeHTTP(cw, r)
@@ -73,9 +63,9 @@ func startGitServer(root string) (*gitServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("git server: %w", err)
 	}
-	ln := &delayListener{Listener: tcp, d: &g.connDelay}
+	ln := link.Listener(tcp)
 	g.URL = "http://" + ln.Addr().String()
-	g.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	g.srv = &http.Server{Handler: link.Handler(handler), ReadHeaderTimeout: 10 * time.Second}
 	go g.srv.Serve(ln)
 	return g, nil
 }
@@ -114,32 +104,6 @@ func (g *gitServer) serveKept(w http.ResponseWriter, r *http.Request, backend ht
 	w.Write(rec.Body.Bytes())
 }
 
-// delayListener delays the first read of every accepted connection by *d: a stand-in for the
-// TCP and TLS handshakes a real server's clients pay per new connection.
-type delayListener struct {
-	net.Listener
-	d *atomic.Int64
-}
-
-func (l *delayListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &delayConn{Conn: c, d: time.Duration(l.d.Load())}, nil
-}
-
-type delayConn struct {
-	net.Conn
-	d    time.Duration
-	once sync.Once
-}
-
-func (c *delayConn) Read(p []byte) (int, error) {
-	c.once.Do(func() { time.Sleep(c.d) })
-	return c.Conn.Read(p)
-}
-
 // countingWriter counts the bytes of a response body.
 type countingWriter struct {
 	http.ResponseWriter
@@ -153,11 +117,9 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // traffic is the requests served and response bytes sent so far.
-func (g *gitServer) traffic() (requests, bytes int64) { return g.requests.Load(), g.sent.Load() }
-
-func (g *gitServer) setDelay(d time.Duration) { g.delay.Store(int64(d)) }
-
-func (g *gitServer) setConnDelay(d time.Duration) { g.connDelay.Store(int64(d)) }
+func (g *gitServer) traffic() (requests, bytes int64) {
+	return int64(len(g.link.Requests())), g.sent.Load()
+}
 
 func (g *gitServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -195,7 +157,7 @@ func (b *bench) gitServerFor() (*gitServer, error) {
 	if b.git != nil {
 		return b.git, nil
 	}
-	g, err := startGitServer(b.reposDir())
+	g, err := startGitServer(b.reposDir(), b.newLink())
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 // healthRows: one healthcheck of a ready HTTP component, as Docker's HEALTHCHECK runs it, with
 // graft-launcher healthcheck and with curl (what images carry today for this).
 func healthRows(ctx context.Context, b *bench) []*row {
-	r := &row{Scenario: "healthcheck call (HTTP component ready)"}
+	r := &row{Scenario: "healthcheck call (HTTP component ready)", Target: "≤ 0.5× curl's call"}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		r.Graft = failedSide("graft-launcher healthcheck", err)
@@ -50,6 +50,9 @@ health = "/health"
 	}
 	r.Graft = timeStarts(ctx, b, "graft-launcher healthcheck", nil, []string{"GRAFT_LAUNCHER_CONFIG=" + cfg},
 		b.launcher, "healthcheck", "web")
+	if r.Graft.ok() && r.Peers[0].ok() {
+		r.Met = boolPtr(r.Graft.Median <= 0.5*r.Peers[0].Median)
+	}
 	r.Notes = append(r.Notes, fmt.Sprintf("each value is the median of %d calls; the launcher reads launcher.toml "+
 		"and the port file, then GETs the health path; curl GETs the same URL", b.launcherIterations()))
 	b.logf("health: graft %s, curl %s", r.Graft.cell(), r.Peers[0].cell())

@@ -32,7 +32,7 @@ func layerRow(ctx context.Context, b *bench, text bool) *row {
 	if text {
 		what, sub = "one %d MB plugin of source text only", "big-text-plugin"
 	}
-	r := &row{Scenario: "layer throughput, " + fmt.Sprintf(what, mb), Target: "≥ 0.8× the floor's MB/s (time ≤ 1.25×)"}
+	r := &row{Scenario: "layer throughput, " + fmt.Sprintf(what, mb), Target: "≥ 0.8× the floor's MB/s (time ≤ 1.25× the floor's)"}
 	dir := filepath.Join(b.tmp, sub)
 	size, err := writeBigPlugin(dir, b.cfg.seed, mb, text)
 	if err != nil {

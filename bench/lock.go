@@ -15,10 +15,10 @@ import (
 // a first, untimed run and replayed, as a forge answers from its caches), and the same with a
 // delay per new connection (TCP and TLS set-up). Target: ≤ 5× one round trip.
 func lockRows(ctx context.Context, b *bench) []*row {
-	n, d := b.cfg.lockPlugins, b.cfg.delay
+	n, d, cd := b.cfg.lockPlugins, b.cfg.delay, b.cfg.connDelay
 	cgiRow := &row{Scenario: fmt.Sprintf("lock %d plugins, CGI git server (server-bound), %s added per request", n, d)}
 	parRow := &row{Scenario: fmt.Sprintf("lock %d plugins, server answering in parallel, %s per request", n, d)}
-	connRow := &row{Scenario: fmt.Sprintf("lock %d plugins, server answering in parallel, %s per request + %s per new connection", n, d, 2*d)}
+	connRow := &row{Scenario: fmt.Sprintf("lock %d plugins, server answering in parallel, %s per request + %s per new connection", n, d, cd)}
 	rows := []*row{cgiRow, parRow, connRow}
 	fail := func(err error) []*row {
 		for _, r := range rows {
@@ -50,8 +50,9 @@ func lockRows(ctx context.Context, b *bench) []*row {
 		gitURL: git.URL, plugins: n}); err != nil {
 		return fail(err)
 	}
-	git.setDelay(d)
-	defer git.setDelay(0)
+	// The first two rows pay the request delay only; the last one the connection delay too.
+	git.link.SetDelay(d, 0)
+	defer git.link.SetDelay(d, cd)
 	l := &lockEnv{b: b, git: git, site: site, repo: repos[0].name + ".git", n: n}
 	l.measure(ctx, cgiRow, http.DefaultClient, true)
 	cgiRow.Notes = append(cgiRow.Notes, "server-bound: git http-backend runs as CGI on the bench's own cores, "+
@@ -70,8 +71,7 @@ func lockRows(ctx context.Context, b *bench) []*row {
 	git.replay.Store(true)
 	defer git.replay.Store(false)
 	l.measure(ctx, parRow, http.DefaultClient, false)
-	git.setConnDelay(2 * d)
-	defer git.setConnDelay(0)
+	git.link.SetDelay(d, cd)
 	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	l.measure(ctx, connRow, fresh, false)
 	for _, r := range []*row{parRow, connRow} {
@@ -141,11 +141,12 @@ func lsRemoteOnce(ctx context.Context, git *gitServer, n int) error {
 
 func lsRemoteLoop(ctx context.Context, b *bench, git *gitServer, n int) *side {
 	name := "`git ls-remote` loop"
-	runs, err := measure(b.cfg.runs, nil, func(int) error { return lsRemoteOnce(ctx, git, n) })
+	var net netRuns
+	runs, err := measure(b.cfg.runs, nil, net.wrap(b, func(int) error { return lsRemoteOnce(ctx, git, n) }))
 	if err != nil {
 		return failedSide(name, err)
 	}
-	return okSide(name, unitSeconds, runs)
+	return net.set(okSide(name, unitSeconds, runs))
 }
 
 func graftLock(ctx context.Context, b *bench, site string) *side {
@@ -158,25 +159,26 @@ func graftLock(ctx context.Context, b *bench, site string) *side {
 	}
 	lock := filepath.Join(site, "graft.lock")
 	var own, all []float64
+	var net netRuns
 	runs, err := measure(b.cfg.runs, func(i int) error {
 		// A full resolution every run: no lock to start from, and an empty cache.
 		if err := os.Remove(lock); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 		return nil
-	}, func(i int) error {
+	}, net.wrap(b, func(i int) error {
 		before := childrenCPU()
 		u, err := runCmdCPU(ctx, b.graftSpec(site, fmt.Sprintf("lock-%d", i)), b.graft, "lock", "-C", site)
 		own, all = append(own, u.cpu), append(all, childrenCPU()-before)
 		return err
-	})
+	}))
 	if err != nil {
 		return failedSide(name, err)
 	}
 	if _, err := os.Stat(lock); err != nil {
 		return failedSide(name, fmt.Errorf("graft lock exited 0 but wrote no graft.lock"))
 	}
-	s := okSide(name, unitSeconds, runs)
+	s := net.set(okSide(name, unitSeconds, runs))
 	s.setExtra("graft_cpu_s", own)
 	s.setExtra("server_cpu_s", sub(all, own))
 	return s

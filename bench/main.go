@@ -5,7 +5,7 @@
 // Everything is set up offline in a temporary folder: plugin repositories served by a real git
 // smart-HTTP server on 127.0.0.1, a base image, and a registry on 127.0.0.1.
 //
-//	go run ./bench [-runs N] [-plugins N] [-lock-plugins N] [-delay 50ms] [-quick] [-only lock,build] [-out FILE]
+//	go run ./bench [-runs N] [-plugins N] [-lock-plugins N] [-delay 30ms] [-conn-delay 60ms] [-quick] [-only lock,build] [-out FILE]
 package main
 
 import (
@@ -22,9 +22,10 @@ import (
 // config holds the command-line flags.
 type config struct {
 	runs        int
-	plugins     int // plugins in the build scenarios
-	lockPlugins int // plugins in the lock scenario
-	delay       time.Duration
+	plugins     int           // plugins in the build scenarios
+	lockPlugins int           // plugins in the lock scenario
+	delay       time.Duration // added to every request to the bench's git servers and registries
+	connDelay   time.Duration // added to every new connection to them
 	layerMB     int
 	quick       bool
 	only        map[string]bool
@@ -37,10 +38,11 @@ type config struct {
 	rev         string // commit to build graft from (default HEAD)
 	memPlugins  int    // plugins in the big memory rows
 	bigMB       int    // size of the one big file in the memory rows
+	baseMB      int    // size of the realistic base of the first-push rows
 }
 
 // scenario names, for -only.
-var scenarioNames = []string{"lock", "build", "memory", "layer", "launcher", "health"}
+var scenarioNames = []string{"lock", "build", "push", "memory", "layer", "launcher", "health"}
 
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -48,15 +50,17 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.runs, "runs", 3, "timed runs per measurement; the table shows the median")
 	fs.IntVar(&c.plugins, "plugins", 20, "plugins in the build scenarios")
 	fs.IntVar(&c.lockPlugins, "lock-plugins", 50, "plugins in the lock scenario")
-	fs.DurationVar(&c.delay, "delay", 50*time.Millisecond, "delay added to every git HTTP request in the lock scenario")
+	fs.DurationVar(&c.delay, "delay", 30*time.Millisecond, "delay added to every request to the bench's git servers and registries (one round trip to a nearby registry)")
+	fs.DurationVar(&c.connDelay, "conn-delay", 60*time.Millisecond, "delay added to every new connection to them (TCP and TLS handshakes)")
 	fs.IntVar(&c.layerMB, "layer-mb", 200, "size of the plugin in the layer throughput scenario, in MB")
-	fs.BoolVar(&c.quick, "quick", false, "a fast smoke run: 1 run, 5 build plugins, 10 lock plugins, a 40 MB layer")
+	fs.BoolVar(&c.quick, "quick", false, "a fast smoke run of the same rows: 1 run, 5 build plugins, 10 lock plugins, a 40 MB layer, a 150 MB base")
 	only := fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(scenarioNames, ","))
 	fs.StringVar(&c.out, "out", "", "results file (default bench/results/<date>-<host>.json)")
 	fs.BoolVar(&c.worktree, "worktree", false, "build graft from the working tree instead of the HEAD commit")
 	fs.StringVar(&c.rev, "rev", "HEAD", "build graft from this commit (e.g. main, to compare before and after a change)")
 	fs.IntVar(&c.memPlugins, "mem-plugins", 200, "plugins in the memory scenario's large build (about 4.6 MB each)")
 	fs.IntVar(&c.bigMB, "big-mb", 200, "size of the one file of the memory scenario's big plugin, in MB")
+	fs.IntVar(&c.baseMB, "base-mb", 700, "size of the realistic base of the first-push rows, in MB (15 layers)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary folder (for looking at the inputs)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated plugin content")
 	fs.StringVar(&c.layerChild, "layer-child", "", "internal: make one layer of this folder and print the times")
@@ -65,10 +69,10 @@ func parseFlags(args []string) (*config, error) {
 		return nil, err
 	}
 	if c.quick {
-		c.runs, c.plugins, c.lockPlugins, c.layerMB, c.memPlugins, c.bigMB = 1, 5, 10, 40, 20, 40
+		c.runs, c.plugins, c.lockPlugins, c.layerMB, c.memPlugins, c.bigMB, c.baseMB = 1, 5, 10, 40, 20, 40, 150
 	}
-	if c.runs < 1 || c.plugins < 2 || c.lockPlugins < 1 || c.layerMB < 1 {
-		return nil, fmt.Errorf("-runs, -lock-plugins and -layer-mb must be at least 1, -plugins at least 2")
+	if c.runs < 1 || c.plugins < 2 || c.lockPlugins < 1 || c.layerMB < 1 || c.baseMB < 13 {
+		return nil, fmt.Errorf("-runs, -lock-plugins and -layer-mb must be at least 1, -plugins at least 2, -base-mb at least 13")
 	}
 	c.only = map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -137,6 +141,7 @@ func run(ctx context.Context, cfg *config) error {
 	}{
 		{"lock", lockRows},
 		{"build", buildRows},
+		{"push", pushRows},
 		{"memory", memoryRows},
 		{"layer", layerRows},
 		{"launcher", launcherRows},

@@ -115,20 +115,25 @@ func (b *bench) coldRSS(ctx context.Context, site, cache string, size int64) *si
 		return failedSide("graft build", err)
 	}
 	var rss, walls []float64
+	var net netRuns
 	for i := 0; i < b.cfg.runs; i++ {
 		if err := removeAll(out); err != nil {
 			return failedSide("graft build", err)
 		}
 		start := time.Now()
-		u, err := runCmdRSS(ctx, b.graftSpec(site, fmt.Sprintf("%s-cold-%d", cache, i)), b.graft,
-			"build", "-C", site, "--progress", "quiet", "--output", "type=oci,dest="+out)
+		var u usage
+		err := net.timed(b, func() (err error) {
+			u, err = runCmdRSS(ctx, b.graftSpec(site, fmt.Sprintf("%s-cold-%d", cache, i)), b.graft,
+				"build", "-C", site, "--progress", "quiet", "--output", "type=oci,dest="+out)
+			return err
+		})
 		if err != nil {
 			return failedSide("graft build", err)
 		}
 		walls = append(walls, time.Since(start).Seconds())
 		rss = append(rss, u.maxRSS)
 	}
-	s := okSide("graft build", unitBytes, rss)
+	s := net.set(okSide("graft build", unitBytes, rss))
 	s.setExtra("wall_s", walls)
 	s.Extra["mb_per_s"] = float64(size) / (1 << 20) / s.Extra["wall_s"]
 	return s
@@ -143,15 +148,16 @@ func (b *bench) noopRSS(ctx context.Context, site, cache string) *side {
 		return failedSide("graft build", err)
 	}
 	var rss []float64
-	runs, err := measure(b.cfg.runs, nil, func(int) error {
+	var net netRuns
+	runs, err := measure(b.cfg.runs, nil, net.wrap(b, func(int) error {
 		u, err := runCmdRSS(ctx, spec, b.graft, args...)
 		rss = append(rss, u.maxRSS)
 		return err
-	})
+	}))
 	if err != nil {
 		return failedSide("graft build", err)
 	}
-	s := okSide("graft build", unitSeconds, runs)
+	s := net.set(okSide("graft build", unitSeconds, runs))
 	s.setExtra("peak_rss", rss)
 	return s
 }

@@ -36,11 +36,12 @@ func (e *buildEnv) overrideBuild(ctx context.Context, r *row) {
 		if err := build(0); err != nil { // warm: the rest of the image from the cache
 			return failedSide("graft build --override", err)
 		}
-		runs, err := measure(b.cfg.runs, change, build)
+		var net netRuns
+		runs, err := measure(b.cfg.runs, change, net.wrap(b, build))
 		if err != nil {
 			return failedSide("graft build --override", err)
 		}
-		return okSide("graft build --override", unitSeconds, runs)
+		return net.set(okSide("graft build --override", unitSeconds, runs))
 	})
 	r.Peers = []*side{e.dockerOverride(ctx, ctxDir, name, change)}
 	if r.Graft.ok() {
@@ -72,11 +73,12 @@ func (e *buildEnv) dockerOverride(ctx context.Context, ctxDir, name string, chan
 	if err := build(0); err != nil {
 		return failedSide(label, err)
 	}
-	runs, err := measure(e.b.cfg.runs, change, build)
+	var net netRuns
+	runs, err := measure(e.b.cfg.runs, change, net.wrap(e.b, build))
 	if err != nil {
 		return failedSide(label, err)
 	}
-	return okSide(label, unitSeconds, runs)
+	return net.set(okSide(label, unitSeconds, runs))
 }
 
 // writeOverrideFolder writes a plugin's working folder: a few sources and one big binary of

@@ -10,30 +10,73 @@ import (
 	"sync/atomic"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/graft-build/graft/internal/netdelay"
+	"github.com/graft-build/graft/internal/regtest"
 )
 
-// registry is an in-memory OCI registry on 127.0.0.1 (go-containerregistry's pkg/registry)
-// that counts the bytes clients upload, so a push's cost is measured on the wire.
+// registry is an in-memory registry on 127.0.0.1 behind a netdelay.Link (the round trip per
+// request, the handshakes per new connection, and the request log), counting the bytes clients
+// upload and the blobs mounted from another repository, so a push's cost is measured on the
+// wire. The bench's main registry is CNCF distribution (internal/regtest: what most registries
+// run, with blobs linked per repository, so a push to a new repository checks, mounts or
+// uploads each blob); the second one, the target of copies, is go-containerregistry's.
 type registry struct {
 	Host     string // 127.0.0.1:PORT
+	Kind     string // "distribution" or "go-containerregistry"
+	link     *netdelay.Link
 	uploaded atomic.Int64
 	attested atomic.Int64 // of uploaded: SBOM and provenance documents and their manifests
+	mounts   atomic.Int64 // blobs mounted from another repository (201 to POST ?mount=&from=)
+	sent     atomic.Int64 // response body bytes (blobs and manifests clients read)
 	srv      *httptest.Server
 }
 
-func startRegistry() *registry {
-	r := &registry{}
-	inner := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+func startRegistry(link *netdelay.Link, distribution bool) *registry {
+	r := &registry{link: link, Kind: "go-containerregistry"}
+	var inner http.Handler
+	if distribution {
+		r.Kind, inner = "distribution", regtest.Handler()
+	} else {
+		inner = ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	}
+	r.srv = httptest.NewUnstartedServer(link.Handler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch req.Method {
 		case http.MethodPut, http.MethodPatch, http.MethodPost:
 			req.Body = &countingReader{r: req.Body, n: &r.uploaded, attested: &r.attested}
 		}
-		inner.ServeHTTP(w, req)
-	}))
+		cw := &countingWriter{ResponseWriter: w, n: &r.sent}
+		if req.Method == http.MethodPost && req.URL.Query().Get("mount") != "" {
+			sw := &statusWriter{ResponseWriter: cw}
+			inner.ServeHTTP(sw, req)
+			if sw.status == http.StatusCreated {
+				r.mounts.Add(1)
+			}
+			return
+		}
+		inner.ServeHTTP(cw, req)
+	})))
+	r.srv.Listener = link.Listener(r.srv.Listener)
+	r.srv.Start()
 	r.Host = strings.TrimPrefix(r.srv.URL, "http://")
 	return r
 }
+
+// statusWriter keeps the status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// sentBytes is the response-body bytes clients have read so far.
+func (r *registry) sentBytes() int64 { return r.sent.Load() }
+
+// mounted is the number of blobs mounted from another repository so far.
+func (r *registry) mounted() int64 { return r.mounts.Load() }
 
 func (r *registry) close() { r.srv.Close() }
 
@@ -81,8 +124,21 @@ func (c *countingReader) Close() error { return c.r.Close() }
 // registryFor starts the bench's registry on first use.
 func (b *bench) registryFor() *registry {
 	if b.reg == nil {
-		b.reg = startRegistry()
-		b.onClose(b.reg.close)
+		b.reg = b.startRegistry(true)
 	}
 	return b.reg
+}
+
+// otherRegistryFor starts a second registry on first use: pushing there copies every blob.
+func (b *bench) otherRegistryFor() *registry {
+	if b.reg2 == nil {
+		b.reg2 = b.startRegistry(false)
+	}
+	return b.reg2
+}
+
+func (b *bench) startRegistry(distribution bool) *registry {
+	r := startRegistry(b.newLink(), distribution)
+	b.onClose(r.close)
+	return r
 }

@@ -44,7 +44,9 @@ type flagsOut struct {
 	Plugins     int    `json:"plugins"`
 	LockPlugins int    `json:"lock_plugins"`
 	Delay       string `json:"delay"`
+	ConnDelay   string `json:"conn_delay"`
 	LayerMB     int    `json:"layer_mb"`
+	BaseMB      int    `json:"base_mb"`
 	Quick       bool   `json:"quick"`
 	Worktree    bool   `json:"worktree"` // graft built from the working tree, not graft_commit
 	Seed        uint64 `json:"seed"`
@@ -57,8 +59,8 @@ func newResults(b *bench, m machine, rows []*row, took time.Duration) *results {
 		Date:     time.Now().UTC().Format(time.RFC3339),
 		Duration: took.Round(time.Second).String(),
 		Machine:  m,
-		Flags: flagsOut{Runs: c.runs, Plugins: c.plugins, LockPlugins: c.lockPlugins, Delay: c.delay.String(),
-			LayerMB: c.layerMB, Quick: c.quick, Seed: c.seed, Worktree: c.worktree},
+		Flags: flagsOut{Runs: c.runs, Plugins: c.plugins, LockPlugins: c.lockPlugins, Delay: c.delay.String(), ConnDelay: c.connDelay.String(),
+			LayerMB: c.layerMB, BaseMB: c.baseMB, Quick: c.quick, Seed: c.seed, Worktree: c.worktree},
 		Rows:  rows,
 		Table: formatTable(rows),
 	}

@@ -21,6 +21,8 @@ type side struct {
 	Values []float64          `json:"values,omitempty"`
 	Median float64            `json:"median,omitempty"`
 	Extra  map[string]float64 `json:"extra,omitempty"` // e.g. bytes_uploaded (median over runs)
+	// RequestMix is the requests of the last run to the bench's servers by kind.
+	RequestMix string `json:"request_mix,omitempty"`
 }
 
 // row is one line (or, with several peers, lines) of the table.
@@ -78,6 +80,15 @@ func (s *side) cell() string {
 	out := formatValue(s.Median, s.Unit)
 	if up, ok := s.Extra["bytes_uploaded"]; ok {
 		out += fmt.Sprintf(", %s uploaded", formatValue(up, unitBytes))
+	}
+	if n, ok := s.Extra["mounts"]; ok && n > 0 {
+		out += fmt.Sprintf(" (%.0f blobs mounted)", n)
+	}
+	if down, ok := s.Extra["bytes_downloaded"]; ok {
+		out += fmt.Sprintf(", %s downloaded", formatValue(down, unitBytes))
+	}
+	if n := s.netCell(); n != "" {
+		out += ", " + n
 	}
 	if cpu, ok := s.Extra["cpu_s"]; ok {
 		out += fmt.Sprintf(" (CPU %s, %.0f page faults)", formatValue(cpu, unitSeconds), s.Extra["page_faults"])
@@ -168,6 +179,10 @@ func formatTable(rows []*row) string {
 	for _, r := range rows {
 		for _, n := range r.Notes {
 			notes = append(notes, fmt.Sprintf("- %s: %s", r.Scenario, n))
+		}
+		// Where graft misses, where its round trips went.
+		if r.Met != nil && !*r.Met && r.Graft.RequestMix != "" {
+			notes = append(notes, fmt.Sprintf("- %s: graft's requests by kind (last run): %s", r.Scenario, r.Graft.RequestMix))
 		}
 	}
 	if len(notes) > 0 {

@@ -4,6 +4,7 @@
 package gittest
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/cgi"
@@ -186,18 +187,13 @@ func WithMiddleware(wrap func(http.Handler) http.Handler) ServerOption {
 func NewServer(t testing.TB, root string, opts ...ServerOption) *Server {
 	t.Helper()
 	RequireGit(t)
-	backend, err := exec.Command("git", "--exec-path").Output()
+	h, err := Handler(root)
 	if err != nil {
-		t.Fatalf("git --exec-path: %v", err)
+		t.Fatal(err)
 	}
 	cfg := &serverConfig{private: map[string][2]string{}}
 	for _, o := range opts {
 		o(cfg)
-	}
-	var h http.Handler = &cgi.Handler{
-		Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"),
-		Root: "/",
-		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1"},
 	}
 	h = authHandler(cfg.private, h)
 	if cfg.wrap != nil {
@@ -206,6 +202,21 @@ func NewServer(t testing.TB, root string, opts ...ServerOption) *Server {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &Server{URL: srv.URL, srv: srv}
+}
+
+// Handler is git's smart-HTTP server over every bare repository under root: `git
+// http-backend` behind net/http/cgi, as forges serve it. NewServer serves it on 127.0.0.1;
+// the bench serves it with latency of its own.
+func Handler(root string) (http.Handler, error) {
+	backend, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		return nil, fmt.Errorf("git --exec-path: %w (is git installed?)", err)
+	}
+	return &cgi.Handler{
+		Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"),
+		Root: "/",
+		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1"},
+	}, nil
 }
 
 func authHandler(private map[string][2]string, next http.Handler) http.Handler {

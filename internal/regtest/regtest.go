@@ -8,12 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/graft-build/graft/internal/netdelay"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
@@ -27,16 +28,13 @@ type Registry struct {
 
 	uploaded atomic.Int64
 	delay    time.Duration
+	link     *netdelay.Link
 	mu       sync.Mutex
-	mounts   []string  // "from -> to" repositories of mount requests
-	requests []Request // every request, in the order they ended
+	mounts   []string // "from -> to" repositories of mount requests
 }
 
 // Request is one request the registry answered: what it asked and when.
-type Request struct {
-	Method, Path string
-	Start, End   time.Time
-}
+type Request = netdelay.Request
 
 // Option configures New.
 type Option func(*Registry)
@@ -48,9 +46,9 @@ func WithDelay(d time.Duration) Option { return func(r *Registry) { r.delay = d 
 
 var quiet sync.Once
 
-// New starts a registry (blob deletes enabled) for the test's lifetime.
-func New(t testing.TB, opts ...Option) *Registry {
-	t.Helper()
+// Handler is a new CNCF distribution registry with in-memory storage of its own (blob deletes
+// enabled) and its logs discarded. New serves it for a test; the bench serves it with latency.
+func Handler() http.Handler {
 	quiet.Do(func() { logrus.SetOutput(io.Discard) })
 	cfg := &configuration.Configuration{Storage: configuration.Storage{
 		"inmemory":    configuration.Parameters{},
@@ -58,17 +56,19 @@ func New(t testing.TB, opts ...Option) *Registry {
 		"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
 	}}
 	cfg.HTTP.Headers = http.Header{"X-Content-Type-Options": []string{"nosniff"}}
-	app := handlers.NewApp(context.Background(), cfg)
+	return handlers.NewApp(context.Background(), cfg)
+}
+
+// New starts a registry (blob deletes enabled) for the test's lifetime.
+func New(t testing.TB, opts ...Option) *Registry {
+	t.Helper()
+	app := Handler()
 	r := &Registry{}
 	for _, o := range opts {
 		o(r)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		start := time.Now()
-		defer r.record(req, start)
-		if r.delay > 0 {
-			time.Sleep(r.delay)
-		}
+	r.link = netdelay.New(r.delay, 0)
+	srv := httptest.NewServer(r.link.Handler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch req.Method {
 		case http.MethodPut, http.MethodPatch, http.MethodPost:
 			req.Body = &counter{r: req.Body, n: &r.uploaded}
@@ -80,45 +80,19 @@ func New(t testing.TB, opts ...Option) *Registry {
 			r.mu.Unlock()
 		}
 		app.ServeHTTP(w, req)
-	}))
+	})))
 	t.Cleanup(srv.Close)
 	r.Host = strings.TrimPrefix(srv.URL, "http://")
 	return r
 }
 
-func (r *Registry) record(req *http.Request, start time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.requests = append(r.requests, Request{Method: req.Method, Path: req.URL.Path, Start: start, End: time.Now()})
-}
-
-// Requests lists the requests answered so far.
-func (r *Registry) Requests() []Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Request(nil), r.requests...)
-}
+// Requests lists the requests answered so far, in the order they ended.
+func (r *Registry) Requests() []Request { return r.link.Requests() }
 
 // Sequential is the length of the longest chain of requests in which each one started after
-// the one before it had been answered: the round trips a client waited for one after another,
-// whatever it did concurrently beside them. With a delay per request, a client that took C
-// such round trips spent at least C times the delay.
-func Sequential(reqs []Request) int {
-	sorted := append([]Request(nil), reqs...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
-	chain := make([]int, len(sorted))
-	longest := 0
-	for i, q := range sorted {
-		chain[i] = 1
-		for j := 0; j < i; j++ {
-			if !sorted[j].End.After(q.Start) && chain[j]+1 > chain[i] {
-				chain[i] = chain[j] + 1
-			}
-		}
-		longest = max(longest, chain[i])
-	}
-	return longest
-}
+// the one before it had been answered: the round trips a client waited for one after another
+// (netdelay.Sequential).
+func Sequential(reqs []Request) int { return netdelay.Sequential(reqs) }
 
 // Uploaded is the request-body bytes clients have sent so far.
 func (r *Registry) Uploaded() int64 { return r.uploaded.Load() }
