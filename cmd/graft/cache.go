@@ -43,7 +43,7 @@ func buildCache(o *buildOpts, env buildopts.Env, buildkit bool, pubs []publish.P
 		return nil, usererr.New("--cache-check %q: use read (check what the build reads) or all (download and check every cache hit)", o.CacheCheck)
 	}
 	opts := localCache(env, check, notes)
-	opts.From, opts.To, opts.MountOnly = from, to, mountOnly(pubs, from)
+	opts.From, opts.To, opts.MountFrom, opts.MountOnly = from, to, pushedRepos(pubs), mountOnly(pubs, from)
 	return buildcache.New(opts), nil
 }
 
