@@ -43,6 +43,12 @@ type registryStore struct {
 	opts []remote.Option
 
 	pull, push connection
+
+	index struct { // ReadIndex's answer, read once
+		once sync.Once
+		read Read
+		err  error
+	}
 }
 
 // connection is one authenticated transport to the repository: the registry's ping and token
@@ -97,8 +103,14 @@ func (s *registryStore) ropts(ctx context.Context, rt http.RoundTripper) []remot
 }
 
 // ReadIndex fetches the cache's manifest and its config (the index): two requests after the
-// handshake. The manifest's layers are what the registry holds for it.
+// handshake. The manifest's layers are what the registry holds for it. It is read once: a
+// build may start reading it early (while it resolves its base) and take the answer later.
 func (s *registryStore) ReadIndex(ctx context.Context) (Read, error) {
+	s.index.once.Do(func() { s.index.read, s.index.err = s.readIndex(ctx) })
+	return s.index.read, s.index.err
+}
+
+func (s *registryStore) readIndex(ctx context.Context) (Read, error) {
 	out := Read{Repository: s.ref.Context().String()}
 	rt, err := s.transport(ctx, false, nil)
 	if err != nil {

@@ -394,14 +394,24 @@ func (r *registryOut) connect(ctx context.Context, base http.RoundTripper) (http
 
 // pushArtifact writes an image's blobs at once, then its manifest under the tag, without first
 // asking whether the tag holds it (a PUT of the same manifest changes nothing); an index goes
-// through ggcr's remote.WriteIndex.
+// through ggcr's remote.WriteIndex. a.BlobsPushed is called once the blobs are in.
 func (r *registryOut) pushArtifact(ctx context.Context, p *remote.Pusher, a Artifact, opts []remote.Option) error {
+	pushed := func() {
+		if a.BlobsPushed != nil {
+			a.BlobsPushed(r.tag.Context())
+		}
+	}
 	if a.Index != nil {
-		return remote.WriteIndex(r.tag, a.Index, append(opts, remote.WithContext(ctx), remote.Reuse(p))...)
+		err := remote.WriteIndex(r.tag, a.Index, append(opts, remote.WithContext(ctx), remote.Reuse(p))...)
+		if err == nil {
+			pushed()
+		}
+		return err
 	}
 	if err := uploadBlobs(ctx, p, r.tag.Context(), a.Image); err != nil {
 		return err
 	}
+	pushed()
 	return p.Put(ctx, r.tag, a.Image)
 }
 
