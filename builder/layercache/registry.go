@@ -44,11 +44,31 @@ type registryStore struct {
 
 	pull, push connection
 
-	index struct { // ReadIndex's answer, read once
-		once sync.Once
-		read Read
-		err  error
+	mu    sync.Mutex
+	early chan indexRead // a read Prefetch started, for the next ReadIndex
+}
+
+type indexRead struct {
+	read Read
+	err  error
+}
+
+// Prefetch starts reading a registry store's index now, so that it comes while the build does
+// something else (resolving its base); the next ReadIndex takes that answer. A folder's index
+// is read when asked.
+func Prefetch(ctx context.Context, s Store) {
+	r, ok := s.(*registryStore)
+	if !ok {
+		return
 	}
+	ch := make(chan indexRead, 1)
+	r.mu.Lock()
+	r.early = ch
+	r.mu.Unlock()
+	go func() {
+		read, err := r.readIndex(ctx)
+		ch <- indexRead{read, err}
+	}()
 }
 
 // connection is one authenticated transport to the repository: the registry's ping and token
@@ -103,11 +123,22 @@ func (s *registryStore) ropts(ctx context.Context, rt http.RoundTripper) []remot
 }
 
 // ReadIndex fetches the cache's manifest and its config (the index): two requests after the
-// handshake. The manifest's layers are what the registry holds for it. It is read once: a
-// build may start reading it early (while it resolves its base) and take the answer later.
+// handshake. The manifest's layers are what the registry holds for it. A read Prefetch
+// started is taken instead of asking again.
 func (s *registryStore) ReadIndex(ctx context.Context) (Read, error) {
-	s.index.once.Do(func() { s.index.read, s.index.err = s.readIndex(ctx) })
-	return s.index.read, s.index.err
+	s.mu.Lock()
+	early := s.early
+	s.early = nil
+	s.mu.Unlock()
+	if early == nil {
+		return s.readIndex(ctx)
+	}
+	select {
+	case r := <-early:
+		return r.read, r.err
+	case <-ctx.Done():
+		return Read{Repository: s.ref.Context().String()}, ctx.Err()
+	}
 }
 
 func (s *registryStore) readIndex(ctx context.Context) (Read, error) {

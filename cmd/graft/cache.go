@@ -54,17 +54,15 @@ func buildCache(o *buildOpts, env buildopts.Env, buildkit bool, pubs []publish.P
 
 // readCacheEarly starts reading the indexes of the --cache-from registries graft reads, so that
 // they come while the build resolves its base (a registry base's manifest and config) rather
-// than after; buildCache takes these stores, whose ReadIndex answers once. Specs in error are
-// left to buildCache to report.
+// than after; buildCache takes these stores, whose next ReadIndex takes that answer. Specs in
+// error are left to buildCache to report.
 func readCacheEarly(ctx context.Context, o *buildOpts) []layercache.Store {
 	from, err := stores(o.CacheFrom, "--cache-from", "src", true)
 	if err != nil || len(from) == 0 {
 		return nil
 	}
 	for _, s := range from {
-		if _, ok := layercache.RegistryOf(s); ok { // a folder's is read at once anyway
-			go func() { _, _ = s.ReadIndex(ctx) }()
-		}
+		layercache.Prefetch(ctx, s)
 	}
 	return from
 }
