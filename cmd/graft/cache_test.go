@@ -147,7 +147,7 @@ func TestFreshRunnerRoundTrips(t *testing.T) {
 	// attachments' manifests (SBOM, provenance, cosign's tags) and the fallback tag: 11. The
 	// fresh runner reads the cache's index (handshake, manifest, index) while it reads the
 	// base, and exports the cache (mounts and the index's upload, its PUT, the manifest) beside
-	// the push's manifests: 15 here. On main before issue 23: 68 and 78 (the attachments one
+	// the push's manifests: 12 to 15 here. On main before issue 23: 68 and 78 (the attachments one
 	// after another, each with its own handshake; the cache read after the base and written
 	// after the push, asking for each blob first).
 	if warm > 14 || fresh > warm+6 {
