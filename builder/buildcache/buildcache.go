@@ -59,6 +59,9 @@ type Options struct {
 	// Notes receives one line per thing worth knowing (an ignored index, a refused entry).
 	Notes io.Writer
 	Check Check
+	// MountFrom are the repositories the build's registry outputs push to: a registry cache in
+	// To mounts the blobs the build pushed from there (Export names them again).
+	MountFrom []name.Repository
 	// MountOnly says every output of the build is a repository of the registry of each
 	// registry cache in From: a layer found there is then reused or mounted by its digest and
 	// never downloaded, and is taken on its index entry (digest, size, diff ID) without its
@@ -119,7 +122,7 @@ func (c *Cache) Load(ctx context.Context) {
 		g.Go(func() error { reads[i], errs[i] = s.ReadIndex(ctx); return nil })
 	}
 	for _, s := range c.o.To {
-		g.Go(func() error { _ = s.Connect(ctx, true); return nil }) // Export says what failed
+		g.Go(func() error { _ = s.Connect(ctx, true, c.mountFrom()); return nil }) // Export says what failed
 	}
 	_ = g.Wait()
 	for i, s := range c.o.From {
@@ -248,6 +251,18 @@ func (c *Cache) Export(ctx context.Context, mountFrom []name.Repository) error {
 		})
 	}
 	return g.Wait()
+}
+
+// mountFrom are the repositories a registry cache in To may mount blobs from: the outputs'
+// and the registry caches imported.
+func (c *Cache) mountFrom() []name.Repository {
+	out := append([]name.Repository(nil), c.o.MountFrom...)
+	for _, s := range c.o.From {
+		if r, ok := layercache.RepositoryOf(s); ok {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // held are the blobs each imported registry repository is known to hold.

@@ -21,9 +21,10 @@ const MaxIndex = 64 << 20
 type Store interface {
 	fmt.Stringer
 	// Connect prepares the place for reading, or for writing too (a registry's handshake: a
-	// ping and a token), so that the first real request does not wait for it. Optional: the
-	// other methods connect when they must.
-	Connect(ctx context.Context, write bool) error
+	// ping and a token), so that the first real request does not wait for it. Writing, blobs
+	// may be mounted from the repositories mountFrom (the token covers pulling from them).
+	// Optional: the other methods connect when they must.
+	Connect(ctx context.Context, write bool, mountFrom []name.Repository) error
 	// ReadIndex reads the index and what the place is known to hold.
 	ReadIndex(ctx context.Context) (Read, error)
 	// Blob finds the blob with digest d and size bytes: nil when the place no longer holds it,

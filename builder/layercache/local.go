@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/graft-build/graft/internal/atomicfile"
@@ -29,7 +30,7 @@ func (s *localStore) blobPath(h v1.Hash) string {
 	return filepath.Join(s.dir, "blobs", h.Algorithm, h.Hex)
 }
 
-func (s *localStore) Connect(context.Context, bool) error { return nil }
+func (s *localStore) Connect(context.Context, bool, []name.Repository) error { return nil }
 
 // ReadIndex reads the index file; a folder is asked for each blob when it is wanted (Blob),
 // which costs a stat.

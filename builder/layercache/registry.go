@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -42,6 +43,32 @@ type registryStore struct {
 	opts []remote.Option
 
 	pull, push connection
+
+	mu    sync.Mutex
+	early chan indexRead // a read Prefetch started, for the next ReadIndex
+}
+
+type indexRead struct {
+	read Read
+	err  error
+}
+
+// Prefetch starts reading a registry store's index now, so that it comes while the build does
+// something else (resolving its base); the next ReadIndex takes that answer. A folder's index
+// is read when asked.
+func Prefetch(ctx context.Context, s Store) {
+	r, ok := s.(*registryStore)
+	if !ok {
+		return
+	}
+	ch := make(chan indexRead, 1)
+	r.mu.Lock()
+	r.early = ch
+	r.mu.Unlock()
+	go func() {
+		read, err := r.readIndex(ctx)
+		ch <- indexRead{read, err}
+	}()
 }
 
 // connection is one authenticated transport to the repository: the registry's ping and token
@@ -61,25 +88,32 @@ func Registry(ref name.Reference, opts ...remote.Option) Store {
 
 func (s *registryStore) String() string { return s.ref.String() }
 
-func (s *registryStore) Connect(ctx context.Context, write bool) error {
-	_, err := s.transport(ctx, write)
+func (s *registryStore) Connect(ctx context.Context, write bool, mountFrom []name.Repository) error {
+	_, err := s.transport(ctx, write, mountFrom)
 	return err
 }
 
-// transport is the repository's authenticated transport, for reading or for writing too.
-func (s *registryStore) transport(ctx context.Context, write bool) (http.RoundTripper, error) {
-	c, scope := &s.pull, transport.PullScope
+// transport is the repository's authenticated transport, for reading or for writing too (and
+// pulling from the repositories of this registry in mountFrom, to mount their blobs). The
+// first call makes it.
+func (s *registryStore) transport(ctx context.Context, write bool, mountFrom []name.Repository) (http.RoundTripper, error) {
+	repo := s.ref.Context()
+	c, scopes := &s.pull, []string{repo.Scope(transport.PullScope)}
 	if write {
-		c, scope = &s.push, transport.PushScope
+		c, scopes = &s.push, []string{repo.Scope(transport.PushScope)} // first: some registries read only the first
+		for _, r := range mountFrom {
+			if r.RegistryStr() == repo.RegistryStr() && r.String() != repo.String() {
+				scopes = append(scopes, r.Scope(transport.PullScope))
+			}
+		}
 	}
 	c.once.Do(func() {
-		repo := s.ref.Context()
 		auth, err := authn.DefaultKeychain.Resolve(repo)
 		if err != nil {
 			c.err = err
 			return
 		}
-		c.rt, c.err = transport.NewWithContext(ctx, repo.Registry, auth, remote.DefaultTransport, []string{repo.Scope(scope)})
+		c.rt, c.err = transport.NewWithContext(ctx, repo.Registry, auth, remote.DefaultTransport, scopes)
 	})
 	return c.rt, c.err
 }
@@ -89,10 +123,27 @@ func (s *registryStore) ropts(ctx context.Context, rt http.RoundTripper) []remot
 }
 
 // ReadIndex fetches the cache's manifest and its config (the index): two requests after the
-// handshake. The manifest's layers are what the registry holds for it.
+// handshake. The manifest's layers are what the registry holds for it. A read Prefetch
+// started is taken instead of asking again.
 func (s *registryStore) ReadIndex(ctx context.Context) (Read, error) {
+	s.mu.Lock()
+	early := s.early
+	s.early = nil
+	s.mu.Unlock()
+	if early == nil {
+		return s.readIndex(ctx)
+	}
+	select {
+	case r := <-early:
+		return r.read, r.err
+	case <-ctx.Done():
+		return Read{Repository: s.ref.Context().String()}, ctx.Err()
+	}
+}
+
+func (s *registryStore) readIndex(ctx context.Context) (Read, error) {
 	out := Read{Repository: s.ref.Context().String()}
-	rt, err := s.transport(ctx, false)
+	rt, err := s.transport(ctx, false, nil)
 	if err != nil {
 		return out, err
 	}
@@ -167,7 +218,7 @@ func gzipIndex(index []byte) ([]byte, error) {
 // is there while it is tagged. The blob is read only when Open is called, and is mountable from
 // this repository into another of the same registry.
 func (s *registryStore) Blob(ctx context.Context, d v1.Hash, size int64, held bool) (*Blob, error) {
-	rt, err := s.transport(ctx, false)
+	rt, err := s.transport(ctx, false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -219,16 +270,19 @@ func isNotFound(err error) bool {
 	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
 }
 
-// Write pushes the artifact: the blobs and the index at once (blobs the repository is known to
-// hold skipped without asking, those the build pushed to another repository of this registry
-// or took from another cache mounted), then the manifest. With the handshake made ahead
-// (Connect), that is three or four round trips one after another, whatever the blob count.
+// Write pushes the artifact: the blobs and the index at once, then the manifest. Blobs the
+// repository is known to hold are skipped without asking; those the build pushed to another
+// repository of this registry, or took from another cache there, are mounted with one request
+// each, without asking first (a registry that refuses the mount gets the bytes in the upload
+// it opened instead); the index is sent in one upload without asking (it changes with every
+// build); other blobs are asked for first and sent only when missing. With the handshake made
+// ahead (Connect), that is three round trips one after another, whatever the blob count.
 func (s *registryStore) Write(ctx context.Context, up Upload) error {
 	tag, ok := s.ref.(name.Tag)
 	if !ok {
 		return fmt.Errorf("give a tag, not a digest, to write to")
 	}
-	rt, err := s.transport(ctx, true)
+	rt, err := s.transport(ctx, true, up.MountFrom)
 	if err != nil {
 		return err
 	}
@@ -247,7 +301,7 @@ func (s *registryStore) Write(ctx context.Context, up Upload) error {
 	repo := tag.Context()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(uploadJobs)
-	g.Go(func() error { return p.Upload(gctx, repo, static.NewLayer(z, ConfigMediaType)) })
+	g.Go(func() error { return s.send(gctx, rt, static.NewLayer(z, ConfigMediaType), nil) })
 	held, src := up.Held[repo.String()], mountSource(repo, up.MountFrom)
 	for _, l := range up.Blobs {
 		d, err := l.Digest()
@@ -257,15 +311,82 @@ func (s *registryStore) Write(ctx context.Context, up Upload) error {
 		if held[d] {
 			continue
 		}
-		if _, mountable := l.(*remote.MountableLayer); !mountable && src != nil {
-			l = &remote.MountableLayer{Layer: l, Reference: src.Digest(d.String())}
+		var from *name.Repository
+		if ml, ok := l.(*remote.MountableLayer); ok {
+			if r := ml.Reference.Context(); r.RegistryStr() == repo.RegistryStr() && r.String() != repo.String() {
+				from = &r
+			}
+		} else if src != nil {
+			from = src
 		}
-		g.Go(func() error { return p.Upload(gctx, repo, l) })
+		if from == nil {
+			g.Go(func() error { return p.Upload(gctx, repo, l) })
+			continue
+		}
+		g.Go(func() error { return s.send(gctx, rt, l, from) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
 	return p.Put(ctx, tag, img)
+}
+
+// send puts blob l in the repository without asking for it first: a mount from the repository
+// from (one request) when given, else, or when the registry refuses the mount, the bytes in
+// one PUT to the upload the POST opened.
+func (s *registryStore) send(ctx context.Context, rt http.RoundTripper, l v1.Layer, from *name.Repository) error {
+	repo := s.ref.Context()
+	d, err := l.Digest()
+	if err != nil {
+		return err
+	}
+	size, err := l.Size()
+	if err != nil {
+		return err
+	}
+	u := &url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/blobs/uploads/"}
+	if from != nil {
+		u.RawQuery = url.Values{"mount": {d.String()}, "from": {from.RepositoryStr()}}.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusCreated, http.StatusAccepted); err != nil {
+		return err
+	}
+	if resp.StatusCode == http.StatusCreated {
+		return nil // mounted
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return fmt.Errorf("blob upload of %s: %w", d, err)
+	}
+	q := loc.Query()
+	q.Set("digest", d.String())
+	loc.RawQuery = q.Encode()
+	body, err := l.Compressed()
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	req, err = http.NewRequestWithContext(ctx, http.MethodPut, loc.String(), body)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err = rt.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return transport.CheckError(resp, http.StatusCreated)
 }
 
 // mountSource is the first repository of repo's registry, other than repo, that the build
@@ -322,4 +443,13 @@ func RegistryOf(s Store) (name.Registry, bool) {
 		return name.Registry{}, false
 	}
 	return r.ref.Context().Registry, true
+}
+
+// RepositoryOf is the repository a registry store is; false for a folder.
+func RepositoryOf(s Store) (name.Repository, bool) {
+	r, ok := s.(*registryStore)
+	if !ok {
+		return name.Repository{}, false
+	}
+	return r.ref.Context(), true
 }

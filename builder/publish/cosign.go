@@ -2,11 +2,11 @@ package publish
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -27,43 +27,38 @@ const maxCosignLayer = 64 << 20
 // maxCosignLayers bounds the layers of an existing cosign tag graft keeps.
 const maxCosignLayers = 256
 
-// cosignTags writes, for each TagSuffix, cosign's manifest at sha256-<hex>.<suffix>: an image
-// whose layers are the documents (cosign sign, attest and attach write them so; cosign
-// verify, verify-attestation and download read them). What the tag already holds is kept, as
-// cosign keeps it: layers another tool wrote stay; graft's own earlier copies (same title) are
-// replaced, an attestation of the same statement handing its signatures on to the new one; an
-// identical layer is not added twice. It returns the tags written.
-func cosignTags(ctx context.Context, repo name.Repository, subject v1.Hash, atts []Attachment, opts []remote.Option, progress io.Writer) ([]string, error) {
-	groups := map[string][]Attachment{}
+// cosignPlan names, for each TagSuffix in sorted order, cosign's manifest at
+// sha256-<hex>.<suffix>: an image whose layers are the documents (cosign sign, attest and
+// attach write them so; cosign verify, verify-attestation and download read them). What the
+// tag already holds is kept, as cosign keeps it (see cosignImage): attaching.prepare reads it
+// and makes the image, attaching.commit writes it.
+func cosignPlan(repo name.Repository, subject v1.Hash, atts []Attachment) []cosignWrite {
+	seen := map[string]bool{}
+	var suffixes []string
 	for _, a := range atts {
-		if a.TagSuffix != "" {
-			groups[a.TagSuffix] = append(groups[a.TagSuffix], a)
+		if a.TagSuffix != "" && !seen[a.TagSuffix] {
+			seen[a.TagSuffix] = true
+			suffixes = append(suffixes, a.TagSuffix)
 		}
-	}
-	suffixes := make([]string, 0, len(groups))
-	for s := range groups {
-		suffixes = append(suffixes, s)
 	}
 	sort.Strings(suffixes)
-	opts = append([]remote.Option{remote.WithContext(ctx)}, opts...)
-	var written []string
-	for _, suffix := range suffixes {
-		tag := repo.Tag(subject.Algorithm + "-" + subject.Hex + "." + suffix)
-		existing, err := cosignExisting(tag, opts)
-		if err != nil {
-			fmt.Fprintf(progress, "cosign tag %s left as it is: %v\n", tag.TagStr(), err)
-			continue
-		}
-		img, err := cosignImage(existing, groups[suffix])
-		if err != nil {
-			return nil, fmt.Errorf("cosign tag %s: %w", tag.TagStr(), err)
-		}
-		if err := remote.Write(tag, img, opts...); err != nil {
-			return nil, fmt.Errorf("cosign tag %s: %w", tag.TagStr(), err)
-		}
-		written = append(written, tag.TagStr())
+	out := make([]cosignWrite, len(suffixes))
+	for i, suffix := range suffixes {
+		out[i].tag = repo.Tag(subject.Algorithm + "-" + subject.Hex + "." + suffix)
 	}
-	return written, nil
+	return out
+}
+
+// group is the attachments that go to c's tag.
+func (c *cosignWrite) group(atts []Attachment) []Attachment {
+	suffix := c.tag.TagStr()[strings.LastIndex(c.tag.TagStr(), ".")+1:]
+	var out []Attachment
+	for _, a := range atts {
+		if a.TagSuffix == suffix {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // errNotCosign says a tag holds something other than an image manifest.

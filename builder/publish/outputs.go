@@ -20,8 +20,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/daemon"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/graft-build/graft/internal/flagspec"
 	"github.com/graft-build/graft/internal/usererr"
@@ -291,6 +294,7 @@ func (t *tarballOut) Publish(ctx context.Context, a Artifact, progress io.Writer
 
 type registryOut struct {
 	tag  name.Tag
+	jobs int
 	opts []remote.Option
 }
 
@@ -310,8 +314,7 @@ func newRegistry(s flagspec.Spec, o Options) (Publisher, error) {
 	if jobs <= 0 {
 		jobs = 4
 	}
-	opts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithJobs(jobs)}
-	return &registryOut{tag: t, opts: append(opts, o.Remote...)}, nil
+	return &registryOut{tag: t, jobs: jobs, opts: o.Remote}, nil
 }
 
 func (r *registryOut) Target() Target {
@@ -321,32 +324,113 @@ func (r *registryOut) Target() Target {
 
 func (r *registryOut) String() string { return r.tag.String() }
 
-// Publish uploads in parallel; remote.Write asks the registry for each blob first and sends
-// only those it lacks.
+// Publish pushes the image and its attachments. The registry's handshake is made once; the
+// image's blobs and the attachments' go at once (each blob asked for first, and sent only when
+// the registry lacks it), while the registry is asked what it holds of the attachments
+// (referrers API, fallback tag, cosign's tags); then the image's manifest, then the
+// attachments' manifests together, then the fallback tag where there is no referrers API.
 func (r *registryOut) Publish(ctx context.Context, a Artifact, progress io.Writer) (string, error) {
 	sent := &countingTransport{base: remote.DefaultTransport}
-	opts := append([]remote.Option{remote.WithContext(ctx), remote.WithTransport(sent)}, r.opts...)
-	var err error
-	if a.Index != nil {
-		err = remote.WriteIndex(r.tag, a.Index, opts...)
-	} else {
-		err = remote.Write(r.tag, a.Image, opts...)
-	}
+	rt, err := r.connect(ctx, sent)
 	if err != nil {
 		return "", fmt.Errorf("push %s: %w", r.tag, err)
+	}
+	opts := append([]remote.Option{remote.WithContext(ctx), remote.WithTransport(rt), remote.WithJobs(r.jobs)}, r.opts...)
+	p, err := remote.NewPusher(opts...)
+	if err != nil {
+		return "", err
+	}
+	repo := r.tag.Context()
+	at, err := newAttaching(repo, rt, a)
+	if err != nil {
+		return "", fmt.Errorf("push %s: attestations: %w", r.tag, err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := r.pushArtifact(gctx, p, a, opts); err != nil {
+			return fmt.Errorf("push %s: %w", r.tag, err)
+		}
+		return nil
+	})
+	if at != nil {
+		g.Go(func() error {
+			if err := at.prepare(gctx, p, opts); err != nil {
+				return fmt.Errorf("push %s: attestations: %w", r.tag, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return "", err
 	}
 	d, err := a.Digest()
 	if err != nil {
 		return "", err
 	}
-	if err := attachRegistry(ctx, r.tag.Context(), a, opts, progress); err != nil {
-		return "", fmt.Errorf("push %s: attestations: %w", r.tag, err)
+	if at != nil {
+		if err := at.commit(ctx, p, progress); err != nil {
+			return "", fmt.Errorf("push %s: attestations: %w", r.tag, err)
+		}
 	}
 	for _, line := range sent.report(a.Names) {
 		fmt.Fprintf(progress, "push   %s\n", line)
 	}
 	fmt.Fprintf(progress, "push   %s: sent %d bytes (blobs the registry had were skipped)\n", r.tag, sent.n.Load())
-	return r.tag.Context().Digest(d.String()).String(), nil
+	return repo.Digest(d.String()).String(), nil
+}
+
+// connect makes the registry's handshake (ping, token) for pushing to the repository, once for
+// every request of the push; the transport retries what ggcr's own retries.
+func (r *registryOut) connect(ctx context.Context, base http.RoundTripper) (http.RoundTripper, error) {
+	repo := r.tag.Context()
+	auth, err := authn.DefaultKeychain.Resolve(repo)
+	if err != nil {
+		return nil, err
+	}
+	retry := transport.NewRetry(base, transport.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout))
+	return transport.NewWithContext(ctx, repo.Registry, auth, retry, []string{repo.Scope(transport.PushScope)})
+}
+
+// pushArtifact writes an image's blobs at once, then its manifest under the tag, without first
+// asking whether the tag holds it (a PUT of the same manifest changes nothing); an index goes
+// through ggcr's remote.WriteIndex. a.BlobsPushed is called once the blobs are in.
+func (r *registryOut) pushArtifact(ctx context.Context, p *remote.Pusher, a Artifact, opts []remote.Option) error {
+	pushed := func() {
+		if a.BlobsPushed != nil {
+			a.BlobsPushed(r.tag.Context())
+		}
+	}
+	if a.Index != nil {
+		err := remote.WriteIndex(r.tag, a.Index, append(opts, remote.WithContext(ctx), remote.Reuse(p))...)
+		if err == nil {
+			pushed()
+		}
+		return err
+	}
+	if err := uploadBlobs(ctx, p, r.tag.Context(), a.Image); err != nil {
+		return err
+	}
+	pushed()
+	return p.Put(ctx, r.tag, a.Image)
+}
+
+// uploadBlobs sends img's layers and config at once through p (which asks for each first and
+// sends only what the repository lacks, and sends a blob once however often it is asked to).
+func uploadBlobs(ctx context.Context, p *remote.Pusher, repo name.Repository, img v1.Image) error {
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	cfg, err := partial.ConfigLayer(img)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, l := range append(layers, cfg) {
+		g.Go(func() error { return p.Upload(gctx, repo, l) })
+	}
+	return g.Wait()
 }
 
 // countingTransport counts the request body bytes sent (uploads) and notes which blobs were

@@ -28,6 +28,10 @@ type Artifact struct {
 	// Attachments are published as referrers of the image where the output can hold them
 	// (registry, OCI layout); see attach.go.
 	Attachments []Attachment
+	// BlobsPushed, when set, is called by a registry output once the image's blobs are in its
+	// repository, before its manifests: work that needs the blobs there (a cache export
+	// mounting them) can go beside the rest of the push.
+	BlobsPushed func(name.Repository)
 }
 
 // Digest is the artifact's manifest or index digest.

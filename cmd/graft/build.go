@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -102,6 +103,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if len(overrides) > 0 {
 		popts = append(popts, builder.WithOverrides(overrides))
 	}
+	early := readCacheEarly(ctx, o)
 	plan, err := builder.Resolve(ctx, p, popts...)
 	if err != nil {
 		return err
@@ -121,7 +123,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	// the build starts.
 	notes := graftprogress.Lines(rep, "cache", graftprogress.Fetched)
 	defer notes.Close()
-	cache, err := buildCache(o, env, bkAddr != "", pubs, notes)
+	cache, err := buildCache(o, env, bkAddr != "", pubs, notes, early)
 	if err != nil {
 		return err
 	}
@@ -151,9 +153,12 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err != nil {
 		return err
 	}
-	where, err := publishAll(ctx, pubs, res, atts, rep)
+	exp := startExport(ctx, cache, pubs)
+	where, err := publishAll(ctx, pubs, res, atts, rep, exp.blobsPushed)
 	if err == nil {
-		err = cache.Export(ctx, pushedRepos(pubs))
+		err = exp.wait()
+	} else {
+		exp.cancel()
 	}
 	notes.Close()
 	closeReporter()
@@ -184,8 +189,9 @@ func parseOutputs(p *lockfile.Project, o *buildOpts) ([]publish.Publisher, error
 	return pubs, nil
 }
 
-func publishAll(ctx context.Context, pubs []publish.Publisher, res *contract.Result, atts []publish.Attachment, rep graftprogress.Reporter) ([]string, error) {
-	a := publish.Artifact{Image: res.Image, Index: res.Index, Names: res.Names(), Attachments: atts}
+func publishAll(ctx context.Context, pubs []publish.Publisher, res *contract.Result, atts []publish.Attachment, rep graftprogress.Reporter,
+	blobsPushed func(name.Repository)) ([]string, error) {
+	a := publish.Artifact{Image: res.Image, Index: res.Index, Names: res.Names(), Attachments: atts, BlobsPushed: blobsPushed}
 	for _, pub := range pubs {
 		rep.Event(graftprogress.Event{Subject: "output " + fmt.Sprint(pub), Phase: graftprogress.Waiting})
 	}

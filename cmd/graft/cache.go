@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"io"
 	"path/filepath"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -25,10 +27,13 @@ func localCache(env buildopts.Env, check buildcache.Check, notes io.Writer) buil
 // they name graft's layer cache (registry and local specs, which are BuildKit's step cache too
 // when BuildKit runs; other types are BuildKit's only, so they need --buildkit). Load reads
 // the imported indexes.
-func buildCache(o *buildOpts, env buildopts.Env, buildkit bool, pubs []publish.Publisher, notes io.Writer) (*buildcache.Cache, error) {
+func buildCache(o *buildOpts, env buildopts.Env, buildkit bool, pubs []publish.Publisher, notes io.Writer, early []layercache.Store) (*buildcache.Cache, error) {
 	from, err := stores(o.CacheFrom, "--cache-from", "src", buildkit)
 	if err != nil {
 		return nil, err
+	}
+	if early != nil {
+		from = early // the same specs, parsed alike, their indexes already coming
 	}
 	to, err := stores(o.CacheTo, "--cache-to", "dest", buildkit)
 	if err != nil {
@@ -43,8 +48,23 @@ func buildCache(o *buildOpts, env buildopts.Env, buildkit bool, pubs []publish.P
 		return nil, usererr.New("--cache-check %q: use read (check what the build reads) or all (download and check every cache hit)", o.CacheCheck)
 	}
 	opts := localCache(env, check, notes)
-	opts.From, opts.To, opts.MountOnly = from, to, mountOnly(pubs, from)
+	opts.From, opts.To, opts.MountFrom, opts.MountOnly = from, to, pushedRepos(pubs), mountOnly(pubs, from)
 	return buildcache.New(opts), nil
+}
+
+// readCacheEarly starts reading the indexes of the --cache-from registries graft reads, so that
+// they come while the build resolves its base (a registry base's manifest and config) rather
+// than after; buildCache takes these stores, whose next ReadIndex takes that answer. Specs in
+// error are left to buildCache to report.
+func readCacheEarly(ctx context.Context, o *buildOpts) []layercache.Store {
+	from, err := stores(o.CacheFrom, "--cache-from", "src", true)
+	if err != nil || len(from) == 0 {
+		return nil
+	}
+	for _, s := range from {
+		layercache.Prefetch(ctx, s)
+	}
+	return from
 }
 
 func stores(specs []string, flag, dirKey string, buildkit bool) ([]layercache.Store, error) {
@@ -98,4 +118,62 @@ func mountOnly(pubs []publish.Publisher, from []layercache.Store) bool {
 		}
 	}
 	return true
+}
+
+// export is the build cache's export (--cache-to), started as soon as every registry output
+// holds the image's blobs (which a registry cache mounts from there), beside the rest of
+// their pushes (manifests, attachments); without registry outputs, once the outputs are
+// written.
+type export struct {
+	ctx     context.Context
+	stop    context.CancelFunc
+	cache   *buildcache.Cache
+	repos   []name.Repository
+	mu      sync.Mutex
+	waiting int // registry outputs whose blobs are not in yet
+	done    chan error
+}
+
+func startExport(ctx context.Context, cache *buildcache.Cache, pubs []publish.Publisher) *export {
+	ctx, stop := context.WithCancel(ctx)
+	repos := pushedRepos(pubs)
+	return &export{ctx: ctx, stop: stop, cache: cache, repos: repos, waiting: len(repos)}
+}
+
+// blobsPushed is publish.Artifact.BlobsPushed: the last registry output's call starts the
+// export.
+func (e *export) blobsPushed(name.Repository) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.waiting--; e.waiting == 0 {
+		e.startLocked()
+	}
+}
+
+func (e *export) startLocked() {
+	if e.done != nil {
+		return
+	}
+	e.done = make(chan error, 1)
+	go func() { e.done <- e.cache.Export(e.ctx, e.repos) }()
+}
+
+// wait starts the export if no output did (every output written) and waits for it.
+func (e *export) wait() error {
+	e.mu.Lock()
+	e.startLocked()
+	e.mu.Unlock()
+	defer e.stop()
+	return <-e.done
+}
+
+// cancel stops an export started, after a failed output, and waits for it to end.
+func (e *export) cancel() {
+	e.stop()
+	e.mu.Lock()
+	done := e.done
+	e.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
