@@ -1,8 +1,10 @@
 // Package buildopts holds the options of `graft build` and `graft verify` the way ko holds its
 // commands' options: each group of options with the flags that set it (AddFlags, declared once
 // for every command that takes them), the environment read once (Env), and the constructors
-// that turn them into what the builder takes: plan options, builder options, and the BuildKit
-// engine with its closer.
+// that turn them into what the builder takes: plan options, builder options, the BuildKit
+// engine with its closer, the outputs (--output, -t, --push) as publishers, --override, the
+// build cache (--cache-from/--cache-to/--cache-check) with its export beside the pushes, and
+// the launcher source.
 package buildopts
 
 import (
