@@ -3,7 +3,8 @@
 // an in-toto statement, and an in-toto statement with a SLSA v1 provenance predicate (the lock
 // and definitions as the build definition, the base and each plugin as resolved dependencies).
 // They are deterministic: derived from the lock, the image and (for plugins kept in the site
-// repository) the site's git history, never from the clock or the machine. It also reads them
+// repository) the site's git history, never from the clock or the machine. Attach makes them,
+// with the image's cosign signature, as the attachments graft build publishes. It also reads them
 // back from where graft or cosign attached them, and checks their signatures with a key.
 package attest
 
