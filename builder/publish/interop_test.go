@@ -92,49 +92,17 @@ func writeOutputs(t *testing.T) *outputs {
 	return o
 }
 
-// attachments are the documents graft build attaches (cmd/graft's attachments, signed as with
+// attachments are the documents graft build attaches (attest.Attach, signed as with
 // --sign-key): the SPDX SBOM, the SBOM and provenance attestations as DSSE envelopes, and the
 // image's cosign signature.
 func attachments(t *testing.T, p *lockfile.Project, res *contract.Result, signer *sign.Signer, archs ...string) []publish.Attachment {
 	t.Helper()
-	in, err := attest.NewInput(p, res, buildtest.Launchers(t, archs...), attest.WithName("registry.test/lib/app:"+tableTag))
+	atts, err := attest.Attach(p, res, buildtest.Launchers(t, archs...),
+		attest.AttachOptions{SBOM: true, Provenance: true, Signer: signer, Name: "registry.test/lib/app:" + tableTag})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sbom, err := attest.SBOM(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sbomSt, err := attest.SBOMStatement(in, sbom)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov, err := attest.ProvenanceStatement(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := []publish.Attachment{{ArtifactType: attest.SBOMMediaType, Title: "sbom.spdx.json", Data: sbom, TagSuffix: "sbom"}}
-	for _, st := range []struct {
-		statement            []byte
-		predicateType, title string
-	}{{sbomSt, attest.SPDXPredicate, "sbom.spdx.intoto.json"}, {prov, attest.SLSAProvenance, "provenance.intoto.json"}} {
-		env, err := sign.Envelope(st.statement, signer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, publish.Attachment{ArtifactType: sign.DSSEMediaType, Title: st.title, Data: env, TagSuffix: "att",
-			Annotations: map[string]string{sign.PredicateTypeAnnotation: st.predicateType, sign.SignatureAnnotation: ""}})
-	}
-	payload, err := sign.ImagePayload("registry.test/lib/app", res.Digest.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := signer.SignImage(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(out, publish.Attachment{ArtifactType: sign.SignatureArtifactType, MediaType: sign.SimpleSigningMediaType,
-		Data: payload, Annotations: map[string]string{sign.SignatureAnnotation: sig}, TagSuffix: "sig"})
+	return atts
 }
 
 // TestToolsReadOutputs runs the standard tools against every output kind graft writes and
