@@ -1,6 +1,7 @@
 // Package publish writes a built image somewhere: an OCI layout folder, a `docker load` tar, a
 // registry, or the local Docker Engine. Each output is its own Publisher (as in ko's
-// pkg/publish), parsed from a buildx-style spec: "type=oci,dest=DIR".
+// pkg/publish), parsed from a buildx-style spec: "type=oci,dest=DIR". All runs a build's
+// outputs with their progress, and Report is what `graft build --json` says of them.
 package publish
 
 import (
