@@ -3,16 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/graft-build/graft/builder"
-	"github.com/graft-build/graft/builder/contract"
+	"github.com/graft-build/graft/builder/attest"
 	graftprogress "github.com/graft-build/graft/builder/progress"
 	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/internal/buildopts"
@@ -61,18 +58,6 @@ last line of stdout is the image digest.
 	return cmd
 }
 
-// buildReport is `graft build --json`.
-type buildReport struct {
-	Digest    string                `json:"digest"`
-	MediaType string                `json:"media_type"`
-	Base      string                `json:"base"`
-	BaseRef   string                `json:"base_ref"`
-	Created   string                `json:"created"`
-	Platforms []string              `json:"platforms"`
-	Plugins   []contract.PluginInfo `json:"plugins"`
-	Outputs   []string              `json:"outputs"`
-}
-
 func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err := o.Check(); err != nil {
 		return err
@@ -85,14 +70,14 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err != nil {
 		return err
 	}
-	pubs, err := parseOutputs(p, o)
+	pubs, err := o.Publishers(p.Dir, p.Site.Name)
 	if err != nil {
 		return err
 	}
 	if err := o.attest.loadKey(os.Getenv); err != nil {
 		return err
 	}
-	overrides, err := parseOverrides(o, pubs)
+	overrides, err := o.ParseOverrides(pubs)
 	if err != nil {
 		return err
 	}
@@ -103,7 +88,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if len(overrides) > 0 {
 		popts = append(popts, builder.WithOverrides(overrides))
 	}
-	early := readCacheEarly(ctx, o)
+	early := o.ReadCacheEarly(ctx)
 	plan, err := builder.Resolve(ctx, p, popts...)
 	if err != nil {
 		return err
@@ -117,13 +102,13 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 		}
 	}
 	steps := plan.HasSteps() && bkAddr != ""
-	progress, rep, closeReporter := reporter(g, o.Progress, steps)
+	progress, rep, closeReporter := graftprogress.Display(g.stderr, o.Progress, steps)
 	defer closeReporter() // before main prints an error, so the error follows the display
 	// The build cache is made before the launchers, which it keeps; it reads its indexes once
 	// the build starts.
 	notes := graftprogress.Lines(rep, "cache", graftprogress.Fetched)
 	defer notes.Close()
-	cache, err := buildCache(o, env, bkAddr != "", pubs, notes, early)
+	cache, err := o.Cache(env, buildopts.CacheInputs{BuildKit: bkAddr != "", Publishers: pubs, Notes: notes, Early: early})
 	if err != nil {
 		return err
 	}
@@ -149,16 +134,17 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	if err := reportContract(p, rep); err != nil {
 		return err
 	}
-	atts, err := o.attest.attachments(p, res, ls, cache, firstTag(o.Tags))
+	atts, err := attest.Attach(p, res, ls, o.attest.attach(o.FirstTag(), cache))
 	if err != nil {
 		return err
 	}
-	exp := startExport(ctx, cache, pubs)
-	where, err := publishAll(ctx, pubs, res, atts, rep, exp.blobsPushed)
+	exp := buildopts.StartExport(ctx, cache, pubs)
+	a := publish.Artifact{Image: res.Image, Index: res.Index, Names: res.Names(), Attachments: atts, BlobsPushed: exp.BlobsPushed}
+	where, err := publish.All(ctx, pubs, a, rep)
 	if err == nil {
-		err = exp.wait()
+		err = exp.Wait()
 	} else {
-		exp.cancel()
+		exp.Cancel()
 	}
 	notes.Close()
 	closeReporter()
@@ -166,102 +152,8 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 		return err
 	}
 	if o.JSON {
-		return writeJSON(g.stdout, report(res, where))
+		return writeJSON(g.stdout, publish.NewReport(res, where))
 	}
 	fmt.Fprintln(g.stdout, res.Digest)
 	return nil
-}
-
-func parseOutputs(p *lockfile.Project, o *buildOpts) ([]publish.Publisher, error) {
-	specs, defaultName, err := outputSpecs(o, p.Site.Name)
-	if err != nil {
-		return nil, err
-	}
-	popts := publish.Options{BaseDir: p.Dir, DefaultName: defaultName, Jobs: o.Jobs}
-	var pubs []publish.Publisher
-	for _, s := range specs {
-		pub, err := publish.Parse(s, popts)
-		if err != nil {
-			return nil, err
-		}
-		pubs = append(pubs, pub)
-	}
-	return pubs, nil
-}
-
-func publishAll(ctx context.Context, pubs []publish.Publisher, res *contract.Result, atts []publish.Attachment, rep graftprogress.Reporter,
-	blobsPushed func(name.Repository)) ([]string, error) {
-	a := publish.Artifact{Image: res.Image, Index: res.Index, Names: res.Names(), Attachments: atts, BlobsPushed: blobsPushed}
-	for _, pub := range pubs {
-		rep.Event(graftprogress.Event{Subject: "output " + fmt.Sprint(pub), Phase: graftprogress.Waiting})
-	}
-	var where []string
-	for _, pub := range pubs {
-		w, err := publishOne(ctx, pub, a, rep)
-		if err != nil {
-			return nil, err
-		}
-		where = append(where, w)
-	}
-	return where, nil
-}
-
-// publishOne runs one output; the publisher's own lines ("push   ...") become its line's detail
-// on a terminal and stay lines of their own in plain mode.
-func publishOne(ctx context.Context, pub publish.Publisher, a publish.Artifact, rep graftprogress.Reporter) (string, error) {
-	start := time.Now()
-	subject := "output " + fmt.Sprint(pub)
-	rep.Event(graftprogress.Event{Subject: subject, Phase: graftprogress.Pushing, Plain: subject + " ..."})
-	lines := graftprogress.Lines(rep, subject, graftprogress.Pushing)
-	w, err := pub.Publish(ctx, a, lines)
-	lines.Close()
-	if err != nil {
-		return "", err
-	}
-	took := time.Since(start).Round(time.Millisecond)
-	detail := w // a registry's name@digest says more than the spec
-	if detail == fmt.Sprint(pub) {
-		detail = ""
-	}
-	rep.Event(graftprogress.Event{Subject: subject, Phase: graftprogress.Done, Detail: detail,
-		Plain: fmt.Sprintf("output %s done in %s", w, took)})
-	return w, nil
-}
-
-// reporter picks graft's progress display for --progress: the writer a StepRunner's output
-// goes to, the reporter of graft's own events, and what ends the display (safe to call twice).
-// On a terminal, a build that runs BuildKit steps keeps plain lines: BuildKit's own tty
-// display then owns the terminal, and two displays redrawing one screen would garble both.
-func reporter(g *globalOpts, mode string, buildkitSteps bool) (io.Writer, graftprogress.Reporter, func()) {
-	if mode == "auto" {
-		mode = "plain"
-		if f, ok := g.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			mode = "tty"
-		}
-	}
-	switch {
-	case mode == "quiet":
-		return io.Discard, graftprogress.Discard, func() {}
-	case mode == "tty" && !buildkitSteps:
-		t := graftprogress.NewTTY(g.stderr)
-		return g.stderr, t, func() { t.Close() }
-	default:
-		return g.stderr, graftprogress.NewPlain(g.stderr), func() {}
-	}
-}
-
-func report(res *contract.Result, where []string) buildReport {
-	r := buildReport{Digest: res.Digest.String(), Base: res.Base, BaseRef: res.BaseRef,
-		Created: res.Created.Format(time.RFC3339), Platforms: res.Platforms, Plugins: res.Plugins, Outputs: where}
-	if res.Index != nil {
-		mt, _ := res.Index.MediaType()
-		r.MediaType = string(mt)
-	} else {
-		mt, _ := res.Image.MediaType()
-		r.MediaType = string(mt)
-	}
-	if r.Plugins == nil {
-		r.Plugins = []contract.PluginInfo{}
-	}
-	return r
 }

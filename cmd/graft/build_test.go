@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/gittest"
 )
@@ -97,7 +98,7 @@ func TestBuildJSONAndSeveralOutputs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var r buildReport
+	var r publish.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
 	}

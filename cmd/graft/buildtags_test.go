@@ -53,14 +53,14 @@ func TestTagAndPushShorthands(t *testing.T) {
 
 // --push without -t pushes to graft.toml's name; with neither, it is a usage error.
 func TestPushNames(t *testing.T) {
-	specs, def, err := outputSpecs(&buildOpts{Build: buildopts.Build{Push: true}}, "registry.test/lib/app")
+	specs, def, err := (&buildopts.Build{Push: true}).OutputSpecs("registry.test/lib/app")
 	if err != nil || len(specs) != 1 || specs[0] != "type=registry,name=registry.test/lib/app" || def != "registry.test/lib/app" {
 		t.Fatalf("%v %q %v", specs, def, err)
 	}
-	if _, _, err := outputSpecs(&buildOpts{Build: buildopts.Build{Push: true}}, ""); err == nil || !strings.Contains(err.Error(), "give -t NAME") {
+	if _, _, err := (&buildopts.Build{Push: true}).OutputSpecs(""); err == nil || !strings.Contains(err.Error(), "give -t NAME") {
 		t.Fatalf("%v", err)
 	}
-	specs, def, _ = outputSpecs(&buildOpts{Build: buildopts.Build{Tags: []string{"a/b:1"}, Outputs: []string{"type=oci,dest=x"}}}, "site/name")
+	specs, def, _ = (&buildopts.Build{Tags: []string{"a/b:1"}, Outputs: []string{"type=oci,dest=x"}}).OutputSpecs("site/name")
 	if len(specs) != 1 || def != "a/b:1" {
 		t.Fatalf("-t without --push: %v %q", specs, def)
 	}

@@ -298,12 +298,12 @@ func TestOrasReadsAttestations(t *testing.T) {
 	if out, errOut, ok := runTool(t, oras, env, dir, "pull", "--plain-http", prov); !ok {
 		t.Fatalf("oras pull: %s %s", out, errOut)
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, ProvenanceTitle))
+	raw, err := os.ReadFile(filepath.Join(dir, attest.ProvenanceTitle))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st, err := sign.Statement(raw); err != nil || !strings.Contains(string(st), attest.SLSAProvenance) {
-		t.Errorf("pulled %s: %v\n%s", ProvenanceTitle, err, raw)
+		t.Errorf("pulled %s: %v\n%s", attest.ProvenanceTitle, err, raw)
 	}
 }
 
