@@ -2,14 +2,11 @@ package attest_test
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 
-	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/attest"
 	"github.com/graft-build/graft/builder/buildtest"
-	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/sign"
 )
 
@@ -17,12 +14,7 @@ import (
 // key, and the image's signature naming the -t repository without its tag.
 func TestAttachSignsEveryDocument(t *testing.T) {
 	p := site(t).Load()
-	src := buildtest.Launchers(t, "amd64")
-	res, err := builder.Build(context.Background(), p, builder.WithCache(fetch.NewCache(t.TempDir())),
-		builder.WithLaunchers(src), builder.WithLayerCache(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, src := built(t, p)
 	priv, _ := buildtest.CosignKeyPair(t, "pw")
 	signer, err := sign.LoadSigner(priv, []byte("pw"))
 	if err != nil {
@@ -72,12 +64,7 @@ func TestAttachSignsEveryDocument(t *testing.T) {
 // repository; attestations without a key are unsigned envelopes.
 func TestAttachChoices(t *testing.T) {
 	p := site(t).Load()
-	src := buildtest.Launchers(t, "amd64")
-	res, err := builder.Build(context.Background(), p, builder.WithCache(fetch.NewCache(t.TempDir())),
-		builder.WithLaunchers(src), builder.WithLayerCache(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, src := built(t, p)
 	if atts, err := attest.Attach(p, res, src, attest.AttachOptions{}); err != nil || len(atts) != 0 {
 		t.Errorf("nothing asked: %v %v", atts, err)
 	}

@@ -54,8 +54,8 @@ func site(t *testing.T) *buildtest.Site {
 	return s
 }
 
-// inputs builds p with fresh caches and gathers the documents' input with opts.
-func inputs(t *testing.T, p *lockfile.Project, opts ...attest.Option) *attest.Input {
+// built builds p for linux/amd64 with fresh caches: the result and the launcher source used.
+func built(t *testing.T, p *lockfile.Project) (*contract.Result, contract.LauncherSource) {
 	t.Helper()
 	src := buildtest.Launchers(t, "amd64")
 	res, err := builder.Build(context.Background(), p, builder.WithCache(fetch.NewCache(t.TempDir())),
@@ -63,6 +63,13 @@ func inputs(t *testing.T, p *lockfile.Project, opts ...attest.Option) *attest.In
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res, src
+}
+
+// inputs builds p with fresh caches and gathers the documents' input with opts.
+func inputs(t *testing.T, p *lockfile.Project, opts ...attest.Option) *attest.Input {
+	t.Helper()
+	res, src := built(t, p)
 	in, err := attest.NewInput(p, res, src, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -276,12 +283,7 @@ func (m mapCache) License(id string, detect func() (string, error)) (string, err
 // the layers again (what a no-op rebuild of 200 plugins, or a fresh runner, must not pay).
 func TestLicenseVerdictsAreCached(t *testing.T) {
 	p := site(t).Load()
-	src := buildtest.Launchers(t, "amd64")
-	res, err := builder.Build(context.Background(), p, builder.WithCache(fetch.NewCache(t.TempDir())),
-		builder.WithLaunchers(src), builder.WithLayerCache(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, src := built(t, p)
 	cache := mapCache{}
 	in, err := attest.NewInput(p, res, src, attest.WithLicenseCache(cache))
 	if err != nil {
