@@ -10,6 +10,7 @@ import (
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/attest"
+	"github.com/graft-build/graft/builder/layercache"
 	graftprogress "github.com/graft-build/graft/builder/progress"
 	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/internal/buildopts"
@@ -58,32 +59,44 @@ last line of stdout is the image digest.
 	return cmd
 }
 
-func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
+// buildInputs are what a build reads before it runs: the environment, the project, its
+// outputs, the cache indexes already being read and the resolved plan.
+type buildInputs struct {
+	env   buildopts.Env
+	p     *lockfile.Project
+	pubs  []publish.Publisher
+	early []layercache.Store
+	plan  *builder.Plan
+}
+
+// readBuild checks the options, loads the project and resolves its plan (with --override),
+// reading the --cache-from indexes meanwhile.
+func readBuild(ctx context.Context, g *globalOpts, o *buildOpts) (*buildInputs, error) {
 	if err := o.Check(); err != nil {
-		return err
+		return nil, err
 	}
 	env, err := buildopts.ReadEnv(os.Getenv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, err := lockfile.Load(g.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pubs, err := o.Publishers(p.Dir, p.Site.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := o.attest.loadKey(os.Getenv); err != nil {
-		return err
+		return nil, err
 	}
 	overrides, err := o.ParseOverrides(pubs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	popts, err := o.PlanOptions(env)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(overrides) > 0 {
 		popts = append(popts, builder.WithOverrides(overrides))
@@ -91,8 +104,17 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	early := o.ReadCacheEarly(ctx)
 	plan, err := builder.Resolve(ctx, p, popts...)
 	if err != nil {
+		return nil, err
+	}
+	return &buildInputs{env: env, p: p, pubs: pubs, early: early, plan: plan}, nil
+}
+
+func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
+	in, err := readBuild(ctx, g, o)
+	if err != nil {
 		return err
 	}
+	env, p, pubs, plan := in.env, in.p, in.pubs, in.plan
 	// BuildKit is contacted only when a plugin has build steps, so a CI that exports
 	// BUILDKIT_HOST everywhere still builds daemonless images when nothing needs it.
 	bkAddr := o.BuildKit.Address(env)
@@ -108,7 +130,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	// the build starts.
 	notes := graftprogress.Lines(rep, "cache", graftprogress.Fetched)
 	defer notes.Close()
-	cache, err := o.Cache(env, buildopts.CacheInputs{BuildKit: bkAddr != "", Publishers: pubs, Notes: notes, Early: early})
+	cache, err := o.Cache(env, buildopts.CacheInputs{BuildKit: bkAddr != "", Publishers: pubs, Notes: notes, Early: in.early})
 	if err != nil {
 		return err
 	}
