@@ -42,24 +42,34 @@ type CacheInputs struct {
 // BuildKit runs; other types are BuildKit's only, so they need --buildkit). Its Load reads the
 // imported indexes.
 func (o *Build) Cache(env Env, in CacheInputs) (*buildcache.Cache, error) {
-	from, err := stores(o.CacheFrom, "--cache-from", "src", in.BuildKit)
+	opts, err := o.CacheOptions(env, in)
 	if err != nil {
 		return nil, err
+	}
+	return buildcache.New(opts), nil
+}
+
+// CacheOptions are Cache's options: LocalCache with the imported and exported stores, the
+// pushed repositories to mount from (MountFrom) and MountOnly.
+func (o *Build) CacheOptions(env Env, in CacheInputs) (buildcache.Options, error) {
+	from, err := stores(o.CacheFrom, "--cache-from", "src", in.BuildKit)
+	if err != nil {
+		return buildcache.Options{}, err
 	}
 	if in.Early != nil {
 		from = in.Early // the same specs, parsed alike, their indexes already coming
 	}
 	to, err := stores(o.CacheTo, "--cache-to", "dest", in.BuildKit)
 	if err != nil {
-		return nil, err
+		return buildcache.Options{}, err
 	}
 	check, err := o.cacheCheck()
 	if err != nil {
-		return nil, err
+		return buildcache.Options{}, err
 	}
 	opts := LocalCache(env, check, in.Notes)
 	opts.From, opts.To, opts.MountFrom, opts.MountOnly = from, to, PushedRepos(in.Publishers), MountOnly(in.Publishers, from)
-	return buildcache.New(opts), nil
+	return opts, nil
 }
 
 // cacheCheck is --cache-check.

@@ -189,3 +189,30 @@ func TestLaunchers(t *testing.T) {
 		t.Errorf("override without GRAFT_LAUNCHER_DIR: %v", l.Override)
 	}
 }
+
+// The cache mounts from the repositories -t/--push push to (the publishers', not re-parsed
+// flags), takes the early stores as its imports, and reads --cache-check.
+func TestCacheOptions(t *testing.T) {
+	o := &Build{Tags: []string{"reg.test/lib/x:v1"}, Push: true, CacheFrom: []string{"type=registry,ref=reg.test/cache"},
+		CacheTo: []string{"type=registry,ref=reg.test/cache,mode=max"}, CacheCheck: "all"}
+	pubs, err := o.Publishers(t.TempDir(), "site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // the early read of reg.test is never awaited
+	early := o.ReadCacheEarly(ctx)
+	opts, err := o.CacheOptions(Env{CacheDir: "/c"}, CacheInputs{Publishers: pubs, Notes: io.Discard, Early: early})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(opts.MountFrom) != 1 || opts.MountFrom[0].String() != "reg.test/lib/x" || !opts.MountOnly {
+		t.Errorf("mount from %v, mount only %v", opts.MountFrom, opts.MountOnly)
+	}
+	if len(opts.From) != 1 || opts.From[0] != early[0] || len(opts.To) != 1 || opts.Check != buildcache.CheckAll || opts.LayerDir != filepath.Join("/c", "layers") {
+		t.Errorf("%+v", opts)
+	}
+	if opts, _ := (&Build{}).CacheOptions(Env{}, CacheInputs{}); opts.Check != buildcache.CheckRead || opts.From != nil || opts.MountFrom != nil {
+		t.Errorf("defaults %+v", opts)
+	}
+}
