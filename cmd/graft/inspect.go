@@ -177,6 +177,6 @@ func printInspect(w io.Writer, r inspectReport) {
 			line := fmt.Sprintf("  %-*s  %s  %s", width, pl.Name, at, strings.Join(extra, ", "))
 			fmt.Fprintln(w, strings.TrimRight(line, " "))
 		}
-		printContract(w, p.Contract)
+		imagecontract.Print(w, p.Contract)
 	}
 }
