@@ -3,6 +3,7 @@ package lockfile
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -33,6 +34,12 @@ func PrintOutdated(w io.Writer, base *BaseOutdated, list []Outdated) {
 	for _, o := range list {
 		fmt.Fprintln(w, o.Line())
 	}
+}
+
+// AllCurrent reports whether neither the base nor any plugin is outdated, moved, not locked
+// yet or removed (`graft outdated --exit-code` exits 0).
+func AllCurrent(base *BaseOutdated, list []Outdated) bool {
+	return base.Current() && !slices.ContainsFunc(list, func(o Outdated) bool { return !o.Current() })
 }
 
 // Line is the base's line of `graft outdated`.

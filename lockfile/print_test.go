@@ -86,3 +86,13 @@ m: version 1 -> 2 (sha256:0123456789ab -> sha256:0123456789ab), wrote plugins/m/
 		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
+
+func TestAllCurrent(t *testing.T) {
+	base, cur := &BaseOutdated{Ref: "r"}, Outdated{Plugin: "a"}
+	if !AllCurrent(base, nil) || !AllCurrent(base, []Outdated{cur}) {
+		t.Fatal("nothing newer, and not all current")
+	}
+	if AllCurrent(base, []Outdated{cur, {Plugin: "b", Removed: true}}) || AllCurrent(&BaseOutdated{Digest: "sha256:x"}, []Outdated{cur}) {
+		t.Fatal("something outdated, and all current")
+	}
+}

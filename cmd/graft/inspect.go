@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -45,11 +44,7 @@ func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) err
 	if err != nil {
 		return err
 	}
-	shown := ref.String()
-	if ref.Kind != imageref.Registry && ref.Kind != imageref.Daemon && !strings.Contains(arg, "://") {
-		shown = arg // a plain path, as the user wrote it
-	}
-	r, err := imagecontract.Inspect(shown, res)
+	r, err := imagecontract.Inspect(ref.Shown(arg), res)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"slices"
-
 	"github.com/spf13/cobra"
 
 	"github.com/graft-build/graft/lockfile"
@@ -39,7 +37,7 @@ func newOutdatedCmd(g *globalOpts) *cobra.Command {
 			} else {
 				lockfile.PrintOutdated(g.stdout, base, list)
 			}
-			if exitCode && (!base.Current() || slices.ContainsFunc(list, func(o lockfile.Outdated) bool { return !o.Current() })) {
+			if exitCode && !lockfile.AllCurrent(base, list) {
 				return errCheckFailed
 			}
 			return nil

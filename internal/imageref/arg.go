@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -44,6 +45,15 @@ func ResolveArg(ctx context.Context, arg string, opts ...Option) (Ref, *Resolved
 		err = usererr.Wrap(err) // IMAGE names nothing, or nothing readable: bad input
 	}
 	return ref, res, err
+}
+
+// Shown is how a command names the image arg resolved to: the reference, except a plain path
+// (not oci-layout://), shown as the user wrote it.
+func (r Ref) Shown(arg string) string {
+	if r.Kind != Registry && r.Kind != Daemon && !strings.Contains(arg, "://") {
+		return arg
+	}
+	return r.String()
 }
 
 // EachImage calls fn for each image idx lists, in the index's order: nested indexes are not

@@ -35,6 +35,15 @@ func TestResolveArg(t *testing.T) {
 	if err != nil || ref.Kind != imageref.Layout || res.Digest != want {
 		t.Fatalf("out: %v %v, %v", ref, res, err)
 	}
+	if ref.Shown("out") != "out" {
+		t.Errorf("a plain path shown as %q", ref.Shown("out"))
+	}
+	if ref, _ := imageref.Parse("oci-layout://out", dir); ref.Shown("oci-layout://out") != "oci-layout://"+filepath.Join(dir, "out") {
+		t.Errorf("a layout reference shown as %q", ref.Shown("oci-layout://out"))
+	}
+	if ref, _ := imageref.Parse("reg.example/app:v1", dir); ref.Shown("reg.example/app:v1") != "reg.example/app:v1" {
+		t.Errorf("a registry reference shown as %q", ref.Shown("reg.example/app:v1"))
+	}
 	if _, _, err := imageref.ResolveArg(context.Background(), "./nothing-here"); !usererr.Is(err) {
 		t.Fatalf("a path that names nothing: %v", err)
 	}
