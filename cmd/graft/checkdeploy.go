@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/graft-build/graft/builder"
@@ -117,6 +116,5 @@ func siteContract(dir string) (*imagecontract.Contract, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	c := p.Contract().WithImageConfig(v1.Config{Healthcheck: builder.Healthcheck(p.Site)})
-	return c, p.Site.Name, nil
+	return builder.SiteContract(p), p.Site.Name, nil
 }
