@@ -38,8 +38,15 @@ func bumpSite(t *testing.T) (dir string, repo *gittest.Repo) {
 	repo.Write(map[string]string{"README": "1.0"})
 	repo.Commit("Release 1.0")
 	repo.Tag("v1.0")
-	writeFile(t, filepath.Join(dir, lockfile.SiteFile), fmt.Sprintf("base = %q\nplugins_dir = \"/p\"\n", base))
-	writeFile(t, filepath.Join(dir, "plugins/oauth/plugin.toml"), fmt.Sprintf("[source]\ngit = %q\nref = \"v1.0\"\n", repo.URL()))
+	if err := os.MkdirAll(filepath.Join(dir, "plugins/oauth"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	site := fmt.Sprintf("base = %q\nplugins_dir = \"/p\"\n", base)
+	plugin := fmt.Sprintf("[source]\ngit = %q\nref = \"v1.0\"\n", repo.URL())
+	if os.WriteFile(filepath.Join(dir, lockfile.SiteFile), []byte(site), 0o644) != nil ||
+		os.WriteFile(filepath.Join(dir, "plugins/oauth/plugin.toml"), []byte(plugin), 0o644) != nil {
+		t.Fatal("cannot write the site")
+	}
 	p, err := lockfile.Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -55,16 +62,6 @@ func bumpSite(t *testing.T) (dir string, repo *gittest.Repo) {
 	repo.Commit("Release 1.1")
 	repo.Tag("v1.1")
 	return dir, repo
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestBumpAllMovesPluginAndLock(t *testing.T) {
