@@ -1,8 +1,9 @@
 // Package imagecontract holds the runtime contract of an image graft builds: what a deployment
 // must honour for the launcher to start it (its components and ports, the settings it must be
 // given, secret or not, and under which variables, its health check and stop timing), where
-// that contract comes from (a site's definitions or an image's own launcher.toml), and what
-// changed between two contracts.
+// that contract comes from (a site's definitions or an image's own launcher.toml), what
+// changed between two contracts, how a contract is printed, and the report `graft inspect`
+// gives of an image graft built (its labels and contract, per platform).
 package imagecontract
 
 import (

@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/launcher/config"
 )
 
@@ -95,4 +96,22 @@ func findFile(l v1.Layer, name string) ([]byte, state, error) {
 			whiteout = true
 		}
 	}
+}
+
+// FromResolved reads the contract of a resolved image or index: an index's first image speaks
+// for all (every platform carries the same launcher.toml).
+func FromResolved(res *imageref.Resolved) (*Contract, error) {
+	img := res.Image
+	if res.Index != nil {
+		err := imageref.EachImage(res.Index, func(_ v1.Descriptor, i v1.Image) error {
+			if img == nil {
+				img = i
+			}
+			return nil
+		})
+		if err != nil || img == nil {
+			return nil, fmt.Errorf("no image in its index (%v)", err)
+		}
+	}
+	return FromImage(img)
 }

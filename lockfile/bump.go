@@ -83,7 +83,7 @@ func (p *Project) PlanBump(ctx context.Context, name string, opts ...ResolveOpti
 		base, ok := lockedVersion(pk)
 		if !ok {
 			return p.pluginErr(*pl, "source.ref", "plugin %s: ref %q is not a version tag and no version tag points at commit %s; "+
-				"set ref to a version tag (e.g. v1.2.3) by hand, then --bump can move it", name, pl.Source.Ref, short(pk.Commit))
+				"set ref to a version tag (e.g. v1.2.3) by hand, then --bump can move it", name, pl.Source.Ref, Short(pk.Commit))
 		}
 		newer := newerTags(r, base)
 		if len(newer) == 0 {
@@ -245,5 +245,3 @@ func (p *Project) Log(ctx context.Context, name, from, to string, limit int, opt
 	})
 	return h, err
 }
-
-func short(sha string) string { return sha[:min(12, len(sha))] }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/graft-build/graft/builder"
@@ -36,7 +34,7 @@ The contract comes from IMAGE (a registry reference, oci-layout://DIR[:tag|@dige
 folder or a tar) when given, else from the site repository (-C). The services checked are those
 whose image is in the repository of IMAGE, or of graft.toml's name, or the --service ones.
 Exit 1 when a service would fail to start or to be rolled out; 2 when a file or IMAGE cannot be read.`,
-		Args: cobra.ArbitraryArgs, // splitDeployArgs says what is missing
+		Args: cobra.ArbitraryArgs, // deploycheck.SplitArgs says what is missing
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheckDeploy(cmd.Context(), g, args, services, asJSON)
 		},
@@ -46,42 +44,8 @@ Exit 1 when a service would fail to start or to be rolled out; 2 when a file or 
 	return cmd
 }
 
-// splitDeployArgs tells the deploy files (.yml, .yaml) from the one IMAGE argument.
-func splitDeployArgs(args []string) (files []string, image string, err error) {
-	for _, a := range args {
-		switch {
-		case strings.HasSuffix(a, ".yml") || strings.HasSuffix(a, ".yaml"):
-			files = append(files, a)
-		case image != "":
-			return nil, "", usererr.New("two images given (%s, %s): check one image at a time; deploy files end in .yml or .yaml", image, a)
-		default:
-			image = a
-		}
-	}
-	if len(files) == 0 {
-		return nil, "", usererr.New("no deploy file given: name the compose or stack files (FILE.yml or FILE.yaml)")
-	}
-	for _, f := range files {
-		if st, err := os.Stat(f); err != nil || !st.Mode().IsRegular() {
-			return nil, "", usererr.New("%s: cannot read it (%v); give a compose or stack file", f, errOr(err, "not a regular file"))
-		}
-	}
-	return files, image, nil
-}
-
-func errOr(err error, s string) string {
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return pe.Err.Error()
-		}
-		return err.Error()
-	}
-	return s
-}
-
 func runCheckDeploy(ctx context.Context, g *globalOpts, args, services []string, asJSON bool) error {
-	files, image, err := splitDeployArgs(args)
+	files, image, err := deploycheck.SplitArgs(args)
 	if err != nil {
 		return err
 	}
@@ -116,7 +80,7 @@ func runCheckDeploy(ctx context.Context, g *globalOpts, args, services []string,
 			return err
 		}
 	} else {
-		printDeployReport(g, files, against, rep)
+		rep.Print(g.stdout, files, against)
 	}
 	if !rep.OK() {
 		return errCheckFailed
@@ -124,66 +88,14 @@ func runCheckDeploy(ctx context.Context, g *globalOpts, args, services []string,
 	return nil
 }
 
-func printDeployReport(g *globalOpts, files []string, against string, rep *deploycheck.Report) {
-	where := strings.Join(files, "+")
-	for _, f := range rep.Problems {
-		fmt.Fprintf(g.stdout, "%s: %s\n", where, f)
-	}
-	// A note repeated by every service (one setting given the same way) is said once.
-	var order []string
-	by := map[string][]string{}
-	for _, f := range rep.Notes {
-		if _, seen := by[f.Message]; !seen {
-			order = append(order, f.Message)
-		}
-		by[f.Message] = append(by[f.Message], f.Service)
-	}
-	for _, msg := range order {
-		word := "service"
-		if len(by[msg]) > 1 {
-			word = "services"
-		}
-		fmt.Fprintf(g.stdout, "%s: note: %s %s: %s\n", where, word, strings.Join(by[msg], ", "), msg)
-	}
-	names := make([]string, len(rep.Services))
-	for i, s := range rep.Services {
-		names[i] = s.Name
-	}
-	verdict := "each gives what the image needs"
-	if n := len(rep.Problems); n > 0 {
-		verdict = plural(n, "problem", "problems") + ": fix them before deploying"
-	}
-	fmt.Fprintf(g.stdout, "%s: %s checked against %s (%s): %s\n", where, plural(len(names), "service", "services"), against, strings.Join(names, ", "), verdict)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
 // imageContract reads the contract of IMAGE, and the repository deploy files name it by (""
 // when IMAGE is a path).
 func imageContract(ctx context.Context, arg string) (*imagecontract.Contract, string, error) {
-	ref, res, err := resolveImage(ctx, arg)
+	ref, res, err := imageref.ResolveArg(ctx, arg)
 	if err != nil {
 		return nil, "", err
 	}
-	img := res.Image
-	if res.Index != nil {
-		// Every platform carries the same launcher.toml: the first one speaks for all.
-		err = eachIndexImage(res.Index, func(_ v1.Descriptor, i v1.Image) error {
-			if img == nil {
-				img = i
-			}
-			return nil
-		})
-		if err != nil || img == nil {
-			return nil, "", fmt.Errorf("image %s: no image in its index (%v)", arg, err)
-		}
-	}
-	c, err := imagecontract.FromImage(img)
+	c, err := imagecontract.FromResolved(res)
 	if errors.Is(err, imagecontract.ErrNoLauncherConfig) {
 		return nil, "", usererr.New("image %s: %v", arg, err)
 	}
@@ -204,6 +116,5 @@ func siteContract(dir string) (*imagecontract.Contract, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	c := p.Contract().WithImageConfig(v1.Config{Healthcheck: builder.Healthcheck(p.Site)})
-	return c, p.Site.Name, nil
+	return builder.SiteContract(p), p.Site.Name, nil
 }

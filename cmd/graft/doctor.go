@@ -2,19 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/graft-build/graft/builder/buildkit"
 	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/doctor"
-	"github.com/graft-build/graft/lockfile"
 )
 
 func newDoctorCmd(g *globalOpts) *cobra.Command {
@@ -48,13 +44,10 @@ need it) or missing (this site needs it; a fix follows). Exit 1 when something i
 
 // runDoctor gathers the checks for the site in g.dir (if there is one) and this machine.
 func runDoctor(ctx context.Context, g *globalOpts) *doctor.Report {
-	p, loadErr := lockfile.Load(g.dir)
+	p, loadErr := doctor.LoadSite(g.dir)
 	site := ""
 	if p != nil {
 		site = p.Dir
-	}
-	if errors.Is(loadErr, os.ErrNotExist) || p == nil && isNoSite(g.dir) {
-		loadErr = nil // no site here: report the machine alone
 	}
 	var platforms []string
 	if p != nil {
@@ -75,24 +68,9 @@ func runDoctor(ctx context.Context, g *globalOpts) *doctor.Report {
 		doctor.Launchers(find, platforms, exec.LookPath),
 		doctor.Git(p, exec.LookPath),
 		doctor.Docker(),
-		doctor.BuildKit(p, env.BuildkitHost, probeBuildkit),
+		doctor.BuildKit(p, env.BuildkitHost, doctor.ProbeBuildKit),
 		doctor.Registries(p, authn.DefaultKeychain),
 		doctor.GitHosts(p, os.Getenv),
 		doctor.Cache(env.CacheDir),
 	)
-}
-
-// isNoSite reports whether dir holds no graft.toml (doctor then checks the machine only).
-func isNoSite(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, lockfile.SiteFile))
-	return errors.Is(err, os.ErrNotExist)
-}
-
-func probeBuildkit(ctx context.Context, addr string) (string, error) {
-	e, err := buildkit.New(ctx, addr)
-	if err != nil {
-		return "", err
-	}
-	defer e.Close()
-	return e.Version(), nil
 }

@@ -2,15 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/internal/imageref"
 )
@@ -30,27 +24,12 @@ func newInspectCmd(g *globalOpts) *cobra.Command {
 	return cmd
 }
 
-// inspectReport is `graft inspect --json`.
-type inspectReport struct {
-	Image     string            `json:"image"`
-	Digest    string            `json:"digest"`
-	MediaType string            `json:"media_type"`
-	Platforms []platformReport  `json:"platforms"`
-	Index     map[string]string `json:"annotations,omitempty"`
-}
-
-type platformReport struct {
-	Platform        string                `json:"platform"`
-	Digest          string                `json:"digest"`
-	BaseName        string                `json:"base_name"`
-	BaseDigest      string                `json:"base_digest"`
-	Created         string                `json:"created"`
-	LauncherVersion string                `json:"launcher_version"`
-	GraftVersion    string                `json:"graft_version"`
-	Plugins         []contract.PluginInfo `json:"plugins"`
-	// Contract is the runtime contract the image's launcher.toml and config give it.
-	Contract *imagecontract.Contract `json:"contract"`
-}
+// inspectReport and platformReport are `graft inspect --json` (imagecontract.Report), under
+// the names this package's tests decode it with.
+type (
+	inspectReport  = imagecontract.Report
+	platformReport = imagecontract.PlatformReport
+)
 
 // imageFormsHelp says what IMAGE may be, in every command that reads one.
 const imageFormsHelp = `IMAGE is a registry reference with its registry host (host/repo:tag or
@@ -61,122 +40,17 @@ when it holds it, and is never looked up in a registry. Relative paths are taken
 current directory.`
 
 func runInspect(ctx context.Context, g *globalOpts, arg string, asJSON bool) error {
-	ref, res, err := resolveImage(ctx, arg)
+	ref, res, err := imageref.ResolveArg(ctx, arg)
 	if err != nil {
 		return err
 	}
-	shown := ref.String()
-	if ref.Kind != imageref.Registry && ref.Kind != imageref.Daemon && !strings.Contains(arg, "://") {
-		shown = arg // a plain path, as the user wrote it
-	}
-	r := inspectReport{Image: shown, Digest: res.Digest.String(), MediaType: string(res.MediaType)}
-	if res.Index != nil {
-		if r.Platforms, err = indexPlatforms(res.Index); err != nil {
-			return err
-		}
-		if m, err := res.Index.IndexManifest(); err == nil {
-			r.Index = m.Annotations
-		}
-	} else {
-		pr, err := imagePlatform(res.Image, res.Digest)
-		if err != nil {
-			return err
-		}
-		r.Platforms = []platformReport{pr}
+	r, err := imagecontract.Inspect(ref.Shown(arg), res)
+	if err != nil {
+		return err
 	}
 	if asJSON {
 		return writeJSON(g.stdout, r)
 	}
-	printInspect(g.stdout, r)
+	r.Print(g.stdout)
 	return nil
-}
-
-func indexPlatforms(idx v1.ImageIndex) ([]platformReport, error) {
-	var out []platformReport
-	err := eachIndexImage(idx, func(d v1.Descriptor, img v1.Image) error {
-		pr, err := imagePlatform(img, d.Digest)
-		out = append(out, pr)
-		return err
-	})
-	return out, err
-}
-
-// eachIndexImage calls fn for each image of idx, in the index's order (artifacts skipped).
-func eachIndexImage(idx v1.ImageIndex, fn func(v1.Descriptor, v1.Image) error) error {
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return err
-	}
-	for _, d := range m.Manifests {
-		if !d.MediaType.IsImage() || imageref.IsAttachment(d) {
-			continue
-		}
-		img, err := idx.Image(d.Digest)
-		if err != nil {
-			return err
-		}
-		if err := fn(d, img); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// imagePlatform reads graft's labels from one image's config.
-func imagePlatform(img v1.Image, digest v1.Hash) (platformReport, error) {
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return platformReport{}, err
-	}
-	l := cf.Config.Labels
-	pr := platformReport{Platform: contract.Platform(contract.ConfigPlatform(cf)), Digest: digest.String(),
-		BaseName: l[contract.LabelBaseName], BaseDigest: l[contract.LabelBaseDigest], Created: l[contract.LabelCreated],
-		LauncherVersion: l[contract.LabelLauncherVersion], GraftVersion: l[contract.LabelGraftVersion]}
-	raw, ok := l[contract.LabelPlugins]
-	if !ok {
-		return pr, fmt.Errorf("image %s (%s) was not built by graft: it has no %s label", digest, pr.Platform, contract.LabelPlugins)
-	}
-	if err := json.Unmarshal([]byte(raw), &pr.Plugins); err != nil {
-		return pr, fmt.Errorf("image %s: label %s: %w", digest, contract.LabelPlugins, err)
-	}
-	if pr.Contract, err = imagecontract.FromImage(img); err != nil {
-		return pr, fmt.Errorf("image %s: runtime contract: %w", digest, err)
-	}
-	return pr, nil
-}
-
-func printInspect(w io.Writer, r inspectReport) {
-	fmt.Fprintf(w, "image     %s\ndigest    %s\n", r.Image, r.Digest)
-	for _, p := range r.Platforms {
-		fmt.Fprintf(w, "\nplatform  %s  %s\n", p.Platform, p.Digest)
-		fmt.Fprintf(w, "base      %s @ %s\n", p.BaseName, p.BaseDigest)
-		fmt.Fprintf(w, "created   %s\nlauncher  %s\ngraft     %s\n", p.Created, p.LauncherVersion, p.GraftVersion)
-		fmt.Fprintf(w, "plugins   %d\n", len(p.Plugins))
-		width := 0 // one column for every name, however long the longest
-		for _, pl := range p.Plugins {
-			width = max(width, len(pl.Name))
-		}
-		for _, pl := range p.Plugins {
-			extra := []string{}
-			if pl.Ref != "" {
-				extra = append(extra, "ref "+pl.Ref)
-			}
-			if pl.Path != "" {
-				extra = append(extra, "path "+pl.Path)
-			}
-			at := pl.Commit
-			if pl.Local != "" {
-				at, extra = pl.Tree, append(extra, "local "+pl.Local)
-			}
-			if pl.Kind != "" {
-				at, extra = pl.Digest, append(extra, pl.Kind+" "+pl.Source)
-			}
-			if pl.Dest != "" {
-				extra = append(extra, "at "+pl.Dest)
-			}
-			line := fmt.Sprintf("  %-*s  %s  %s", width, pl.Name, at, strings.Join(extra, ", "))
-			fmt.Fprintln(w, strings.TrimRight(line, " "))
-		}
-		printContract(w, p.Contract)
-	}
 }

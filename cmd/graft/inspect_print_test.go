@@ -17,7 +17,7 @@ func TestInspectColumnsAlignOnLongNames(t *testing.T) {
 		{Name: "x", Tree: sha, Local: "files"},
 	}}}}
 	var out bytes.Buffer
-	printInspect(&out, r)
+	r.Print(&out)
 	col := -1
 	for _, line := range strings.Split(out.String(), "\n") {
 		i := strings.Index(line, sha)

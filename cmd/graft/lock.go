@@ -1,23 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/lockfile"
-	"github.com/graft-build/graft/lockfile/gitremote"
+	"github.com/graft-build/graft/lockfile/lockreport"
 )
 
 type lockOpts struct {
@@ -101,161 +95,15 @@ func runLock(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
 		return err
 	}
 	path := filepath.Join(p.Dir, lockfile.LockFile)
-	written, err := writeIfChanged(path, lock)
+	written, err := lockfile.WriteLockIfChanged(path, lock)
 	if err != nil {
 		return err
 	}
 	if o.json {
-		return writeJSON(g.stdout, lockReport(p, lock, path, written))
+		return writeJSON(g.stdout, lockreport.New(p, lock, path, written))
 	}
-	printLock(g.stdout, p, lock, written)
+	lockreport.Print(g.stdout, p, lock, written)
 	return nil
-}
-
-// writeIfChanged writes graft.lock only when its bytes differ, so an unchanged lock keeps its
-// file untouched.
-func writeIfChanged(path string, lock *lockfile.Lock) (bool, error) {
-	data, err := lockfile.Marshal(lock)
-	if err != nil {
-		return false, err
-	}
-	old, err := os.ReadFile(path)
-	if err == nil && bytes.Equal(old, data) {
-		return false, nil
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("read %s: %w", path, err)
-	}
-	return true, lockfile.WriteLock(path, lock)
-}
-
-func printLock(w io.Writer, p *lockfile.Project, lock *lockfile.Lock, written bool) {
-	for _, pk := range lock.Plugins {
-		if pk.Kind == lockfile.KindLocal {
-			fmt.Fprintf(w, "%s: local %s -> tree %s%s\n", pk.Name, pk.Local, short(pk.Tree), change(p.PluginLock(pk.Name), pk))
-			continue
-		}
-		if pk.IsArtifact() {
-			fmt.Fprintf(w, "%s: %s %s -> %s %q (tree %s)%s\n", pk.Name, pk.Kind, pk.SourceName(), short(pk.Digest), pk.Title,
-				short(pk.Tree), change(p.PluginLock(pk.Name), pk))
-			continue
-		}
-		fmt.Fprintf(w, "%s: %s %s -> %s %q%s%s\n", pk.Name, pk.Kind, pk.Ref, short(pk.Commit), pk.Title,
-			tagList(pk.Tags), change(p.PluginLock(pk.Name), pk))
-	}
-	fmt.Fprintf(w, "base: %s -> %s%s\n", lock.Base.Ref, lock.Base.Digest, baseChange(p.Lock, lock.Base))
-	printContractChanges(w, p.Lock, lock)
-	if written {
-		fmt.Fprintf(w, "wrote %s\n", lockfile.LockFile)
-	} else {
-		fmt.Fprintf(w, "%s unchanged\n", lockfile.LockFile)
-	}
-}
-
-func tagList(tags []string) string {
-	if len(tags) == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (tags: %s)", strings.Join(tags, ", "))
-}
-
-// change marks a plugin new, or what it was locked at before (a commit; a local folder's tree).
-func change(old *lockfile.PluginLock, now lockfile.PluginLock) string {
-	switch {
-	case old == nil:
-		return " [new]"
-	case lockedAt(*old) != lockedAt(now):
-		return fmt.Sprintf(" [was %s]", short(lockedAt(*old)))
-	}
-	return ""
-}
-
-// baseChange marks a base whose digest changed with what it was ([was sha256:…], and the old
-// reference when that changed too).
-func baseChange(old *lockfile.Lock, now lockfile.BaseLock) string {
-	switch {
-	case old == nil || old.Base.Digest == now.Digest:
-		return ""
-	case old.Base.Ref != now.Ref:
-		return fmt.Sprintf(" [was %s %s]", old.Base.Ref, shortDigest(old.Base.Digest))
-	}
-	return fmt.Sprintf(" [was %s]", shortDigest(old.Base.Digest))
-}
-
-// lockedAt is what pins pk: its commit, a local folder's tree, a file's or manifest's digest.
-func lockedAt(pk lockfile.PluginLock) string { return pk.Pin() }
-
-// short is a commit, tree or sha256 digest cut to 12 hex digits.
-func short(sha string) string {
-	prefix := ""
-	if rest, ok := strings.CutPrefix(sha, "sha256:"); ok {
-		prefix, sha = "sha256:", rest
-	}
-	if len(sha) > 12 {
-		return prefix + sha[:12]
-	}
-	return prefix + sha
-}
-
-// jsonPlugin is one plugin in `graft lock --json` (credentials stripped from git).
-type jsonPlugin struct {
-	Name     string   `json:"name"`
-	Git      string   `json:"git"`
-	Ref      string   `json:"ref"`
-	Kind     string   `json:"kind"`
-	Commit   string   `json:"commit"`
-	Title    string   `json:"title"`
-	Tags     []string `json:"tags"`
-	Path     string   `json:"path"`
-	Local    string   `json:"local,omitempty"` // source.local of a local plugin
-	Tree     string   `json:"tree"`
-	Previous string   `json:"previous,omitempty"` // commit (local: tree; url, maven, oci: digest) in the lock before this run
-	URL      string   `json:"url,omitempty"`      // url, maven: the file's URL (no credentials)
-	Maven    string   `json:"maven,omitempty"`
-	OCI      string   `json:"oci,omitempty"`
-	Version  string   `json:"version,omitempty"`
-	Digest   string   `json:"digest,omitempty"` // url, maven: the file's sha256; oci: the manifest's
-	Size     int64    `json:"size,omitempty"`
-	Dest     string   `json:"dest,omitempty"` // where it is installed, when not plugins_dir/NAME
-}
-
-type jsonLock struct {
-	Lock        string       `json:"lock"`
-	Written     bool         `json:"written"`
-	Definitions string       `json:"definitions"`
-	Base        jsonBase     `json:"base"`
-	Plugins     []jsonPlugin `json:"plugins"`
-	// ContractChanges is what changed in the image's runtime contract since the lock before.
-	ContractChanges []imagecontract.Change `json:"contract_changes,omitempty"`
-}
-
-// jsonBase is the base in `graft lock --json`.
-type jsonBase struct {
-	Ref      string `json:"ref"`
-	Digest   string `json:"digest"`
-	Previous string `json:"previous,omitempty"` // digest in the lock before this run, when it changed
-}
-
-func lockReport(p *lockfile.Project, lock *lockfile.Lock, path string, written bool) jsonLock {
-	r := jsonLock{Lock: path, Written: written, Definitions: lock.Definitions, Plugins: []jsonPlugin{},
-		Base: jsonBase{Ref: lock.Base.Ref, Digest: lock.Base.Digest}}
-	if p.Lock != nil && p.Lock.Base.Digest != lock.Base.Digest {
-		r.Base.Previous = p.Lock.Base.Digest
-	}
-	r.ContractChanges = contractChanges(p.Lock, lock)
-	for _, pk := range lock.Plugins {
-		jp := jsonPlugin{Name: pk.Name, Git: gitremote.Redact(pk.Git), Ref: pk.Ref, Kind: pk.Kind, Commit: pk.Commit,
-			Title: pk.Title, Tags: pk.Tags, Path: pk.Path, Local: pk.Local, Tree: pk.Tree,
-			URL: gitremote.Redact(pk.URL), Maven: pk.Maven, OCI: pk.OCI, Version: pk.Version, Digest: pk.Digest, Size: pk.Size, Dest: pk.Dest}
-		if jp.Tags == nil {
-			jp.Tags = []string{}
-		}
-		if old := p.PluginLock(pk.Name); old != nil {
-			jp.Previous = lockedAt(*old)
-		}
-		r.Plugins = append(r.Plugins, jp)
-	}
-	return r
 }
 
 func writeJSON(w io.Writer, v any) error {

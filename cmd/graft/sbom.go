@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -12,7 +9,6 @@ import (
 
 	"github.com/graft-build/graft/builder/attest"
 	"github.com/graft-build/graft/internal/imageref"
-	"github.com/graft-build/graft/internal/usererr"
 )
 
 func newSBOMCmd(g *globalOpts) *cobra.Command {
@@ -37,42 +33,8 @@ fallback tag sha256-<hex>. A docker tar and the Docker Engine hold no attached d
 	return cmd
 }
 
-// resolveImage reads IMAGE for inspect, verify and sbom through imageref, the one resolver:
-// a name that finds nothing is bad input (exit 2), with one wording, and so is a folder or tar
-// that is there but cannot be read as an image (a damaged index.json, a manifest it names
-// missing). Bytes that are not their digest's are a difference verify names (exit 1), and a
-// registry or the Docker Engine that cannot be read stays a failure (exit 1): that may pass.
-func resolveImage(ctx context.Context, arg string) (imageref.Ref, *imageref.Resolved, error) {
-	cwd, err := os.Getwd()
-	if err != nil {
-		return imageref.Ref{}, nil, err
-	}
-	ref, err := imageref.Parse(arg, cwd)
-	if err != nil {
-		return imageref.Ref{}, nil, err
-	}
-	res, err := ref.Resolve(ctx)
-	local := ref.Kind == imageref.Layout || ref.Kind == imageref.OCIArchive || ref.Kind == imageref.DockerArchive
-	if err == nil && local {
-		// A folder's manifest is read when first asked for: read it now, so that a layout naming
-		// a manifest it lacks is refused here, as a tar's is.
-		if res.Index != nil {
-			_, err = res.Index.RawManifest()
-		} else {
-			_, err = res.Image.RawManifest()
-		}
-		if err != nil {
-			err = fmt.Errorf("image %s: manifest %s: %w", ref, res.Digest, err)
-		}
-	}
-	if errors.Is(err, imageref.ErrNotFound) || (err != nil && local && !errors.Is(err, imageref.ErrTampered)) {
-		err = usererr.Wrap(err) // IMAGE names nothing, or nothing readable: bad input
-	}
-	return ref, res, err
-}
-
 func runAttached(ctx context.Context, g *globalOpts, arg, artifactType string) error {
-	ref, res, err := resolveImage(ctx, arg)
+	ref, res, err := imageref.ResolveArg(ctx, arg)
 	if err != nil {
 		return err
 	}

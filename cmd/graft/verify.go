@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/graft-build/graft/builder"
@@ -61,16 +60,13 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildopts.Verify, arg, key
 	if err != nil {
 		return err
 	}
-	subj, err := verifySubject(ctx, arg)
+	// IMAGE that names nothing is bad input (exit 2).
+	ref, res, err := imageref.ResolveArg(ctx, arg)
 	if err != nil {
 		return err
 	}
 	signed := true
 	if key != "" {
-		ref, res, err := resolveImage(ctx, arg)
-		if err != nil {
-			return err
-		}
 		if signed, err = verifySignatures(ctx, g, ref, res, key); err != nil {
 			return err
 		}
@@ -89,7 +85,7 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildopts.Verify, arg, key
 		defer closeEngine()
 		vopts = append(vopts, verify.WithStepRunner(engine))
 	}
-	r, err := verify.Image(ctx, plan, subj, vopts...)
+	r, err := verify.Image(ctx, plan, verify.NewSubject(arg, ref, res), vopts...)
 	if err != nil {
 		return err
 	}
@@ -102,19 +98,4 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildopts.Verify, arg, key
 		return errCheckFailed
 	}
 	return nil
-}
-
-// verifySubject reads IMAGE through the one resolver, in every form build writes and inspect
-// reads; IMAGE that names nothing is bad input (exit 2).
-func verifySubject(ctx context.Context, arg string) (verify.Subject, error) {
-	ref, res, err := resolveImage(ctx, arg)
-	if err != nil {
-		return verify.Subject{}, err
-	}
-	subj := verify.Subject{Name: arg, Digest: res.Digest, Image: res.Image, Index: res.Index}
-	if ref.Kind == imageref.DockerArchive || ref.Kind == imageref.Daemon {
-		// A docker tar, and the Docker Engine (which hands images out as one), keep no manifest.
-		subj.Digest, subj.Manifestless = v1.Hash{}, true
-	}
-	return subj, nil
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -22,26 +20,10 @@ func verifySignatures(ctx context.Context, g *globalOpts, ref imageref.Ref, res 
 	if err != nil {
 		return false, err
 	}
-	digest := res.Digest
 	s, err := attest.CheckSignatures(ctx, ref, res, v, remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	if err != nil {
-		return false, fmt.Errorf("signatures of %s: %w", digest, err)
+		return false, fmt.Errorf("signatures of %s: %w", res.Digest, err)
 	}
-	if len(s.Image) > 0 {
-		fmt.Fprintf(g.stdout, "signature: %s is signed by %s (%s)\n", digest, keyPath, strings.Join(s.Image, ", "))
-	}
-	pts := make([]string, 0, len(s.Attestations))
-	for pt := range s.Attestations {
-		pts = append(pts, pt)
-	}
-	sort.Strings(pts)
-	for _, pt := range pts {
-		if where := s.Attestations[pt]; len(where) > 0 {
-			fmt.Fprintf(g.stdout, "attestation %s: signed by %s (%s)\n", pt, keyPath, strings.Join(where, ", "))
-		}
-	}
-	for _, p := range s.Problems {
-		fmt.Fprintf(g.stdout, "not verified: %s\n", p)
-	}
+	s.Print(g.stdout, res.Digest, keyPath)
 	return s.OK(), nil
 }
