@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -143,5 +145,31 @@ func TestTrafficAcrossServers(t *testing.T) {
 	}
 	if want := "GET blob 2, GET git refs 1"; tr.mix != want {
 		t.Errorf("mix %q, want %q", tr.mix, want)
+	}
+}
+
+// The change row's image upload leaves out what graft attaches: the fallback and cosign tags
+// by their names, SBOMs, DSSE envelopes and referrer manifests by their content; image
+// manifests, configs and layers count as the image's.
+func TestAttestedBytesAreTheAttachments(t *testing.T) {
+	cases := []struct {
+		method, path, body string
+		attested           bool
+	}{
+		{"PUT", "/v2/lib/app/manifests/sha256-abc.att", `{"schemaVersion":2,"layers":[]}`, true},
+		{"PUT", "/v2/lib/app/manifests/sha256-abc", `{"schemaVersion":2,"manifests":[]}`, true},
+		{"PUT", "/v2/lib/app/blobs/uploads/x?digest=sha256:1", `{"payloadType":"application/vnd.in-toto+json","payload":"e30="}`, true},
+		{"PATCH", "/v2/lib/app/blobs/uploads/x", `{"spdxVersion":"SPDX-2.3"}`, true},
+		{"PUT", "/v2/lib/app/manifests/sha256:1", `{"schemaVersion":2,"artifactType":"application/spdx+json"}`, true},
+		{"PUT", "/v2/lib/app/manifests/1", `{"schemaVersion":2,"config":{},"layers":[]}`, false},
+		{"PATCH", "/v2/lib/app/blobs/uploads/x", strings.Repeat("\x1f\x8b layer bytes ", 400), false},
+	}
+	for _, c := range cases {
+		req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+		var n, att atomic.Int64
+		io.Copy(io.Discard, newCountingReader(req, &n, &att))
+		if n.Load() != int64(len(c.body)) || (att.Load() == n.Load()) != c.attested || (att.Load() == 0) == c.attested {
+			t.Errorf("%s %s: counted %d, attested %d; want attested %v", c.method, c.path, n.Load(), att.Load(), c.attested)
+		}
 	}
 }

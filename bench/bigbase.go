@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/graft-build/graft/internal/iocount"
 )
 
 // bigBaseLayers is how many layers the realistic base has: its two small layers (users, the
@@ -171,7 +173,7 @@ func writeGzipLayer(path string, write func(io.Writer) error) (v1.Layer, error) 
 	}
 	defer f.Close()
 	blob, diff := sha256.New(), sha256.New()
-	counted := &countWriter{w: io.MultiWriter(f, blob)}
+	counted := &iocount.Writer{W: io.MultiWriter(f, blob)}
 	zw, err := gzip.NewWriterLevel(counted, gzip.BestSpeed)
 	if err != nil {
 		return nil, err
@@ -185,22 +187,11 @@ func writeGzipLayer(path string, write func(io.Writer) error) (v1.Layer, error) 
 	if err := f.Close(); err != nil {
 		return nil, err
 	}
-	return &fileLayer{path: path, digest: hashOf(blob), diffID: hashOf(diff), size: counted.n}, nil
+	return &fileLayer{path: path, digest: hashOf(blob), diffID: hashOf(diff), size: counted.N}, nil
 }
 
 func hashOf(h hash.Hash) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", h.Sum(nil))}
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // fileLayer is a gzip layer on disk whose digests are known: nothing is held in memory.

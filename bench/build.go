@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -169,6 +170,23 @@ func remoteImage(ctx context.Context, ref string) (v1.Image, error) {
 		return nil, fmt.Errorf("read %s: %w", ref, err)
 	}
 	return img, nil
+}
+
+// manifestAt reads the manifest of the image at ref, and its own size in bytes.
+func manifestAt(ctx context.Context, ref string) (*v1.Manifest, int64, error) {
+	img, err := remoteImage(ctx, ref)
+	if err != nil {
+		return nil, 0, err
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return nil, 0, err
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", ref, err)
+	}
+	return m, int64(len(raw)), nil
 }
 
 // pushedLayerSize is the compressed size of plugin k's layer in the image at ref.

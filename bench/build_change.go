@@ -52,7 +52,7 @@ func (e *buildEnv) changedBuild(ctx context.Context, r *row) {
 			r.Target = fmt.Sprintf("image upload ≤ 1.05× that plugin's layer (%s)", formatValue(float64(size), unitBytes))
 			r.Met = boolPtr(up <= 1.05*float64(size))
 			if att := r.Graft.Extra["attested_bytes"]; att > 0 {
-				r.Notes = append(r.Notes, fmt.Sprintf("graft's upload: %s for the image (%.2f× the layer), %s for its SBOM and provenance "+
+				r.Notes = append(r.Notes, fmt.Sprintf("graft's upload: %s for the image (%.2f× the layer), %s for its SBOM and provenance with their referrer manifests and tags "+
 					"(referrers, on by default; --sbom=false --provenance=false leave them out)",
 					formatValue(up, unitBytes), up/float64(size), formatValue(att, unitBytes)))
 			}

@@ -152,17 +152,9 @@ func (e *buildEnv) dockerBuildCacheFrom(ctx context.Context, ref string) error {
 
 // artifactOverhead is the size of the cache artifact's own blobs (its index and manifest).
 func artifactOverhead(ctx context.Context, ref string) (int64, error) {
-	img, err := remoteImage(ctx, ref)
+	m, raw, err := manifestAt(ctx, ref)
 	if err != nil {
 		return 0, err
 	}
-	m, err := img.Manifest()
-	if err != nil {
-		return 0, err
-	}
-	raw, err := img.RawManifest()
-	if err != nil {
-		return 0, err
-	}
-	return m.Config.Size + int64(len(raw)), nil
+	return m.Config.Size + raw, nil
 }

@@ -282,13 +282,9 @@ func (s *pushSide) finish(size float64) *side {
 	return out
 }
 
-// imageBytes is the compressed size of the image at ref: its layers, config and manifest.
+// imageBytes is the compressed size of the image at ref: its layers and config.
 func imageBytes(ctx context.Context, ref string) (float64, error) {
-	img, err := remoteImage(ctx, ref)
-	if err != nil {
-		return 0, err
-	}
-	m, err := img.Manifest()
+	m, _, err := manifestAt(ctx, ref)
 	if err != nil {
 		return 0, err
 	}

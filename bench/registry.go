@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -42,7 +43,7 @@ func startRegistry(link *netdelay.Link, distribution bool) *registry {
 	r.srv = httptest.NewUnstartedServer(link.Handler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch req.Method {
 		case http.MethodPut, http.MethodPatch, http.MethodPost:
-			req.Body = &countingReader{r: req.Body, n: &r.uploaded, attested: &r.attested}
+			req.Body = newCountingReader(req, &r.uploaded, &r.attested)
 		}
 		cw := &countingWriter{ResponseWriter: w, n: &r.sent}
 		if req.Method == http.MethodPost && req.URL.Query().Get("mount") != "" {
@@ -88,8 +89,10 @@ func (r *registry) uploadedBytes() int64 { return r.uploaded.Load() }
 // upload from them.
 func (r *registry) attestedBytes() int64 { return r.attested.Load() }
 
-// countingReader counts a request body; a body whose start shows an SBOM, an in-toto
-// statement or a manifest with a subject (a referrer) counts as attested too.
+// countingReader counts a request body; a body that belongs to the attachments counts as
+// attested too: a tag of the referrers fallback or of cosign (PUT manifests/sha256-<hex>[.sbom,
+// .att, .sig]), or a body whose start shows an SBOM, an in-toto statement, a DSSE envelope, a
+// cosign signature or a referrer (a manifest with a subject or an artifactType).
 type countingReader struct {
 	r        io.ReadCloser
 	n        *atomic.Int64
@@ -98,6 +101,18 @@ type countingReader struct {
 	seen     int64  // bytes read so far
 	kind     int    // 0 unknown, 1 attestation, -1 not
 }
+
+func newCountingReader(req *http.Request, n, attested *atomic.Int64) *countingReader {
+	c := &countingReader{r: req.Body, n: n, attested: attested}
+	if _, tag, ok := strings.Cut(req.URL.Path, "/manifests/"); ok && req.Method == http.MethodPut && strings.HasPrefix(tag, "sha256-") {
+		c.kind = 1
+	}
+	return c
+}
+
+// attestedMarks are what an attachment's body shows in its first bytes.
+var attestedMarks = [][]byte{[]byte(`"spdxVersion"`), []byte(`in-toto.io/Statement`), []byte(`"payloadType"`),
+	[]byte(`"subject"`), []byte(`"artifactType"`), []byte(`dev.cosignproject.cosign`), []byte(`dev.sigstore.cosign`)}
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
@@ -108,8 +123,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.attested.Add(int64(n))
 	case 0:
 		c.head = append(c.head, p[:min(n, 4096-len(c.head))]...)
-		if bytes.Contains(c.head, []byte(`"spdxVersion"`)) || bytes.Contains(c.head, []byte(`in-toto.io/Statement`)) ||
-			bytes.Contains(c.head, []byte(`"subject"`)) {
+		if slices.ContainsFunc(attestedMarks, func(m []byte) bool { return bytes.Contains(c.head, m) }) {
 			c.kind = 1
 			c.attested.Add(c.seen)
 		} else if len(c.head) >= 4096 || err != nil {

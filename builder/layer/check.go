@@ -12,6 +12,7 @@ import (
 	"path"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/graft-build/graft/internal/iocount"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -81,7 +82,7 @@ func verifyBlob(blob io.Reader, want Expect, o *options) error {
 		return err
 	}
 	blobHash := sha256.New()
-	counted := &countWriter{w: blobHash}
+	counted := &iocount.Writer{W: blobHash}
 	zr, err := gzip.NewReader(io.TeeReader(io.LimitReader(blob, want.Size+1), counted))
 	if err != nil {
 		return fmt.Errorf("not a gzip stream: %w", err)
@@ -124,7 +125,7 @@ func verifyBlob(blob io.Reader, want Expect, o *options) error {
 		}
 		done()
 	}
-	return compareSums(want, counted.n, blobHash, tarHash, remade, recompressed)
+	return compareSums(want, counted.N, blobHash, tarHash, remade, recompressed)
 }
 
 // compareEntries reads the tar's entries against the expected ones, in order, and writes what

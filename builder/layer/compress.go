@@ -14,6 +14,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/graft-build/graft/internal/iocount"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/pgzip"
 )
@@ -69,30 +70,18 @@ func New(entries []Entry, opts ...Option) (*Layer, error) {
 	sp := newSpool(o.cacheDir)
 	blobHash := sha256.New()
 	tarHash := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(sp, blobHash)}
+	cw := &iocount.Writer{W: io.MultiWriter(sp, blobHash)}
 	if err := compress(cw, tarHash, sorted, o); err != nil {
 		sp.discard()
 		return nil, err
 	}
-	l := &Layer{size: cw.n, mediaType: o.mediaType,
+	l := &Layer{size: cw.N, mediaType: o.mediaType,
 		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(tarHash.Sum(nil))},
 		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(blobHash.Sum(nil))}}
 	if err := sp.finish(l, o); err != nil {
 		return nil, err
 	}
 	return l, nil
-}
-
-// countWriter counts the bytes written through it.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // compress writes the gzip-compressed tar of sorted entries to w, and the tar to tarHash too
