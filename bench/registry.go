@@ -11,8 +11,9 @@ import (
 	"sync/atomic"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+
 	"github.com/graft-build/graft/internal/netdelay"
-	"github.com/graft-build/graft/internal/regtest"
+	"github.com/graft-build/graft/internal/registrytest"
 )
 
 // registry is an in-memory registry on 127.0.0.1 behind a netdelay.Link (the round trip per
@@ -36,7 +37,7 @@ func startRegistry(link *netdelay.Link, distribution bool) *registry {
 	r := &registry{link: link, Kind: "go-containerregistry"}
 	var inner http.Handler
 	if distribution {
-		r.Kind, inner = "distribution", regtest.Handler()
+		r.Kind, inner = "distribution", registrytest.Handler()
 	} else {
 		inner = ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
 	}

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -30,6 +27,7 @@ import (
 	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layer"
+	"github.com/graft-build/graft/internal/registrytest"
 	"github.com/graft-build/graft/internal/usererr"
 	"github.com/graft-build/graft/launcher/config"
 	"github.com/graft-build/graft/launcher/render"
@@ -442,8 +440,8 @@ func TestDockerBaseAndOwnerFromBaseUser(t *testing.T) {
 }
 
 func TestRegistryBaseByDigest(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	host := strings.TrimPrefix(srv.URL, "http://")
+	reg := registrytest.New(t, registrytest.WithGGCR(false))
+	host := reg.Host
 	base := buildtest.BaseImage(t, "linux/amd64", "", types.OCIManifestSchema1)
 	tag, _ := name.NewTag(host + "/app/base:1")
 	if err := remote.Write(tag, base); err != nil {
@@ -466,7 +464,7 @@ func TestRegistryBaseByDigest(t *testing.T) {
 		t.Fatalf("built on %s (%s), want the locked %s", cf.Config.Labels[contract.LabelBaseDigest], res.BaseRef, baseDigest)
 	}
 	// The registry goes away: a clear error naming the base and what to do.
-	srv.Close()
+	reg.Close()
 	_, err := builder.Build(context.Background(), p, builder.WithCache(fetch.NewCache(t.TempDir())),
 		builder.WithLaunchers(buildtest.Launchers(t, "amd64")))
 	if err == nil || !strings.Contains(err.Error(), "base image "+tag.String()) || !strings.Contains(err.Error(), "run `graft lock`") {

@@ -28,7 +28,7 @@ import (
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/layercache"
 	"github.com/graft-build/graft/internal/gittest"
-	"github.com/graft-build/graft/internal/regtest"
+	"github.com/graft-build/graft/internal/registrytest"
 	"github.com/graft-build/graft/lockfile"
 )
 
@@ -138,7 +138,7 @@ func push(t *testing.T, ref string, img v1.Image) {
 // image is the one a build without any cache makes.
 func TestRegistryCacheFreshRunnerFetchesOnlyTheChange(t *testing.T) {
 	s, gc := httpSite(t)
-	reg := regtest.New(t)
+	reg := registrytest.New(t)
 	cacheRef := reg.Host + "/ci/cache:main"
 	from, _, _ := layercache.Parse("type=registry,ref="+cacheRef, "--cache-from", "src")
 	to, _, _ := layercache.Parse("type=registry,ref="+cacheRef, "--cache-to", "dest")
@@ -210,7 +210,7 @@ func TestRegistryCacheFreshRunnerFetchesOnlyTheChange(t *testing.T) {
 }
 
 // layerGets counts the blob downloads from the cache repository repo, but for its index.
-func layerGets(reqs []regtest.Request, repo string) int {
+func layerGets(reqs []registrytest.Request, repo string) int {
 	n := -1 // the index is the manifest's config blob
 	for _, q := range reqs {
 		if q.Method == http.MethodGet && strings.HasPrefix(q.Path, "/v2/"+repo+"/blobs/sha256:") {
@@ -240,9 +240,9 @@ func layerSize(t *testing.T, img v1.Image, plugin string) int64 {
 }
 
 // exported is a site whose first build exported its layers to a registry cache.
-func exported(t *testing.T) (*buildtest.Site, *gitCounter, *regtest.Registry, string, *contract.Result) {
+func exported(t *testing.T) (*buildtest.Site, *gitCounter, *registrytest.Registry, string, *contract.Result) {
 	s, gc := httpSite(t)
-	reg := regtest.New(t)
+	reg := registrytest.New(t)
 	ref := reg.Host + "/ci/cache:main"
 	to, _, _ := layercache.Parse("type=registry,ref="+ref, "--cache-to", "dest")
 	c, res, err := freshRunner(t).exporting(s.Load(), &shared{to: []layercache.Store{to}})

@@ -6,10 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,12 +17,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/rhysd/actionlint"
 	"go.yaml.in/yaml/v4"
 
 	"github.com/graft-build/graft/builder/buildtest"
+	"github.com/graft-build/graft/internal/registrytest"
 )
 
 const root = ".." // the repository, from this package's folder
@@ -165,21 +161,6 @@ func graftOnPath(t *testing.T) string {
 	return graftBin
 }
 
-// privateRegistry is an in-memory registry wanting HTTP basic auth user:pw.
-func privateRegistry(t *testing.T, user, pw string) string {
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pw {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
 func site(t *testing.T) *buildtest.Site {
 	s := buildtest.NewSite(t, "oci-layout://base", "")
 	buildtest.WriteBaseLayout(t, filepath.Join(s.Dir, "base"), "linux/amd64")
@@ -233,7 +214,7 @@ func TestGitLabTemplateScriptPushes(t *testing.T) {
 		t.Fatal("the example does not extend .graft-build")
 	}
 	const user, pw = "gitlab-ci-token", "job-token-value"
-	host := privateRegistry(t, user, pw)
+	host := registrytest.New(t, registrytest.WithBasicAuth(user, pw)).Host
 	s := site(t)
 	work := t.TempDir()
 	gitlab := map[string]string{
@@ -298,7 +279,7 @@ func TestGitHubActionStepsPush(t *testing.T) {
 		steps[m["name"].(string)] = m
 	}
 	const user, pw = "gh-actor", "gh-token-value"
-	host := privateRegistry(t, user, pw)
+	host := registrytest.New(t, registrytest.WithBasicAuth(user, pw)).Host
 	s := site(t)
 	temp := t.TempDir()
 	outputs := filepath.Join(temp, "github_output")

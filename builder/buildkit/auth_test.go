@@ -1,18 +1,13 @@
 package buildkit
 
 import (
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/graft-build/graft/internal/registrytest"
 )
 
 // TestPrivateRegistryBase: a base in a registry that wants a password is read by graft with
@@ -22,20 +17,8 @@ func TestPrivateRegistryBase(t *testing.T) {
 	d := shared.Daemon(t)
 	base := newBase(t)
 	user, pass := "graft", randomHex(t)
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	var refused atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
-			refused.Add(1)
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	u, _ := url.Parse(srv.URL)
-	ref, err := name.ParseReference(u.Host + "/private/base:1")
+	reg := registrytest.New(t, registrytest.WithGGCR(false), registrytest.WithBasicAuth(user, pass))
+	ref, err := name.ParseReference(reg.Host + "/private/base:1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +26,7 @@ func TestPrivateRegistryBase(t *testing.T) {
 	if err := remote.Write(ref, base.img, auth); err != nil {
 		t.Fatal(err)
 	}
-	pinned, err := name.ParseReference(u.Host + "/private/base@" + base.digest.String())
+	pinned, err := name.ParseReference(reg.Host + "/private/base@" + base.digest.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,13 +34,13 @@ func TestPrivateRegistryBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused.Store(0)
+	refusedBefore := reg.Refused()
 	t.Setenv("DOCKER_CONFIG", t.TempDir()) // nothing to lend the daemon
 	l := mustRun(t, newEngine(t, d.Addr), demo.request(t, pinned.String(), &testBase{img: img, digest: base.digest}, nil))
 	if _, ok := entriesOf(t, l)[pluginsDir+"/demo/generated/info.txt"]; !ok {
 		t.Error("the steps did not run on the private base")
 	}
-	if n := refused.Load(); n != 0 {
+	if n := reg.Refused() - refusedBefore; n != 0 {
 		t.Errorf("the registry refused %d requests without credentials: the daemon asked it", n)
 	}
 }

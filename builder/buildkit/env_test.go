@@ -6,19 +6,14 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -30,6 +25,7 @@ import (
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/internal/buildkittest"
 	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/registrytest"
 )
 
 var shared *buildkittest.Shared
@@ -64,8 +60,18 @@ type testBase struct {
 	layout       string // oci-layout://DIR@sha256:...
 	registry     string // 127.0.0.1:PORT/base@sha256:...
 	registryHost string // 127.0.0.1:PORT
-	// manifestGets counts manifest downloads from the registry (pushing does none).
-	manifestGets atomic.Int64
+	reg          *registrytest.Registry
+}
+
+// manifestGets counts manifest downloads from the base's registry (pushing does none).
+func (b *testBase) manifestGets() int {
+	n := 0
+	for _, r := range b.reg.Requests() {
+		if r.Method == http.MethodGet && strings.Contains(r.Path, "/manifests/") {
+			n++
+		}
+	}
+	return n
 }
 
 func newBase(t *testing.T) *testBase {
@@ -118,24 +124,16 @@ func newBase(t *testing.T) *testBase {
 		t.Fatal(err)
 	}
 	b.layout = "oci-layout://" + dir + "@" + b.digest.String()
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/") {
-			b.manifestGets.Add(1)
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	u, _ := url.Parse(srv.URL)
-	ref, err := name.ParseReference(u.Host + "/base:1")
+	b.reg = registrytest.New(t, registrytest.WithGGCR(false))
+	ref, err := name.ParseReference(b.reg.Host + "/base:1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := remote.Write(ref, img); err != nil {
 		t.Fatal(err)
 	}
-	b.registry = u.Host + "/base@" + b.digest.String()
-	b.registryHost = u.Host
+	b.registry = b.reg.Host + "/base@" + b.digest.String()
+	b.registryHost = b.reg.Host
 	return b
 }
 

@@ -93,7 +93,7 @@ func TestRegistryAndLayoutBaseSameLayer(t *testing.T) {
 	base := newBase(t)
 	e := newEngine(t, d.Addr)
 	fromRegistry := digestOf(t, mustRun(t, e, demo.request(t, base.registry, base, nil)))
-	if n := base.manifestGets.Load(); n != 0 {
+	if n := base.manifestGets(); n != 0 {
 		t.Fatalf("buildkitd fetched the base's manifest from the registry %d times", n)
 	}
 	fromLayout := digestOf(t, mustRun(t, e, demo.request(t, base.layout, base, nil)))

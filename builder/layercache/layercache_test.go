@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/graft-build/graft/internal/regtest"
+	"github.com/graft-build/graft/internal/registrytest"
 	"github.com/graft-build/graft/internal/usererr"
 )
 
@@ -67,7 +67,7 @@ func FuzzParse(f *testing.F) {
 // manifest names without asking, and on writing skips the blobs a repository is known to hold
 // and sends the rest and the index at once.
 func TestRegistryRoundTrips(t *testing.T) {
-	reg := regtest.New(t)
+	reg := registrytest.New(t)
 	ctx := context.Background()
 	ref, _ := name.ParseReference(reg.Host + "/ci/cache:main")
 	var layers []v1.Layer

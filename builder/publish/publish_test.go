@@ -6,20 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -31,6 +26,7 @@ import (
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/publish"
 	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/registrytest"
 	"github.com/graft-build/graft/lockfile"
 )
 
@@ -145,30 +141,6 @@ func TestDockerTarLoadsBack(t *testing.T) {
 	}
 }
 
-// countingRegistry is ggcr's in-memory registry on 127.0.0.1, counting the bytes of request
-// bodies (blob and manifest uploads).
-func countingRegistry(t *testing.T) (host string, uploaded *atomic.Int64) {
-	uploaded = &atomic.Int64{}
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = &countingBody{r.Body, uploaded}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://"), uploaded
-}
-
-type countingBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (c *countingBody) Read(p []byte) (int, error) {
-	n, err := c.ReadCloser.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
 func size(t *testing.T, f func() (int64, error)) int64 {
 	n, err := f()
 	if err != nil {
@@ -178,20 +150,20 @@ func size(t *testing.T, f func() (int64, error)) int64 {
 }
 
 func TestRegistryPushSendsOnlyTheChangedLayer(t *testing.T) {
-	host, uploaded := countingRegistry(t)
+	reg := registrytest.New(t, registrytest.WithGGCR(false))
 	s := site(t, "linux/amd64")
-	ref := host + "/lib/app:latest"
+	ref := reg.Host + "/lib/app:latest"
 	first := build(t, s.Load(), "amd64")
 	where := publishTo(t, "type=registry,name="+ref, publish.Options{}, artifact(first))
 	if !strings.HasSuffix(where, "@"+first.Digest.String()) {
 		t.Errorf("published at %s", where)
 	}
-	firstBytes := uploaded.Load()
+	firstBytes := reg.Uploaded()
 
 	time.Sleep(1100 * time.Millisecond)
 	s.Plugin("beta", map[string]string{"b.txt": "beta, changed"}, "")
 	second := build(t, s.Lock(), "amd64")
-	uploaded.Store(0)
+	before := reg.Uploaded()
 	pub, err := publish.Parse("type=registry,name="+ref, publish.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +172,7 @@ func TestRegistryPushSendsOnlyTheChangedLayer(t *testing.T) {
 	if _, err := pub.Publish(context.Background(), artifact(second), &progress); err != nil {
 		t.Fatal(err)
 	}
-	got := uploaded.Load()
+	got := reg.Uploaded() - before
 	t.Logf("progress of the second push:\n%s", progress.String())
 	if !strings.Contains(progress.String(), fmt.Sprintf("sent %d bytes", got)) {
 		t.Errorf("progress %q does not report the %d bytes sent", progress.String(), got)

@@ -3,20 +3,16 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/registry"
-
 	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/internal/buildkittest"
 	"github.com/graft-build/graft/internal/buildopts"
+	"github.com/graft-build/graft/internal/registrytest"
 )
 
 // TestBuildAutoStartsBuildkitd: with build steps, no --buildkit and no BUILDKIT_HOST, graft
@@ -252,9 +248,7 @@ func canPrivileged(t *testing.T, image string) bool {
 func TestBuildAutoPullsByDigest(t *testing.T) {
 	buildEnv(t)
 	_, local, name := autoContainer(t, buildkittest.LoadImage)
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	remoteTag := strings.TrimPrefix(srv.URL, "http://") + "/moby/buildkit:" + buildkittest.Version
+	remoteTag := registrytest.GGCR(t, false) + "/moby/buildkit:" + buildkittest.Version
 	t.Cleanup(func() { exec.Command("docker", "rmi", remoteTag).Run() })
 	out, err := exec.Command("docker", "tag", local, remoteTag).CombinedOutput()
 	if err == nil {

@@ -5,17 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -25,6 +20,7 @@ import (
 	"github.com/graft-build/graft/internal/buildkittest"
 	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/registrytest"
 )
 
 // TestBuildRunsStepsWithBuildKit: a plugin with [build] run goes through a real buildkitd
@@ -163,14 +159,8 @@ func TestBuildKitInContainerLoopbackBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	var gets atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gets.Add(1)
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	base := strings.TrimPrefix(srv.URL, "http://") + "/base:1"
+	reg := registrytest.New(t, registrytest.WithGGCR(false))
+	base := reg.Host + "/base:1"
 	tag, _ := name.NewTag(base)
 	if err := remote.Write(tag, img); err != nil {
 		t.Fatal(err)
@@ -178,14 +168,14 @@ func TestBuildKitInContainerLoopbackBase(t *testing.T) {
 	s := buildtest.NewSite(t, base, "")
 	s.Plugin("gamma", map[string]string{"src.txt": "gamma"}, "[build]\nrun = [\"echo built-by-$(id -u) > generated.txt\"]")
 	s.Lock()
-	gets.Store(0)
+	pushed := len(reg.Requests())
 	code, _, errOut := graft(t, "build", "-C", s.Dir, "--progress", "plain", "--buildkit", addr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	_, ls := outputImage(t, s.Dir)
 	wantStepRan(t, ls[1])
-	if gets.Load() == 0 {
+	if len(reg.Requests()) == pushed {
 		t.Fatal("graft did not read the base from the registry (the test proves nothing)")
 	}
 }

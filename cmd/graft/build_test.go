@@ -4,17 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/graft-build/graft/internal/imageref"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/graft-build/graft/internal/imageref"
+	"github.com/graft-build/graft/internal/registrytest"
 
 	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/builder/publish"
@@ -89,9 +86,7 @@ func TestBuildPrintsTheDigestLastAndIsReproducible(t *testing.T) {
 func TestBuildJSONAndSeveralOutputs(t *testing.T) {
 	buildEnv(t)
 	s := graftSite(t)
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	ref := strings.TrimPrefix(srv.URL, "http://") + "/lib/app:v1"
+	ref := registrytest.GGCR(t, false) + "/lib/app:v1"
 	tarPath := filepath.Join(t.TempDir(), "img.tar")
 	code, out, errOut := graft(t, "build", "-C", s.Dir, "--json", "-o", "type=registry,name="+ref,
 		"-o", "type=docker,dest="+tarPath, "-o", "type=oci,dest=out/x")
@@ -178,14 +173,13 @@ func TestInspectRejectsImagesGraftDidNotBuild(t *testing.T) {
 
 // An IMAGE that names nothing is a usage error (exit 2) saying what IMAGE may be.
 func TestInspectMissingImageExits2(t *testing.T) {
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(reg.Close)
+	host := registrytest.GGCR(t, false)
 	dir := t.TempDir()
 	for _, img := range []string{
 		"oci-layout://" + filepath.Join(dir, "nope"),
 		filepath.Join(dir, "nope.tar"),
 		filepath.Join(dir, "nope"),
-		strings.TrimPrefix(reg.URL, "http://") + "/nope:1",
+		host + "/nope:1",
 	} {
 		code, _, errOut := graft(t, "inspect", img)
 		if code != 2 || !strings.HasSuffix(strings.TrimSpace(errOut), imageref.Forms) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {

@@ -5,16 +5,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/registry"
-
 	"github.com/graft-build/graft/internal/buildopts"
+	"github.com/graft-build/graft/internal/registrytest"
 )
 
 // -t NAME (repeatable) and --push, as buildx: pushed to every name, and --push is an output,
@@ -22,9 +19,7 @@ import (
 func TestTagAndPushShorthands(t *testing.T) {
 	buildEnv(t)
 	s := graftSite(t)
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host := registrytest.GGCR(t, false)
 	code, out, errOut := graft(t, "build", "-C", s.Dir, "-t", host+"/lib/app:v1", "--tag", host+"/lib/app:latest", "--push")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/builder/layercache"
-	"github.com/graft-build/graft/internal/regtest"
+	"github.com/graft-build/graft/internal/registrytest"
 )
 
 // graft build --cache-to/--cache-from without BuildKit: a fresh runner (empty GRAFT_CACHE_DIR)
@@ -21,7 +21,7 @@ import (
 func TestBuildLayerCacheFlags(t *testing.T) {
 	buildEnv(t)
 	s := graftSite(t)
-	reg := regtest.New(t)
+	reg := registrytest.New(t)
 	dir := filepath.Join(t.TempDir(), "ci-cache")
 	ref := reg.Host + "/ci/cache:main"
 	code, out, errOut := graft(t, "build", "-C", s.Dir, "--progress", "plain",
@@ -71,7 +71,7 @@ func TestBuildLayerCacheFlags(t *testing.T) {
 // the same kind of change. Issue 23: the fresh runner within 1.5× the warm one.
 func TestFreshRunnerRoundTrips(t *testing.T) {
 	buildEnv(t)
-	reg := regtest.New(t, regtest.WithDelay(20*time.Millisecond))
+	reg := registrytest.New(t, registrytest.WithDelay(20*time.Millisecond))
 	base, err := name.ParseReference(reg.Host + "/lib/base:1") // a base in the registry, as CI has
 	if err != nil {
 		t.Fatal(err)
@@ -107,9 +107,9 @@ func TestFreshRunnerRoundTrips(t *testing.T) {
 		t.Logf("%6s %-70s %4d ms", q.Method, q.Path, q.End.Sub(q.Start).Milliseconds())
 	}
 	imp, exp := cacheRequests(reqs)
-	fresh := regtest.Sequential(reqs)
+	fresh := registrytest.Sequential(reqs)
 	t.Logf("fresh runner: %s, %d requests, %d sequential; cache import %d requests, %d sequential; cache export %d requests, %d sequential",
-		freshTook.Round(time.Millisecond), len(reqs), fresh, len(imp), regtest.Sequential(imp), len(exp), regtest.Sequential(exp))
+		freshTook.Round(time.Millisecond), len(reqs), fresh, len(imp), registrytest.Sequential(imp), len(exp), registrytest.Sequential(exp))
 	if !strings.Contains(errOut, "(cache-from, ") {
 		t.Errorf("nothing came from the cache:\n%s", errOut)
 	}
@@ -140,7 +140,7 @@ func TestFreshRunnerRoundTrips(t *testing.T) {
 		t.Fatalf("warm runner: exit %d: %s", code, errOut)
 	}
 	warmReqs := reg.Requests()[mark:]
-	warm := regtest.Sequential(warmReqs)
+	warm := registrytest.Sequential(warmReqs)
 	t.Logf("warm runner: %s, %d requests, %d sequential", time.Since(start).Round(time.Millisecond), len(warmReqs), warm)
 	// The warm runner waits for the base's handshake, manifest and config, then the push's
 	// handshake, the blobs' HEAD and upload (three requests), the image's manifest, the
@@ -156,7 +156,7 @@ func TestFreshRunnerRoundTrips(t *testing.T) {
 }
 
 // cacheLayerGets counts the blobs downloaded from the cache repository but its index.
-func cacheLayerGets(reqs []regtest.Request) int {
+func cacheLayerGets(reqs []registrytest.Request) int {
 	n := 0
 	for _, q := range reqs {
 		if q.Method == "GET" && strings.HasPrefix(q.Path, "/v2/ci/cache/blobs/") {
@@ -169,7 +169,7 @@ func cacheLayerGets(reqs []regtest.Request) int {
 // cacheRequests are a build's requests to the cache's repository (ci/cache) before its first
 // to the output's (lib/app), the cache's import, and after it, the export (handshakes, which
 // name no repository, in neither).
-func cacheRequests(reqs []regtest.Request) (imp, exp []regtest.Request) {
+func cacheRequests(reqs []registrytest.Request) (imp, exp []registrytest.Request) {
 	pushing := false
 	for _, q := range reqs {
 		pushing = pushing || strings.HasPrefix(q.Path, "/v2/lib/app/")
@@ -190,7 +190,7 @@ func cacheRequests(reqs []regtest.Request) (imp, exp []regtest.Request) {
 func TestCacheMountsFromPushedTag(t *testing.T) {
 	buildEnv(t)
 	s := graftSite(t)
-	reg := regtest.New(t)
+	reg := registrytest.New(t)
 	code, _, errOut := graft(t, "build", "-C", s.Dir, "--progress", "plain", "--push", "-t", reg.Host+"/lib/x:v1",
 		"--cache-to", "type=registry,ref="+reg.Host+"/ci/cache:main")
 	if code != 0 {

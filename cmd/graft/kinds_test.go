@@ -6,17 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -666,20 +661,9 @@ func TestOCIPluginFromAPrivateRegistry(t *testing.T) {
 	k := newKindsSite(t, "")
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	const pw = "s3cret-registry-token"
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	open := httptest.NewServer(reg) // where the test pushes
-	t.Cleanup(open.Close)
-	private := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "ci" || p != pw {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(private.Close)
-	host := strings.TrimPrefix(private.URL, "http://")
-	artifacttest.PushArtifact(t, strings.TrimPrefix(open.URL, "http://")+"/plugins/skin:1.0", map[string]string{"skin.css": "a{}"})
+	reg := registrytest.New(t, registrytest.WithGGCR(false), registrytest.WithBasicAuth("ci", pw))
+	host := reg.Host
+	artifacttest.PushArtifact(t, reg.OpenHost+"/plugins/skin:1.0", map[string]string{"skin.css": "a{}"})
 	k.plugin("skin", fmt.Sprintf("[source]\noci = %q\n", host+"/plugins/skin:1.0"))
 
 	code, out, errOut := k.graft(t, "lock")

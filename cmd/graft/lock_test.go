@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,11 +15,11 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/graft-build/graft/internal/gittest"
+	"github.com/graft-build/graft/internal/registrytest"
 	"github.com/graft-build/graft/lockfile"
 )
 
@@ -59,9 +57,7 @@ func newSiteFixture(t *testing.T, srvOpts ...gittest.ServerOption) *siteFixture 
 // pushBase pushes a small random image to an in-process registry and returns its tag and digest.
 func pushBase(t *testing.T) (string, string) {
 	t.Helper()
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(reg.Close)
-	ref := strings.TrimPrefix(reg.URL, "http://") + "/archivesspace:4.1.1"
+	ref := registrytest.GGCR(t, false) + "/archivesspace:4.1.1"
 	return ref, pushRandom(t, ref)
 }
 

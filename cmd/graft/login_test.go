@@ -3,33 +3,14 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/graft-build/graft/internal/registrytest"
 )
-
-// privateRegistry is an in-memory registry that wants HTTP basic auth user:pw.
-func privateRegistry(t *testing.T, user, pw string) string {
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pw {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
 
 // withStdin runs f with os.Stdin reading s (cobra reads the command's stdin from it).
 func withStdin(t *testing.T, s string, f func()) {
@@ -53,7 +34,7 @@ func TestLoginStoresCredentialsAsDockerDoes(t *testing.T) {
 	cfgDir := t.TempDir()
 	t.Setenv("DOCKER_CONFIG", cfgDir)
 	const pw = "s3cret-token-value"
-	host := privateRegistry(t, "ci", pw)
+	host := registrytest.New(t, registrytest.WithBasicAuth("ci", pw)).Host
 	s := graftSite(t)
 
 	var code int
@@ -113,7 +94,7 @@ func TestLoginConfigFileIsPrivateAndNeverALink(t *testing.T) {
 	cfgDir := t.TempDir()
 	t.Setenv("DOCKER_CONFIG", cfgDir)
 	const pw = `s3cret"token\value`
-	host := privateRegistry(t, "ci", pw)
+	host := registrytest.New(t, registrytest.WithBasicAuth("ci", pw)).Host
 	file := filepath.Join(cfgDir, "config.json")
 	login := func() (int, string, string) {
 		var code int

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"io"
-	"log"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/graft-build/graft/internal/registrytest"
 )
 
 var cursorUp = regexp.MustCompile(`\x1b\[[0-9]+A`)
@@ -77,9 +74,7 @@ func TestBuildProgressTTYDrawsOneLinePerPluginAndASummary(t *testing.T) {
 func TestBuildProgressTTYPushesToARegistry(t *testing.T) {
 	buildEnv(t)
 	s := graftSite(t)
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer reg.Close()
-	name := strings.TrimPrefix(reg.URL, "http://") + "/site:1"
+	name := registrytest.GGCR(t, false) + "/site:1"
 	code, out, tty := graft(t, "build", "-C", s.Dir, "--progress", "tty", "--output", "type=registry,name="+name)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, tty)
