@@ -19,7 +19,7 @@ import (
 	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/fetch"
 	"github.com/graft-build/graft/builder/publish"
-	"github.com/graft-build/graft/internal/regtest"
+	"github.com/graft-build/graft/internal/registrytest"
 )
 
 // registryBase pushes a base of the one small /app layer under n random 256 KiB layers to
@@ -55,7 +55,7 @@ func registryBase(t *testing.T, ref string, n int) []v1.Hash {
 }
 
 // blobReads counts, per digest of blobs, the GETs of it in reqs.
-func blobReads(reqs []regtest.Request, blobs []v1.Hash) map[v1.Hash]int {
+func blobReads(reqs []registrytest.Request, blobs []v1.Hash) map[v1.Hash]int {
 	n := map[v1.Hash]int{}
 	for _, q := range reqs {
 		for _, b := range blobs {
@@ -69,7 +69,7 @@ func blobReads(reqs []regtest.Request, blobs []v1.Hash) map[v1.Hash]int {
 
 // pings counts the registry sessions opened: the GETs of /v2/ with which a client learns how to
 // authenticate.
-func pings(reqs []regtest.Request) int {
+func pings(reqs []registrytest.Request) int {
 	n := 0
 	for _, q := range reqs {
 		if q.Method == "GET" && q.Path == "/v2/" {
@@ -85,7 +85,7 @@ func pings(reqs []regtest.Request) int {
 // each is read once, as it is copied. Either way the push opens one session per registry, its
 // attestations included.
 func TestFirstPushMountsOrStreamsTheBaseOnce(t *testing.T) {
-	src, other := regtest.New(t), regtest.New(t)
+	src, other := registrytest.New(t), registrytest.New(t)
 	base := registryBase(t, src.Host+"/base/app:1", 3)
 	s := buildtest.NewSite(t, src.Host+"/base/app:1", "")
 	s.Plugin("alpha", map[string]string{"a.txt": strings.Repeat("alpha ", 1000)}, "")

@@ -153,7 +153,7 @@ func runBuild(ctx context.Context, g *globalOpts, o *buildOpts) error {
 	took := time.Since(start).Round(time.Millisecond)
 	rep.Event(graftprogress.Event{Subject: "image", Phase: graftprogress.Done, Detail: res.Digest.String(),
 		Plain: fmt.Sprintf("built  %s (%d platform(s), %d plugin(s)) in %s", res.Digest, len(res.Platforms), len(res.Plugins), took)})
-	if err := reportContract(p, rep); err != nil {
+	if err := builder.ReportContract(p, rep); err != nil {
 		return err
 	}
 	atts, err := attest.Attach(p, res, ls, o.attest.attach(o.FirstTag(), cache))

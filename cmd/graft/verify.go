@@ -74,7 +74,7 @@ func runVerify(ctx context.Context, g *globalOpts, o *buildopts.Verify, arg, key
 	// The local cache is read with every entry checked in full, each layer's blob compressed
 	// again from git's files (buildcache.CheckAll), and nothing is imported: verify compares the
 	// image with what the lock builds, never with what a cache claims it builds.
-	cache := buildcache.New(localCache(env, buildcache.CheckAll, io.Discard))
+	cache := buildcache.New(buildopts.LocalCache(env, buildcache.CheckAll, io.Discard))
 	build := append(buildopts.SourceOptions(env, launchers(ctx, g, env, cache, io.Discard), io.Discard), builder.WithBuildCache(cache))
 	vopts := []verify.Option{verify.WithBuildOptions(build...)}
 	if addr := o.BuildKit.Address(env); addr != "" && plan.HasSteps() {
