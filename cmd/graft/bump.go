@@ -12,11 +12,7 @@ import (
 // runBump is lock --bump: lockfile.BumpAll moves the plugins (and the base), then the
 // bumps are printed and the lock listed, or all of it written as one JSON document.
 func runBump(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
-	p, err := lockfile.Load(g.dir)
-	if err != nil {
-		return err
-	}
-	opts, err := resolveOptions(o.jobs, o.timeout)
+	p, opts, err := o.load(g)
 	if err != nil {
 		return err
 	}

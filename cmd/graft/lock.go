@@ -77,12 +77,18 @@ repository's refs and fetches the one commit, in parallel.
 	return cmd
 }
 
-func runLock(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
+// load reads the site and turns --jobs and --timeout into resolve options.
+func (o *lockOpts) load(g *globalOpts) (*lockfile.Project, []lockfile.ResolveOption, error) {
 	p, err := lockfile.Load(g.dir)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	opts, err := resolveOptions(o.jobs, o.timeout)
+	return p, opts, err
+}
+
+func runLock(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
+	p, opts, err := o.load(g)
 	if err != nil {
 		return err
 	}
@@ -113,11 +119,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 func runLockCheck(cmd *cobra.Command, g *globalOpts, o *lockOpts) error {
-	p, err := lockfile.Load(g.dir)
-	if err != nil {
-		return err
-	}
-	opts, err := resolveOptions(o.jobs, o.timeout)
+	p, opts, err := o.load(g)
 	if err != nil {
 		return err
 	}

@@ -119,14 +119,18 @@ func (c *Config) Validate(file string, data []byte) error {
 			add(d.key, "%v", err)
 		}
 	}
+	// unique checks that entry #i of a [[key]] list has a name no other entry has.
+	unique := func(key string, seen map[string]bool, i int, name, hint string) {
+		if name == "" {
+			add(key, "%s #%d has no name%s", key, i+1, hint)
+		} else if seen[name] {
+			add(key, "%s %q is declared twice; keep one", key, name)
+		}
+		seen[name] = true
+	}
 	settings := map[string]bool{}
 	for i, s := range c.Settings {
-		if s.Name == "" {
-			add("setting", "setting #%d has no name; add name = \"...\"", i+1)
-		} else if settings[s.Name] {
-			add("setting", "setting %q is declared twice; keep one", s.Name)
-		}
-		settings[s.Name] = true
+		unique("setting", settings, i, s.Name, "; add name = \"...\"")
 		if s.Env == "" {
 			add("setting", "setting %q has no env; add env = \"VARIABLE\"", s.Name)
 		}
@@ -146,12 +150,7 @@ func (c *Config) Validate(file string, data []byte) error {
 	}
 	components := map[string]bool{}
 	for i, comp := range c.Components {
-		if comp.Name == "" {
-			add("component", "component #%d has no name", i+1)
-		} else if components[comp.Name] {
-			add("component", "component %q is declared twice; keep one", comp.Name)
-		}
-		components[comp.Name] = true
+		unique("component", components, i, comp.Name, "")
 		if comp.Port < 1 || comp.Port > 65535 {
 			add("component", "component %q has port %d; give a port from 1 to 65535", comp.Name, comp.Port)
 		}
