@@ -73,6 +73,10 @@ func TestValidateErrorsNameFileLineKey(t *testing.T) {
 		{"[[process]]\nname = \"p\"\ncommand = [\"x\"]\ncomponents = [\"nope\"]\n", `serves component "nope", which no [[component]] declares`},
 		{"[[process]]\nname = \"p\"\ncommand = [\"x\"]\nuser = \"app\"\n", `user "app": give a numeric uid or uid:gid`},
 		{"[[hook]]\nrun = [\"x\"]\n", `hook #1 has no name`},
+		{"[[setting]]\nenv = \"A\"\n", `x.toml:1: setting: setting #1 has no name; add name = "..."`},
+		{"[[setting]]\nname = \"a\"\nenv = \"A\"\n[[setting]]\nname = \"a\"\nenv = \"B\"\n", `setting "a" is declared twice; keep one`},
+		{"[[component]]\nport = 80\n", `component: component #1 has no name`},
+		{"[[component]]\nname = \"c\"\nport = 80\n[[component]]\nname = \"c\"\nport = 81\n", `component "c" is declared twice; keep one`},
 		{"bogus = 1\n", `x.toml:1: bogus: unknown key`},
 	} {
 		_, err := Parse("x.toml", []byte(tc.src))
