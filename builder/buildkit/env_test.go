@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/graft-build/graft/builder/buildtest"
 	"github.com/graft-build/graft/builder/contract"
 	"github.com/graft-build/graft/builder/layer"
 	"github.com/graft-build/graft/internal/buildkittest"
@@ -40,7 +41,6 @@ func TestMain(m *testing.M) {
 const (
 	pluginsDir = "/app/plugins"
 	uid, gid   = 1000, 1000
-	busyboxBin = "/bin/busybox" // Debian's busybox-static
 )
 
 // initScript is the base image's own script a plugin's build step runs, as ArchivesSpace's
@@ -77,12 +77,8 @@ func (b *testBase) manifestGets() int {
 func newBase(t *testing.T) *testBase {
 	t.Helper()
 	b := &testBase{}
-	bb, err := os.ReadFile(busyboxBin)
-	if err != nil {
-		needOrFail(t, "no "+busyboxBin+" (apt-get install busybox-static)")
-	}
 	entries := []layer.Entry{
-		{Name: "/bin/busybox", Type: tar.TypeReg, Mode: 0o755, Data: bb},
+		{Name: "/bin/busybox", Type: tar.TypeReg, Mode: 0o755, Data: buildtest.Busybox(t)},
 		{Name: "/usr/local/bin/init-plugin.sh", Type: tar.TypeReg, Mode: 0o755, Data: []byte(initScript)},
 		{Name: "/app/plugins", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "/tmp", Type: tar.TypeDir, Mode: 0o1777},
@@ -95,41 +91,19 @@ func newBase(t *testing.T) *testBase {
 	for _, applet := range applets(t) {
 		entries = append(entries, layer.Entry{Name: "/bin/" + applet, Type: tar.TypeSymlink, Linkname: "busybox"})
 	}
-	l, err := layer.New(entries, layer.WithMediaType(types.OCILayer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(mutate.MediaType(mutate.ConfigMediaType(empty.Image, types.OCIConfigJSON), types.OCIManifestSchema1), l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := img.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config.Env = []string{"PATH=/usr/local/bin:/bin", "APP_HOME=/app"}
-	cf.Config.User = "1000:1000"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	b.img = img
-	if b.digest, err = img.Digest(); err != nil {
-		t.Fatal(err)
-	}
+	b.img = buildtest.TinyImage(t, nil, func(cf *v1.ConfigFile) {
+		cf.Config.Env = []string{"PATH=/usr/local/bin:/bin", "APP_HOME=/app"}
+		cf.Config.User = "1000:1000"
+	}, entries)
 	dir := t.TempDir()
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img); err != nil {
-		t.Fatal(err)
-	}
+	b.digest = buildtest.WriteLayout(t, dir, b.img)
 	b.layout = "oci-layout://" + dir + "@" + b.digest.String()
 	b.reg = registrytest.New(t, registrytest.WithGGCR(false))
 	ref, err := name.ParseReference(b.reg.Host + "/base:1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref, img); err != nil {
+	if err := remote.Write(ref, b.img); err != nil {
 		t.Fatal(err)
 	}
 	b.registry = b.reg.Host + "/base@" + b.digest.String()
@@ -139,7 +113,7 @@ func newBase(t *testing.T) *testBase {
 
 // applets lists busybox's applets, so the base has ls, mkdir, cat, id... as real commands.
 func applets(t *testing.T) []string {
-	out, err := exec.Command(busyboxBin, "--list").Output()
+	out, err := exec.Command(buildtest.BusyboxBin, "--list").Output()
 	if err != nil {
 		t.Fatalf("busybox --list: %v", err)
 	}

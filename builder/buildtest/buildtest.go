@@ -237,6 +237,25 @@ const BusyboxBin = "/bin/busybox"
 // under CI=true) when the machine has no static busybox.
 func WriteBusyboxBaseLayout(t testing.TB, dir string) v1.Hash {
 	t.Helper()
+	img := TinyImage(t, nil, func(cf *v1.ConfigFile) {
+		cf.Config.Env = []string{"PATH=/bin"}
+		cf.Config.User = "1000:1000"
+	}, []layer.Entry{
+		{Name: "/bin/busybox", Type: tar.TypeReg, Mode: 0o755, Data: Busybox(t)},
+		{Name: "/bin/sh", Type: tar.TypeSymlink, Linkname: "busybox"},
+		{Name: "/bin/cat", Type: tar.TypeSymlink, Linkname: "busybox"},
+		{Name: "/tmp", Type: tar.TypeDir, Mode: 0o1777},
+		{Name: "/app/plugins", Type: tar.TypeDir, Mode: 0o755},
+		{Name: "/etc/passwd", Type: tar.TypeReg, Mode: 0o644, Data: []byte("root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n")},
+		{Name: "/etc/group", Type: tar.TypeReg, Mode: 0o644, Data: []byte("root:x:0:\napp:x:1000:\n")},
+	})
+	return WriteLayout(t, dir, img)
+}
+
+// Busybox is the machine's static busybox. It skips the test (fails it under CI=true) when
+// there is none.
+func Busybox(t testing.TB) []byte {
+	t.Helper()
 	bb, err := os.ReadFile(BusyboxBin)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -244,21 +263,22 @@ func WriteBusyboxBaseLayout(t testing.TB, dir string) v1.Hash {
 		}
 		t.Skipf("no %s (apt-get install busybox-static)", BusyboxBin)
 	}
-	l, err := layer.New([]layer.Entry{
-		{Name: "/bin/busybox", Type: tar.TypeReg, Mode: 0o755, Data: bb},
-		{Name: "/bin/sh", Type: tar.TypeSymlink, Linkname: "busybox"},
-		{Name: "/bin/cat", Type: tar.TypeSymlink, Linkname: "busybox"},
-		{Name: "/tmp", Type: tar.TypeDir, Mode: 0o1777},
-		{Name: "/app/plugins", Type: tar.TypeDir, Mode: 0o755},
-		{Name: "/etc/passwd", Type: tar.TypeReg, Mode: 0o644, Data: []byte("root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n")},
-		{Name: "/etc/group", Type: tar.TypeReg, Mode: 0o644, Data: []byte("root:x:0:\napp:x:1000:\n")},
-	}, layer.WithMediaType(types.OCILayer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(mutate.MediaType(mutate.ConfigMediaType(empty.Image, types.OCIConfigJSON), types.OCIManifestSchema1), l)
-	if err != nil {
-		t.Fatal(err)
+	return bb
+}
+
+// TinyImage is the small base tests build: a linux/amd64 OCI image with one layer per list of
+// entries (made with opts and the OCI layer media type), its config then set by configure.
+func TinyImage(t testing.TB, opts []layer.Option, configure func(*v1.ConfigFile), layers ...[]layer.Entry) v1.Image {
+	t.Helper()
+	img := mutate.MediaType(mutate.ConfigMediaType(empty.Image, types.OCIConfigJSON), types.OCIManifestSchema1)
+	for _, entries := range layers {
+		l, err := layer.New(entries, append([]layer.Option{layer.WithMediaType(types.OCILayer)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.AppendLayers(img, l); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
@@ -266,19 +286,28 @@ func WriteBusyboxBaseLayout(t testing.TB, dir string) v1.Hash {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config.Env = []string{"PATH=/bin"}
-	cf.Config.User = "1000:1000"
+	configure(cf)
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
+	return img
+}
+
+// WriteLayout writes img (with opts, e.g. a tag annotation) as the one image of a new OCI
+// layout at dir and returns its digest.
+func WriteLayout(t testing.TB, dir string, img v1.Image, opts ...layout.Option) v1.Hash {
+	t.Helper()
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.AppendImage(img); err != nil {
+	if err := p.AppendImage(img, opts...); err != nil {
 		t.Fatal(err)
 	}
-	d, _ := img.Digest()
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 

@@ -20,10 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/daemon"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/graft-build/graft/builder"
 	"github.com/graft-build/graft/builder/buildtest"
@@ -58,15 +55,8 @@ var defaultApplets = []string{"sh", "cat", "echo", "grep", "id", "mkdir", "test"
 // It skips the test without a static busybox (fails it under CI=true).
 func WriteBase(t *testing.T, dir string, b Base) v1.Image {
 	t.Helper()
-	bb, err := os.ReadFile(buildtest.BusyboxBin)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and no %s (apt-get install busybox-static)", buildtest.BusyboxBin)
-		}
-		t.Skipf("no %s (apt-get install busybox-static)", buildtest.BusyboxBin)
-	}
 	system := []layer.Entry{
-		{Name: "/bin/busybox", Type: tar.TypeReg, Mode: 0o755, Data: bb},
+		{Name: "/bin/busybox", Type: tar.TypeReg, Mode: 0o755, Data: buildtest.Busybox(t)},
 		{Name: "/tmp", Type: tar.TypeDir, Mode: 0o1777},
 		{Name: "/etc/passwd", Type: tar.TypeReg, Mode: 0o644, Data: []byte("root:x:0:0::/root:/bin/sh\n" + b.Users)},
 		{Name: "/etc/group", Type: tar.TypeReg, Mode: 0o644, Data: []byte(groups(b.Users))},
@@ -87,41 +77,18 @@ func WriteBase(t *testing.T, dir string, b Base) v1.Image {
 		}
 		app = append(app, layer.Entry{Name: name, Type: tar.TypeReg, Mode: mode, Data: []byte(b.Files[f])})
 	}
-	img := mutate.MediaType(mutate.ConfigMediaType(empty.Image, types.OCIConfigJSON), types.OCIManifestSchema1)
-	for _, entries := range [][]layer.Entry{system, app} {
-		// Entries keep their own owners: the root is "/", so no owner is imposed.
-		l, err := layer.New(entries, layer.WithMediaType(types.OCILayer), layer.WithRoot("/nonexistent"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if img, err = mutate.AppendLayers(img, l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config.Env = append([]string{"PATH=/usr/local/bin:/bin"}, b.Env...)
-	cf.Config.User, cf.Config.WorkingDir, cf.Config.Cmd, cf.Config.Labels = b.User, b.WorkingDir, b.Cmd, b.Labels
-	cf.Created = v1.Time{Time: time.Unix(1700000000, 0).UTC()}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
+	// Entries keep their own owners: the root is "/", so no owner is imposed.
+	img := buildtest.TinyImage(t, []layer.Option{layer.WithRoot("/nonexistent")}, func(cf *v1.ConfigFile) {
+		cf.Config.Env = append([]string{"PATH=/usr/local/bin:/bin"}, b.Env...)
+		cf.Config.User, cf.Config.WorkingDir, cf.Config.Cmd, cf.Config.Labels = b.User, b.WorkingDir, b.Cmd, b.Labels
+		cf.Created = v1.Time{Time: time.Unix(1700000000, 0).UTC()}
+	}, system, app)
 	os.RemoveAll(dir)
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var opts []layout.Option
 	if b.Tag != "" {
 		opts = append(opts, layout.WithAnnotations(map[string]string{imageref.RefNameAnnotation: b.Tag}))
 	}
-	if err := p.AppendImage(img, opts...); err != nil {
-		t.Fatal(err)
-	}
+	buildtest.WriteLayout(t, dir, img, opts...)
 	return img
 }
 
