@@ -247,13 +247,17 @@ func GitHosts(p *lockfile.Project, env gitremote.Env) Check {
 // Lock reports whether graft.lock is current: `graft build` builds only from a current lock.
 func Lock(p *lockfile.Project, loadErr error) Check {
 	return func(_ context.Context, r *Report) {
+		var stale error
+		if loadErr == nil && p != nil {
+			stale = p.CheckFresh()
+		}
 		switch {
 		case loadErr != nil:
 			r.add("site", Missing, loadErr.Error(), "fix the file and line it names")
 		case p == nil:
 			r.add("site", Info, "no graft.toml here: checks of a site's needs skipped", "pass -C DIR to check a site")
-		case p.CheckFresh() != nil:
-			r.add("lock", Missing, p.CheckFresh().Error(), "graft lock, then commit graft.lock")
+		case stale != nil:
+			r.add("lock", Missing, stale.Error(), "graft lock, then commit graft.lock")
 		default:
 			r.add("lock", OK, fmt.Sprintf("graft.lock is current (%d plugins)", len(p.Lock.Plugins)), "")
 		}

@@ -42,3 +42,33 @@ func TestProbeBuildKitWithoutADaemon(t *testing.T) {
 		t.Fatalf("findings %+v", r.Findings)
 	}
 }
+
+// A site without graft.lock is a missing lock, named with what to run; a load error and no
+// site are reported as such, never as a lock finding.
+func TestLockFindings(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "graft.toml"), []byte("base = \"reg.example/base:1\"\nplugins_dir = \"/p\"\n"), 0o644)
+	p, err := LoadSite(dir)
+	if err != nil || p == nil {
+		t.Fatalf("site: %v, %v", p, err)
+	}
+	for _, tc := range []struct {
+		name   string
+		r      *Report
+		topic  string
+		status Status
+		detail string
+	}{
+		{"no lock", Run(context.Background(), dir, Lock(p, nil)), "lock", Missing, "graft.lock: not found; run `graft lock`"},
+		{"load error", Run(context.Background(), dir, Lock(nil, os.ErrInvalid)), "site", Missing, os.ErrInvalid.Error()},
+		{"no site", Run(context.Background(), dir, Lock(nil, nil)), "site", Info, "no graft.toml here"},
+	} {
+		if len(tc.r.Findings) != 1 {
+			t.Fatalf("%s: findings %+v", tc.name, tc.r.Findings)
+		}
+		f := tc.r.Findings[0]
+		if f.Topic != tc.topic || f.Status != tc.status || !strings.Contains(f.Detail, tc.detail) {
+			t.Errorf("%s: %+v, want %s %s %q", tc.name, f, tc.topic, tc.status, tc.detail)
+		}
+	}
+}

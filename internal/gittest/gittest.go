@@ -5,7 +5,6 @@ package gittest
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -168,9 +167,8 @@ type Server struct {
 type ServerOption func(*serverConfig)
 
 type serverConfig struct {
-	private  map[string][2]string // repo name -> user, password
-	wrap     func(http.Handler) http.Handler
-	listener net.Listener
+	private map[string][2]string // repo name -> user, password
+	wrap    func(http.Handler) http.Handler
 }
 
 // WithBasicAuth requires user:password for the repository named repo (e.g. "private.git").
