@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/internal/imageref"
 	"github.com/graft-build/graft/internal/registrytest"
 
@@ -102,7 +103,7 @@ func TestBuildJSONAndSeveralOutputs(t *testing.T) {
 	}
 	for _, img := range []string{ref, tarPath} {
 		code, out, errOut = graft(t, "inspect", "--json", img)
-		var ir inspectReport
+		var ir imagecontract.Report
 		if code != 0 || json.Unmarshal([]byte(out), &ir) != nil || len(ir.Platforms) != 1 || len(ir.Platforms[0].Plugins) != 2 {
 			t.Fatalf("inspect %s: exit %d\n%s%s", img, code, out, errOut)
 		}

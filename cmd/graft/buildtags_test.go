@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-build/graft/imagecontract"
 	"github.com/graft-build/graft/internal/buildopts"
 	"github.com/graft-build/graft/internal/registrytest"
 )
@@ -27,7 +28,7 @@ func TestTagAndPushShorthands(t *testing.T) {
 	digest := lastLine(out)
 	for _, ref := range []string{host + "/lib/app:v1", host + "/lib/app:latest"} {
 		code, out, errOut := graft(t, "inspect", "--json", ref)
-		var ir inspectReport
+		var ir imagecontract.Report
 		if code != 0 || json.Unmarshal([]byte(out), &ir) != nil || ir.Digest != digest {
 			t.Errorf("%s: exit %d, %s %s (want %s)", ref, code, out, errOut, digest)
 		}

@@ -96,7 +96,7 @@ func TestContractChangesAreReported(t *testing.T) {
 		}
 	}
 	code, out, _ = graft(t, "inspect", "--json", img)
-	var doc inspectReport
+	var doc imagecontract.Report
 	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || len(doc.Platforms) != 1 {
 		t.Fatalf("inspect --json: exit %d %v\n%s", code, err, out)
 	}

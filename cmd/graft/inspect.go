@@ -24,13 +24,6 @@ func newInspectCmd(g *globalOpts) *cobra.Command {
 	return cmd
 }
 
-// inspectReport and platformReport are `graft inspect --json` (imagecontract.Report), under
-// the names this package's tests decode it with.
-type (
-	inspectReport  = imagecontract.Report
-	platformReport = imagecontract.PlatformReport
-)
-
 // imageFormsHelp says what IMAGE may be, in every command that reads one.
 const imageFormsHelp = `IMAGE is a registry reference with its registry host (host/repo:tag or
 host/repo@sha256:...); oci-layout://DIR[:tag|@digest]; a path to an OCI layout folder

@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/graft-build/graft/builder/contract"
+	"github.com/graft-build/graft/imagecontract"
 )
 
 // Plugin names longer than any fixed width still line up: every commit starts in one column.
 func TestInspectColumnsAlignOnLongNames(t *testing.T) {
 	sha := strings.Repeat("a", 40)
-	r := inspectReport{Image: "img", Digest: "sha256:x", Platforms: []platformReport{{Platform: "linux/amd64", Plugins: []contract.PluginInfo{
+	r := imagecontract.Report{Image: "img", Digest: "sha256:x", Platforms: []imagecontract.PlatformReport{{Platform: "linux/amd64", Plugins: []contract.PluginInfo{
 		{Name: "aeon_fulfillment", Commit: sha, Ref: "v1.0"},
 		{Name: "archivesspace-digitization-work-order-reports", Commit: sha, Ref: "main"},
 		{Name: "x", Tree: sha, Local: "files"},
