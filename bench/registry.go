@@ -19,7 +19,7 @@ import (
 // registry is an in-memory registry on 127.0.0.1 behind a netdelay.Link (the round trip per
 // request, the handshakes per new connection, and the request log), counting the bytes clients
 // upload and the blobs mounted from another repository, so a push's cost is measured on the
-// wire. The bench's main registry is CNCF distribution (internal/regtest: what most registries
+// wire. The bench's main registry is CNCF distribution (internal/registrytest: what most registries
 // run, with blobs linked per repository, so a push to a new repository checks, mounts or
 // uploads each blob); the second one, the target of copies, is go-containerregistry's.
 type registry struct {
